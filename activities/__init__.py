@@ -1,0 +1,1 @@
+"""Every side effect of the order process. Each activity is idempotent per order and step."""

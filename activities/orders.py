@@ -1,0 +1,892 @@
+"""The order workflow's activities: master-data checks, stock, production, shipping, billing.
+
+They are short database steps, run as local activities (one history event each, no task-queue
+round trip). Each is idempotent: its rows are keyed by order and step, so a retry after a
+crash finds what the first attempt wrote and returns it instead of acting twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy import BigInteger, func, type_coerce, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.approval import ApprovalPolicy
+from domain.calendar import BusinessCalendar, Duration
+from domain.messages import (
+    ActivityName,
+    AuditRecord,
+    CancelInvoicesResult,
+    CheckCreditInput,
+    CompensateInput,
+    CompensateResult,
+    CreateShipmentInput,
+    CreditCheckResult,
+    DeliverShipmentInput,
+    DispatchShipmentInput,
+    EscalationRecord,
+    IssueInvoiceInput,
+    LineReservation,
+    PlanProductionInput,
+    PlanProductionResult,
+    RecordPaymentInput,
+    RecordPaymentResult,
+    RecordProductionInput,
+    RecordProductionResult,
+    RefundPaymentsResult,
+    ReserveStockInput,
+    ReserveStockResult,
+    Resolution,
+    SaveOrderViewInput,
+    ValidatedLine,
+    ValidateOrderInput,
+    ValidateOrderResult,
+)
+from domain.money import MAX_ORDER_TOTAL, round_money
+from domain.orders import (
+    CreditNoteView,
+    CreditView,
+    DeliveryPolicy,
+    InvoiceView,
+    PaymentView,
+    Problem,
+    ProductionOrderView,
+    RefundView,
+    ShipmentLineView,
+    ShipmentView,
+    net_days,
+)
+from store import audit
+from store.db import Database
+from store.tables import (
+    AuditEntry,
+    CreditHold,
+    CreditNote,
+    Customer,
+    Escalation,
+    Invoice,
+    OrderRecord,
+    Payment,
+    Product,
+    ProductionOrder,
+    Refund,
+    Reservation,
+    Shipment,
+    StockMovement,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class OrderActivities:
+    """The activities, bound to the database and the approval policy the worker was given."""
+
+    def __init__(self, db: Database, policy: ApprovalPolicy, calendar: BusinessCalendar) -> None:
+        self.db = db
+        self.policy = policy
+        self.calendar = calendar
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.validate_order,
+            self.reserve_stock,
+            self.plan_production,
+            self.record_production,
+            self.create_shipment,
+            self.dispatch_shipment,
+            self.deliver_shipment,
+            self.issue_invoice,
+            self.record_payment,
+            self.save_order_view,
+            self.cancel_production_orders,
+            self.release_reservations,
+            self.check_credit,
+            self.cancel_shipments,
+            self.refund_payments,
+            self.cancel_invoices,
+        ]
+
+    # --- entry ------------------------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.VALIDATE_ORDER)
+    async def validate_order(self, inp: ValidateOrderInput) -> ValidateOrderResult:
+        """Entry validation (录入校验): master data, prices, totals and credit exposure.
+
+        Read-only, except that a refused attempt is written to the audit trail.
+        """
+        req = inp.request
+        problems: list[Problem] = []
+        lines: list[ValidatedLine] = []
+        async with self.db.reader() as session:
+            customer = await session.get(Customer, req.customer_id)
+            if customer is None:
+                problems.append(
+                    Problem(
+                        field="customer_id", message=f"Customer {req.customer_id!r} does not exist."
+                    )
+                )
+            elif not customer.active:
+                problems.append(
+                    Problem(
+                        field="customer_id", message=f"Customer {req.customer_id!r} is not active."
+                    )
+                )
+            skus = {line.sku for line in req.lines}
+            products = {
+                p.sku: p
+                for p in (
+                    await session.exec(select(Product).where(col(Product.sku).in_(skus)))
+                ).all()
+            }
+            for index, line in enumerate(req.lines):
+                at = f"lines[{index}]"
+                product = products.get(line.sku)
+                if product is None:
+                    problems.append(
+                        Problem(field=f"{at}.sku", message=f"Unknown SKU {line.sku!r}.")
+                    )
+                if line.quantity <= 0:
+                    problems.append(
+                        Problem(field=f"{at}.quantity", message="Quantity must be positive.")
+                    )
+                if line.unit_price is not None and line.unit_price < 0:
+                    problems.append(
+                        Problem(
+                            field=f"{at}.unit_price", message="Unit price must not be negative."
+                        )
+                    )
+                if product is None or line.quantity <= 0:
+                    continue
+                list_price = product.unit_price
+                unit_price = round_money(
+                    line.unit_price if line.unit_price is not None else list_price
+                )
+                discount = (
+                    round_money((list_price - unit_price) * 100 / list_price)
+                    if list_price > 0
+                    else Decimal(0)
+                )
+                lines.append(
+                    ValidatedLine(
+                        line_no=index + 1,
+                        sku=product.sku,
+                        name=product.name,
+                        quantity=line.quantity,
+                        list_price=list_price,
+                        unit_price=unit_price,
+                        discount_pct=discount,
+                        amount=round_money(unit_price * line.quantity),
+                        lead_time_days=product.lead_time_days,
+                    )
+                )
+            on_hold = customer is not None and await _on_credit_hold(session, customer.customer_id)
+            total = round_money(sum((line.amount for line in lines), Decimal(0)))
+            if total > MAX_ORDER_TOTAL:
+                problems.append(
+                    Problem(
+                        field="lines",
+                        message=f"Order total {total} exceeds the maximum of {MAX_ORDER_TOTAL}.",
+                    )
+                )
+            credit = None
+            if customer is not None:
+                receivables = await _open_receivables(session, customer.customer_id)
+                credit = CreditView(
+                    credit_limit=customer.credit_limit,
+                    open_receivables=receivables,
+                    exposure=receivables + total,
+                )
+        if req.requested_delivery_date and req.requested_delivery_date < inp.at.date():
+            problems.append(
+                Problem(
+                    field="requested_delivery_date",
+                    message=f"Requested delivery date {req.requested_delivery_date} is in the past.",
+                )
+            )
+        if problems:
+            await self._audit(
+                [
+                    AuditRecord(
+                        id=inp.audit_id,
+                        at=inp.at,
+                        order_no=inp.order_no,
+                        action="submit_order",
+                        actor=req.entered_by,
+                        outcome="invalid",
+                        detail={"problems": [p.model_dump() for p in problems]},
+                    )
+                ]
+            )
+            log.info("order_entry_invalid", problems=len(problems))
+        return ValidateOrderResult(
+            problems=problems,
+            customer_name=customer.name if customer else None,
+            customer_group=customer.customer_group if customer else None,
+            delivery_policy=req.delivery_policy
+            or (customer.delivery_policy if customer else DeliveryPolicy.COMPLETE),
+            credit_hold=on_hold,
+            payment_terms=req.payment_terms or (customer.payment_terms if customer else None),
+            customer_payment_terms=customer.payment_terms if customer else None,
+            lines=lines if not problems else [],
+            total=total,
+            credit=credit,
+            policy=self.policy,
+        )
+
+    # --- stock and production ------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.RESERVE_STOCK)
+    async def reserve_stock(self, inp: ReserveStockInput) -> ReserveStockResult:
+        """Reserve (库存预留) each line up to its quantity as far as stock allows; never more
+        than is on hand. The lines are the target: after an amendment, what is no longer
+        needed is released and what is new is reserved, so a repeat changes nothing."""
+        results: list[LineReservation] = []
+        wanted = {line.line_no: line for line in inp.lines}
+        async with self.db.writer() as session:
+            await lock_order(session, inp.order_no)
+            rows = {
+                row.line_no: row
+                for row in (
+                    await session.exec(
+                        select(Reservation).where(col(Reservation.order_no) == inp.order_no)
+                    )
+                ).all()
+            }
+            for line_no, row in rows.items():
+                target = wanted.get(line_no)
+                if row.status == "active" and (target is None or target.sku != row.sku):
+                    await _release(session, row.sku, row.quantity)
+                    row.quantity = 0
+                    row.status = "released"
+                    row.updated_at = inp.at
+                    session.add(row)
+            for line in inp.lines:
+                found = rows.get(line.line_no)
+                row = (
+                    found
+                    if found is not None
+                    else Reservation(
+                        order_no=inp.order_no,
+                        line_no=line.line_no,
+                        sku=line.sku,
+                        quantity=0,
+                        created_at=inp.at,
+                        updated_at=inp.at,
+                    )
+                )
+                row.sku, row.status = line.sku, "active"
+                if row.quantity > line.quantity:
+                    await _release(session, row.sku, row.quantity - line.quantity)
+                    row.quantity = line.quantity
+                elif row.quantity < line.quantity:
+                    product = await product_for_update(session, line.sku)
+                    available = product.stock_on_hand - product.reserved
+                    take = max(0, min(line.quantity - row.quantity, available))
+                    if take:
+                        await reserve(session, line.sku, take)
+                        row.quantity += take
+                row.updated_at = inp.at
+                session.add(row)
+                results.append(
+                    LineReservation(
+                        line_no=line.line_no,
+                        sku=line.sku,
+                        reserved_quantity=row.quantity,
+                        short_quantity=max(0, line.quantity - row.quantity),
+                    )
+                )
+        log.info("stock_reserved", lines=[r.model_dump() for r in results])
+        return ReserveStockResult(lines=results)
+
+    @activity.defn(name=ActivityName.PLAN_PRODUCTION)
+    async def plan_production(self, inp: PlanProductionInput) -> PlanProductionResult:
+        """A production order (生产计划) per short line, due after the product's lead time."""
+        planned: list[ProductionOrderView] = []
+        async with self.db.writer() as session:
+            for shortage in inp.shortages:
+                po_id = f"PO-{inp.order_no}-{shortage.line_no}" + (
+                    f"-r{inp.revision}" if inp.revision > 1 else ""
+                )
+                po = await session.get(ProductionOrder, po_id)
+                if po is None:
+                    po = ProductionOrder(
+                        id=po_id,
+                        order_no=inp.order_no,
+                        line_no=shortage.line_no,
+                        sku=shortage.sku,
+                        quantity=shortage.quantity,
+                        # Lead times are working days in the company calendar.
+                        due_date=self.calendar.add(inp.at, Duration(days=shortage.lead_time_days))
+                        .astimezone(ZoneInfo(self.calendar.timezone))
+                        .date(),
+                        created_at=inp.at,
+                    )
+                    session.add(po)
+                planned.append(_production_view(po))
+        log.info("production_planned", production_orders=[p.id for p in planned])
+        return PlanProductionResult(production_orders=planned)
+
+    @activity.defn(name=ActivityName.RECORD_PRODUCTION)
+    async def record_production(self, inp: RecordProductionInput) -> RecordProductionResult:
+        """Book produced goods into stock and reserve them for the order's line.
+
+        `produced_quantity` is cumulative, so a repeated report changes nothing.
+        """
+        async with self.db.writer() as session:
+            po = await session.get(ProductionOrder, inp.production_order_id, with_for_update=True)
+            if po is None or po.order_no != inp.order_no:
+                raise ApplicationError(
+                    f"Production order {inp.production_order_id} is not part of {inp.order_no}",
+                    type="NotFound",
+                    non_retryable=True,
+                )
+            reservation = await _reservation(session, po.order_no, po.line_no)
+            if reservation is None:
+                raise ApplicationError("No reservation for the produced line", non_retryable=True)
+            added = inp.produced_quantity - po.produced_quantity
+            if added > 0:
+                await product_for_update(session, po.sku)
+                to_reserve = max(0, min(added, po.quantity - po.produced_quantity))
+                await session.exec(
+                    update(Product)
+                    .where(col(Product.sku) == po.sku)
+                    .values(
+                        stock_on_hand=Product.stock_on_hand + added,
+                        reserved=Product.reserved + to_reserve,
+                    )
+                )
+                session.add(
+                    StockMovement(
+                        sku=po.sku,
+                        delta=added,
+                        reason=f"produced {po.id}",
+                        order_no=po.order_no,
+                        at=inp.at,
+                    )
+                )
+                reservation.quantity += to_reserve
+                reservation.updated_at = inp.at
+                po.produced_quantity = inp.produced_quantity
+                if po.produced_quantity >= po.quantity:
+                    po.status = "completed"
+                    po.completed_at = inp.at
+                session.add_all([reservation, po])
+            view = _production_view(po)
+            reserved = reservation.quantity
+        log.info("production_recorded", production_order=view.id, produced=view.produced_quantity)
+        return RecordProductionResult(production_order=view, line_reserved_quantity=reserved)
+
+    # --- shipping ----------------------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.CREATE_SHIPMENT)
+    async def create_shipment(self, inp: CreateShipmentInput) -> ShipmentView:
+        """The shipment and its pick list (拣货单), once everything is reserved."""
+        shipment_id = f"SH-{inp.order_no}-{inp.seq}"
+        async with self.db.writer() as session:
+            shipment = await session.get(Shipment, shipment_id)
+            if shipment is None:
+                shipment = Shipment(
+                    id=shipment_id,
+                    order_no=inp.order_no,
+                    lines=[line.model_dump() for line in inp.lines],
+                    created_at=inp.at,
+                )
+                session.add(shipment)
+            view = shipment_view(shipment)
+        log.info("shipment_created", shipment=shipment_id)
+        return view
+
+    @activity.defn(name=ActivityName.DISPATCH_SHIPMENT)
+    async def dispatch_shipment(self, inp: DispatchShipmentInput) -> ShipmentView:
+        """Goods leave (发货): stock and reservations go down by what the shipment carries."""
+        async with self.db.writer() as session:
+            shipment = await _shipment(session, inp.order_no, inp.shipment_id)
+            if shipment.status == "ready":
+                for line in shipment.lines:
+                    sku, quantity = str(line["sku"]), int(line["quantity"])
+                    await product_for_update(session, sku)
+                    await session.exec(
+                        update(Product)
+                        .where(col(Product.sku) == sku)
+                        .values(
+                            stock_on_hand=Product.stock_on_hand - quantity,
+                            reserved=Product.reserved - quantity,
+                        )
+                    )
+                    reservation = await _reservation(session, inp.order_no, int(line["line_no"]))
+                    if reservation is not None:
+                        reservation.quantity -= quantity
+                        reservation.status = "shipped" if reservation.quantity <= 0 else "active"
+                        reservation.updated_at = inp.at
+                        session.add(reservation)
+                    session.add(
+                        StockMovement(
+                            sku=sku,
+                            delta=-quantity,
+                            reason=f"shipped {shipment.id}",
+                            order_no=inp.order_no,
+                            at=inp.at,
+                        )
+                    )
+                shipment.status = "dispatched"
+                shipment.carrier = inp.carrier
+                shipment.tracking_no = inp.tracking_no
+                shipment.dispatched_at = inp.at
+                session.add(shipment)
+            view = shipment_view(shipment)
+        log.info("shipment_dispatched", shipment=view.id, carrier=view.carrier)
+        return view
+
+    @activity.defn(name=ActivityName.DELIVER_SHIPMENT)
+    async def deliver_shipment(self, inp: DeliverShipmentInput) -> ShipmentView:
+        """The customer signed for the goods (签收)."""
+        async with self.db.writer() as session:
+            shipment = await _shipment(session, inp.order_no, inp.shipment_id)
+            if shipment.status == "dispatched":
+                shipment.status = "delivered"
+                shipment.signed_by = inp.signed_by
+                shipment.delivered_at = inp.at
+                session.add(shipment)
+            view = shipment_view(shipment)
+        log.info("shipment_delivered", shipment=view.id)
+        return view
+
+    # --- billing -----------------------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.ISSUE_INVOICE)
+    async def issue_invoice(self, inp: IssueInvoiceInput) -> InvoiceView:
+        """The invoice (开票); due at once for prepaid orders, after the net days otherwise."""
+        invoice_id = f"INV-{inp.order_no}-{inp.seq}"
+        async with self.db.writer() as session:
+            invoice = await session.get(Invoice, invoice_id)
+            if invoice is None:
+                invoice = Invoice(
+                    id=invoice_id,
+                    order_no=inp.order_no,
+                    customer_id=inp.customer_id,
+                    amount=inp.amount,
+                    payment_terms=inp.payment_terms,
+                    due_date=inp.at.date() + timedelta(days=net_days(inp.payment_terms) or 0),
+                    issued_at=inp.at,
+                )
+                session.add(invoice)
+            view = _invoice_view(invoice)
+        log.info("invoice_issued", invoice=invoice_id, amount=str(view.amount))
+        return view
+
+    @activity.defn(name=ActivityName.RECORD_PAYMENT)
+    async def record_payment(self, inp: RecordPaymentInput) -> RecordPaymentResult:
+        """A payment against the invoice; the same payment id or reference counts once."""
+        async with self.db.writer() as session:
+            invoice = await session.get(Invoice, inp.invoice_id, with_for_update=True)
+            if invoice is None or invoice.order_no != inp.order_no:
+                raise ApplicationError(
+                    f"Invoice {inp.invoice_id} is not part of {inp.order_no}",
+                    type="NotFound",
+                    non_retryable=True,
+                )
+            payment = await session.get(Payment, inp.payment_id)
+            if payment is None:
+                payment = (
+                    await session.exec(
+                        select(Payment).where(
+                            col(Payment.order_no) == inp.order_no,
+                            col(Payment.reference) == inp.reference,
+                        )
+                    )
+                ).first()
+            if payment is None:
+                payment = Payment(
+                    id=inp.payment_id,
+                    order_no=inp.order_no,
+                    invoice_id=invoice.id,
+                    amount=inp.amount,
+                    method=inp.method,
+                    reference=inp.reference,
+                    received_at=inp.at,
+                )
+                invoice.paid_amount += inp.amount
+                if invoice.paid_amount >= invoice.amount:
+                    invoice.status = "paid"
+                session.add_all([payment, invoice])
+            result = RecordPaymentResult(
+                payment=PaymentView(
+                    id=payment.id,
+                    invoice_id=payment.invoice_id,
+                    amount=payment.amount,
+                    method=payment.method,
+                    reference=payment.reference,
+                    received_at=payment.received_at,
+                ),
+                invoice=_invoice_view(invoice),
+            )
+        log.info("payment_recorded", payment=result.payment.id, amount=str(result.payment.amount))
+        return result
+
+    # --- read model and audit --------------------------------------------------------------
+
+    @activity.defn(name=ActivityName.SAVE_ORDER_VIEW)
+    async def save_order_view(self, inp: SaveOrderViewInput) -> None:
+        """Write the order's read-model row (only forward: an older `seq` never overwrites)."""
+        view = inp.view
+        async with self.db.writer() as session:
+            record = await session.get(OrderRecord, view.order_no, with_for_update=True)
+            if record is None:
+                record = OrderRecord(
+                    order_no=view.order_no,
+                    workflow_id=view.workflow_id,
+                    customer_id=view.customer_id,
+                    status=view.status,
+                    total=view.total,
+                    priority=view.priority,
+                    entered_by=view.entered_by,
+                    fingerprint=inp.fingerprint,
+                    received_at=view.received_at,
+                    updated_at=view.updated_at,
+                    view={},
+                    seq=-1,
+                )
+            if inp.seq > record.seq:
+                record.seq = inp.seq
+                record.status = view.status
+                record.total = view.total
+                record.closed = view.closed
+                record.overdue = view.overdue
+                record.escalation_level = view.escalation_level
+                record.updated_at = view.updated_at
+                record.view = view.model_dump(mode="json")
+                session.add(record)
+            await _add_audit(session, inp.audit)
+            await log_escalations(session, inp.escalations, inp.resolutions)
+
+    # --- compensation (cancellation undoes each step, once) -------------------------------
+
+    @activity.defn(name=ActivityName.CANCEL_PRODUCTION_ORDERS)
+    async def cancel_production_orders(self, inp: CompensateInput) -> CompensateResult:
+        """Cancel the order's production orders that are not complete."""
+        async with self.db.writer() as session:
+            rows = (
+                await session.exec(
+                    select(ProductionOrder).where(
+                        col(ProductionOrder.order_no) == inp.order_no,
+                        col(ProductionOrder.status) == "planned",
+                        *_only(ProductionOrder.id, inp.ids),
+                    )
+                )
+            ).all()
+            for po in rows:
+                po.status = "cancelled"
+                po.completed_at = inp.at
+                session.add(po)
+        log.info("production_orders_cancelled", ids=[po.id for po in rows], reason=inp.reason)
+        return CompensateResult(ids=[po.id for po in rows])
+
+    @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
+    async def release_reservations(self, inp: CompensateInput) -> CompensateResult:
+        """Give the order's reserved stock back to everyone else."""
+        released: list[str] = []
+        async with self.db.writer() as session:
+            rows = (
+                await session.exec(
+                    select(Reservation)
+                    .where(
+                        col(Reservation.order_no) == inp.order_no,
+                        col(Reservation.status) == "active",
+                    )
+                    .with_for_update()
+                )
+            ).all()
+            for reservation in rows:
+                if reservation.quantity:
+                    await product_for_update(session, reservation.sku)
+                    await session.exec(
+                        update(Product)
+                        .where(col(Product.sku) == reservation.sku)
+                        .values(reserved=col(Product.reserved) - reservation.quantity)
+                    )
+                    released.append(f"{reservation.sku}x{reservation.quantity}")
+                reservation.quantity = 0
+                reservation.status = "released"
+                reservation.updated_at = inp.at
+                session.add(reservation)
+        log.info("reservations_released", released=released, reason=inp.reason)
+        return CompensateResult(ids=released)
+
+    @activity.defn(name=ActivityName.CHECK_CREDIT)
+    async def check_credit(self, inp: CheckCreditInput) -> CreditCheckResult:
+        """The customer's credit now: open receivables plus what this order adds, and holds."""
+        async with self.db.reader() as session:
+            customer = await session.get(Customer, inp.customer_id)
+            if customer is None:
+                raise ApplicationError("customer vanished", type="NotFound", non_retryable=True)
+            receivables = await _open_receivables(session, customer.customer_id)
+            on_hold = await _on_credit_hold(session, customer.customer_id)
+        return CreditCheckResult(
+            credit=CreditView(
+                credit_limit=customer.credit_limit,
+                open_receivables=receivables,
+                exposure=receivables + inp.uninvoiced_amount,
+            ),
+            on_credit_hold=on_hold,
+        )
+
+    @activity.defn(name=ActivityName.CANCEL_SHIPMENTS)
+    async def cancel_shipments(self, inp: CompensateInput) -> CompensateResult:
+        """Withdraw the pick lists of shipments not yet dispatched."""
+        async with self.db.writer() as session:
+            rows = (
+                await session.exec(
+                    select(Shipment).where(
+                        col(Shipment.order_no) == inp.order_no,
+                        col(Shipment.status) == "ready",
+                        *_only(Shipment.id, inp.ids),
+                    )
+                )
+            ).all()
+            for shipment in rows:
+                shipment.status = "cancelled"
+                session.add(shipment)
+        log.info("shipments_cancelled", ids=[s.id for s in rows], reason=inp.reason)
+        return CompensateResult(ids=[s.id for s in rows])
+
+    @activity.defn(name=ActivityName.REFUND_PAYMENTS)
+    async def refund_payments(self, inp: CompensateInput) -> RefundPaymentsResult:
+        """Pay back every payment of the order, once each (the refund id derives from it)."""
+        refunds: list[RefundView] = []
+        async with self.db.writer() as session:
+            payments = (
+                await session.exec(select(Payment).where(col(Payment.order_no) == inp.order_no))
+            ).all()
+            for payment in payments:
+                refund = await session.get(Refund, f"RF-{payment.id}")
+                if refund is None:
+                    refund = Refund(
+                        id=f"RF-{payment.id}",
+                        order_no=inp.order_no,
+                        payment_id=payment.id,
+                        amount=payment.amount,
+                        reason=inp.reason[:200],
+                        refunded_at=inp.at,
+                    )
+                    session.add(refund)
+                refunds.append(
+                    RefundView(
+                        id=refund.id,
+                        payment_id=refund.payment_id,
+                        amount=refund.amount,
+                        refunded_at=refund.refunded_at,
+                    )
+                )
+        log.info("payments_refunded", ids=[r.id for r in refunds], reason=inp.reason)
+        return RefundPaymentsResult(refunds=refunds)
+
+    @activity.defn(name=ActivityName.CANCEL_INVOICES)
+    async def cancel_invoices(self, inp: CompensateInput) -> CancelInvoicesResult:
+        """Void unpaid invoices; an invoice with payments gets a credit note instead."""
+        result = CancelInvoicesResult()
+        async with self.db.writer() as session:
+            invoices = (
+                await session.exec(
+                    select(Invoice).where(
+                        col(Invoice.order_no) == inp.order_no,
+                        col(Invoice.status).in_(["issued", "paid", "credited"]),
+                        *_only(Invoice.id, inp.ids),
+                    )
+                )
+            ).all()
+            for invoice in invoices:
+                if invoice.paid_amount == 0 and invoice.status == "issued":
+                    invoice.status = "void"
+                    result.voided.append(invoice.id)
+                    session.add(invoice)
+                    continue
+                note = await session.get(CreditNote, f"CN-{invoice.id}")
+                if note is None:
+                    note = CreditNote(
+                        id=f"CN-{invoice.id}",
+                        order_no=inp.order_no,
+                        invoice_id=invoice.id,
+                        amount=invoice.amount,
+                        reason=inp.reason[:200],
+                        issued_at=inp.at,
+                    )
+                    invoice.status = "credited"
+                    session.add_all([note, invoice])
+                result.credit_notes.append(
+                    CreditNoteView(
+                        id=note.id,
+                        invoice_id=note.invoice_id,
+                        amount=note.amount,
+                        issued_at=note.issued_at,
+                    )
+                )
+        log.info(
+            "invoices_cancelled",
+            voided=result.voided,
+            credit_notes=[n.id for n in result.credit_notes],
+            reason=inp.reason,
+        )
+        return result
+
+    async def _audit(self, records: list[AuditRecord]) -> None:
+        async with self.db.writer() as session:
+            await _add_audit(session, records)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+async def _add_audit(session: AsyncSession, records: list[AuditRecord]) -> None:
+    """Audit entries join the tamper-evident chain in the same transaction as the effect."""
+    await audit.append(
+        session,
+        [AuditEntry(**record.model_dump(mode="json") | {"at": record.at}) for record in records],
+    )
+
+
+async def _open_receivables(session: AsyncSession, customer_id: str) -> Decimal:
+    # Money is stored in cents; sum the raw integers and convert once.
+    outstanding = func.coalesce(
+        func.sum(
+            type_coerce(Invoice.amount, BigInteger) - type_coerce(Invoice.paid_amount, BigInteger)
+        ),
+        0,
+    )
+    value = (
+        await session.exec(
+            select(outstanding).where(
+                col(Invoice.customer_id) == customer_id, col(Invoice.status) == "issued"
+            )
+        )
+    ).one()
+    return round_money(Decimal(int(value)) / 100)
+
+
+async def _reservation(session: AsyncSession, order_no: str, line_no: int) -> Reservation | None:
+    query = select(Reservation).where(
+        col(Reservation.order_no) == order_no, col(Reservation.line_no) == line_no
+    )
+    return (await session.exec(query.with_for_update())).first()
+
+
+async def product_for_update(session: AsyncSession, sku: str) -> Product:
+    """Lock the product row (PostgreSQL; SQLite's writer already holds the database lock)."""
+    product = (
+        await session.exec(
+            select(Product)
+            .where(col(Product.sku) == sku)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if product is None:
+        raise ApplicationError(f"Unknown SKU {sku!r}", type="NotFound", non_retryable=True)
+    return product
+
+
+def _only(column: Any, ids: list[str] | None) -> list[Any]:
+    return [] if ids is None else [col(column).in_(ids)]
+
+
+async def lock_order(session: AsyncSession, order_no: str) -> None:
+    """Serialize writers of one order's rows (SQLite's writer already holds the database)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(order_no))))
+
+
+async def _release(session: AsyncSession, sku: str, quantity: int) -> None:
+    if quantity:
+        await product_for_update(session, sku)
+        await session.exec(
+            update(Product)
+            .where(col(Product.sku) == sku)
+            .values(reserved=col(Product.reserved) - quantity)
+        )
+
+
+async def reserve(session: AsyncSession, sku: str, quantity: int) -> None:
+    # The guard in WHERE makes overselling impossible even without the row lock.
+    result = await session.exec(
+        update(Product)
+        .where(
+            col(Product.sku) == sku,
+            col(Product.stock_on_hand) - col(Product.reserved) >= quantity,
+        )
+        .values(reserved=Product.reserved + quantity)
+    )
+    if result.rowcount != 1:
+        raise RuntimeError(f"stock of {sku} changed while reserving; retrying")
+
+
+async def _shipment(session: AsyncSession, order_no: str, shipment_id: str) -> Shipment:
+    shipment = await session.get(Shipment, shipment_id, with_for_update=True)
+    # `order_no` owns the shipment: its order, or the return it replaces goods for.
+    if shipment is None or order_no not in (shipment.order_no, shipment.return_no):
+        raise ApplicationError(
+            f"Shipment {shipment_id} is not part of {order_no}", type="NotFound", non_retryable=True
+        )
+    return shipment
+
+
+def _production_view(po: ProductionOrder) -> ProductionOrderView:
+    return ProductionOrderView.model_validate(po, from_attributes=True)
+
+
+def shipment_view(shipment: Shipment) -> ShipmentView:
+    return ShipmentView(
+        id=shipment.id,
+        status=shipment.status,
+        lines=[ShipmentLineView.model_validate(line) for line in shipment.lines],
+        created_at=shipment.created_at,
+        carrier=shipment.carrier,
+        tracking_no=shipment.tracking_no,
+        dispatched_at=shipment.dispatched_at,
+        delivered_at=shipment.delivered_at,
+        signed_by=shipment.signed_by,
+    )
+
+
+def _invoice_view(invoice: Invoice) -> InvoiceView:
+    return InvoiceView.model_validate(invoice, from_attributes=True)
+
+
+async def _on_credit_hold(session: AsyncSession, customer_id: str) -> bool:
+    query = select(CreditHold.id).where(
+        col(CreditHold.customer_id) == customer_id, col(CreditHold.released_at).is_(None)
+    )
+    return (await session.exec(query)).first() is not None
+
+
+async def log_escalations(
+    session: AsyncSession, records: list[EscalationRecord], resolutions: list[Resolution]
+) -> None:
+    """The escalation log: new steps once each, and when their deadlines were resolved."""
+    await add_escalations(session, records)
+    for resolution in resolutions:
+        await session.exec(
+            update(Escalation)
+            .where(
+                col(Escalation.order_no) == resolution.order_no,
+                col(Escalation.sla) == resolution.sla,
+                col(Escalation.key) == resolution.key,
+                col(Escalation.resolved_at).is_(None),
+            )
+            .values(resolved_at=resolution.at)
+        )
+
+
+async def add_escalations(session: AsyncSession, records: list[EscalationRecord]) -> None:
+    if not records:
+        return
+    ids = [r.id for r in records]
+    seen = set((await session.exec(select(Escalation.id).where(col(Escalation.id).in_(ids)))).all())
+    session.add_all(Escalation(**r.model_dump()) for r in records if r.id not in seen)

@@ -1,0 +1,221 @@
+"""Activities of the return workflow (退换货): read model, restock, credit and refund,
+replacement shipment. Each is idempotent per return."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from sqlmodel import col, select
+from temporalio import activity
+
+from activities.orders import (
+    lock_order,
+    log_escalations,
+    product_for_update,
+    reserve,
+    shipment_view,
+)
+from domain.messages import ActivityName
+from domain.money import round_money
+from domain.orders import CreditNoteView, RefundView, ShipmentLineView, ShipmentView
+from domain.returns import ReturnCreditResult, ReturnStepInput, SaveReturnInput
+from store.db import Database
+from store.tables import (
+    CreditNote,
+    Invoice,
+    Payment,
+    Product,
+    Refund,
+    Reservation,
+    ReturnRecord,
+    Shipment,
+    StockMovement,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class ReturnActivities:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.save_return, self.restock_return, self.credit_return, self.ship_replacement]
+
+    @activity.defn(name=ActivityName.SAVE_RETURN)
+    async def save_return(self, inp: SaveReturnInput) -> None:
+        """The return's read-model row, only forwards; its escalations into the log."""
+        view = inp.view
+        seq = len(view.timeline)
+        async with self.db.writer() as session:
+            record = await session.get(ReturnRecord, view.return_no, with_for_update=True)
+            if record is None:
+                record = ReturnRecord(
+                    return_no=view.return_no,
+                    order_no=view.order_no,
+                    customer_id=view.customer_id,
+                    status=view.status,
+                    fingerprint=inp.fingerprint,
+                    seq=-1,
+                    requested_at=view.requested_at,
+                    updated_at=view.updated_at,
+                    view={},
+                )
+            if seq > record.seq:
+                record.seq = seq
+                record.status = view.status
+                record.updated_at = view.updated_at
+                record.view = view.model_dump(mode="json")
+                session.add(record)
+            await log_escalations(session, inp.escalations, inp.resolutions)
+
+    @activity.defn(name=ActivityName.RESTOCK_RETURN)
+    async def restock_return(self, inp: ReturnStepInput) -> None:
+        """Accepted goods go back on the shelf, once."""
+        view = inp.view
+        async with self.db.writer() as session:
+            record = await session.get(ReturnRecord, view.return_no, with_for_update=True)
+            if record is None or record.restocked_at is not None:
+                return
+            for line in view.lines:
+                accepted = line.accepted_quantity or 0
+                if accepted:
+                    await product_for_update(session, line.sku)
+                    await session.exec(
+                        update(Product)
+                        .where(col(Product.sku) == line.sku)
+                        .values(stock_on_hand=col(Product.stock_on_hand) + accepted)
+                    )
+                    session.add(
+                        StockMovement(
+                            sku=line.sku,
+                            delta=accepted,
+                            reason=f"return {view.return_no}",
+                            order_no=view.order_no,
+                            at=inp.at,
+                        )
+                    )
+            record.restocked_at = inp.at
+            session.add(record)
+        log.info("return_restocked", return_no=view.return_no)
+
+    @activity.defn(name=ActivityName.CREDIT_RETURN)
+    async def credit_return(self, inp: ReturnStepInput) -> ReturnCreditResult:
+        """A credit note for what was accepted; the part already paid is refunded."""
+        view = inp.view
+        amount = round_money(view.accepted_value)
+        async with self.db.writer() as session:
+            await lock_order(session, view.order_no)
+            note = await session.get(CreditNote, f"CN-{view.return_no}")
+            if note is None:
+                invoice = (
+                    await session.exec(
+                        select(Invoice).where(col(Invoice.order_no) == view.order_no)
+                    )
+                ).first()
+                note = CreditNote(
+                    id=f"CN-{view.return_no}",
+                    order_no=view.order_no,
+                    invoice_id=invoice.id if invoice else "",
+                    amount=amount,
+                    reason=f"return {view.return_no}",
+                    issued_at=inp.at,
+                )
+                session.add(note)
+            refund = await session.get(Refund, f"RF-{view.return_no}")
+            if refund is None:
+                paid = sum(
+                    (
+                        p.amount
+                        for p in (
+                            await session.exec(
+                                select(Payment).where(col(Payment.order_no) == view.order_no)
+                            )
+                        ).all()
+                    ),
+                    Decimal(0),
+                )
+                refunded = sum(
+                    (
+                        r.amount
+                        for r in (
+                            await session.exec(
+                                select(Refund).where(col(Refund.order_no) == view.order_no)
+                            )
+                        ).all()
+                    ),
+                    Decimal(0),
+                )
+                due = min(amount, paid - refunded)
+                if due > 0:
+                    refund = Refund(
+                        id=f"RF-{view.return_no}",
+                        order_no=view.order_no,
+                        payment_id=f"return:{view.return_no}",
+                        amount=due,
+                        reason=f"return {view.return_no}",
+                        refunded_at=inp.at,
+                    )
+                    session.add(refund)
+            result = ReturnCreditResult(
+                credit_note=CreditNoteView(
+                    id=note.id,
+                    invoice_id=note.invoice_id,
+                    amount=note.amount,
+                    issued_at=note.issued_at,
+                ),
+                refund=RefundView(
+                    id=refund.id,
+                    payment_id=refund.payment_id,
+                    amount=refund.amount,
+                    refunded_at=refund.refunded_at,
+                )
+                if refund is not None
+                else None,
+            )
+        log.info("return_credited", return_no=view.return_no, amount=str(amount))
+        return result
+
+    @activity.defn(name=ActivityName.SHIP_REPLACEMENT)
+    async def ship_replacement(self, inp: ReturnStepInput) -> ShipmentView:
+        """Reserve replacement goods and make their pick list; waits (retries) for stock."""
+        view = inp.view
+        shipment_id = f"SH-{view.return_no}"
+        async with self.db.writer() as session:
+            shipment = await session.get(Shipment, shipment_id)
+            if shipment is None:
+                lines: list[ShipmentLineView] = []
+                for index, line in enumerate(view.lines, start=1):
+                    quantity = line.accepted_quantity or 0
+                    if not quantity:
+                        continue
+                    product = await product_for_update(session, line.sku)
+                    if product.stock_on_hand - product.reserved < quantity:
+                        raise RuntimeError(f"not enough {line.sku} in stock for the replacement")
+                    await reserve(session, line.sku, quantity)
+                    session.add(
+                        Reservation(
+                            order_no=view.return_no,
+                            line_no=index,
+                            sku=line.sku,
+                            quantity=quantity,
+                            created_at=inp.at,
+                            updated_at=inp.at,
+                        )
+                    )
+                    lines.append(ShipmentLineView(line_no=index, sku=line.sku, quantity=quantity))
+                shipment = Shipment(
+                    id=shipment_id,
+                    order_no=view.order_no,
+                    return_no=view.return_no,
+                    lines=[line.model_dump() for line in lines],
+                    created_at=inp.at,
+                )
+                session.add(shipment)
+            result = shipment_view(shipment)
+        log.info("replacement_ready", return_no=view.return_no, shipment=shipment_id)
+        return result

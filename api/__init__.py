@@ -1,0 +1,1 @@
+"""The FastAPI application: integrators start orders, people decide, everyone reads."""

@@ -1,0 +1,76 @@
+"""The application and its lifespan: `uvicorn --factory api.main:create_app`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request, Response
+
+from api import errors, limits
+from api.deps import TemporalConnection
+from api.routes import audit, calendar, catalog, health, operations, orders, reports, returns
+from settings import Settings, calendar_years, get_settings
+from store.db import Database
+
+log = structlog.get_logger("api")
+
+DESCRIPTION = """
+Every sales order runs as a long-lived Temporal workflow: entry, approval, stock reservation,
+production, shipment, invoicing, payment and archive. Integrators submit orders here, approvers
+decide here, the warehouse and the plant report here; ops watch each order in the Temporal UI.
+Errors are problem details (RFC 9457) naming the offending fields.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        policy = settings.load_policy()  # a bad policy file stops start-up, naming the line
+        db = Database(settings.database_url)
+        await db.create_schema()
+        app.state.settings = settings
+        app.state.db = db
+        app.state.policy = policy
+        app.state.calendar = policy.calendar.build(calendar_years())
+        app.state.temporal = TemporalConnection(settings)
+        log.info("api_started", database=db.url.render_as_string(hide_password=True))
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="Sales order orchestration",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    limits.install(app, settings.max_body_bytes)
+    for module in (orders, returns, operations, catalog, calendar, reports, audit, health):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def _log_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
+        )
+        started = time.perf_counter()
+        response = await call_next(request)
+        log.info(
+            "request_handled",
+            method=request.method,
+            path=request.url.path,
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    return app

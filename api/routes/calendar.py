@@ -1,0 +1,60 @@
+"""`GET /calendar/working-time`: "when is 3 working days from now" in the company calendar."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+
+from api.errors import FieldProblem, ProblemDetails, ProblemError
+from domain.calendar import BusinessCalendar, Clock, Duration
+
+router = APIRouter(prefix="/calendar", tags=["calendar"])
+ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ProblemDetails}}
+
+
+class WorkingTime(BaseModel):
+    start: datetime
+    duration: str
+    clock: Clock
+    end: datetime
+    timezone: str
+
+
+@router.get("/working-time", responses=ERRORS)
+async def working_time(
+    request: Request,
+    start: Annotated[
+        datetime,
+        Query(description="ISO 8601; without an offset it is the company's local time."),
+    ],
+    duration: Annotated[
+        str,
+        Query(
+            max_length=40,
+            description="ISO 8601: `P3D` is three working days, `PT4H` four working hours.",
+        ),
+    ],
+    clock: Clock = Clock.WORKING,
+) -> WorkingTime:
+    """The moment `duration` after `start` in the company's working calendar."""
+    calendar: BusinessCalendar = request.app.state.calendar
+    zone = ZoneInfo(calendar.timezone)
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=zone)
+    try:
+        end = calendar.add(start, Duration.parse(duration), clock)
+    except ValueError as exc:
+        raise ProblemError(
+            422, str(exc), errors=[FieldProblem(field="duration", message=str(exc))]
+        ) from exc
+    return WorkingTime(
+        start=start.astimezone(zone),
+        duration=duration,
+        clock=clock,
+        end=end.astimezone(zone),
+        timezone=calendar.timezone,
+    )

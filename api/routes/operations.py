@@ -1,0 +1,160 @@
+"""Warehouse and plant reports: production completion, dispatch, delivery sign-off."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.deps import DbDep, SettingsDep, TemporalDep
+from api.errors import ProblemDetails, ProblemError
+from api.routes.commands import CommandsDep
+from api.routes.returns import update_return
+from domain.messages import (
+    DeliverInput,
+    DeliveryDetails,
+    DispatchDetails,
+    DispatchInput,
+    ProductionReport,
+    ReportProductionInput,
+)
+from domain.orders import OrderView, ShipmentLineView
+from domain.returns import ReturnView
+from store import queries
+from store.tables import Shipment
+from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
+
+router = APIRouter(tags=["warehouse and production"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetails} for status in (404, 409, 422, 503)
+}
+Limit = Annotated[int, Query(ge=1, le=200)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+
+
+class ProductionOrderPublic(BaseModel):
+    id: str
+    order_no: str
+    line_no: int
+    sku: str
+    quantity: int
+    produced_quantity: int
+    due_date: date
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class ShipmentPublic(BaseModel):
+    id: str
+    order_no: str
+    status: str
+    lines: list[ShipmentLineView]
+    carrier: str | None
+    tracking_no: str | None
+    signed_by: str | None
+    created_at: datetime
+    dispatched_at: datetime | None
+    delivered_at: datetime | None
+
+
+@router.get("/production-orders")
+async def list_production_orders(
+    db: DbDep, status: str | None = None, limit: Limit = 50, offset: Offset = 0
+) -> list[ProductionOrderPublic]:
+    """The plant's work list, earliest due first (`status=planned` for what is open)."""
+    rows = await queries.list_production_orders(db, status=status, limit=limit, offset=offset)
+    return [ProductionOrderPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/production-orders/{po_id}", responses=ERRORS)
+async def get_production_order(po_id: str, db: DbDep) -> ProductionOrderPublic:
+    row = await queries.get_production_order(db, po_id)
+    if row is None:
+        raise ProblemError(404, f"Production order {po_id} not found")
+    return ProductionOrderPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/production-orders/{po_id}/complete", responses=ERRORS)
+async def complete_production(
+    po_id: str, db: DbDep, commands: CommandsDep, body: ProductionReport | None = None
+) -> OrderView:
+    """The plant reports production; the produced goods are reserved for the order.
+
+    `produced_quantity` is cumulative (all produced so far) and defaults to the whole quantity,
+    so a repeated report never counts twice.
+    """
+    row = await queries.get_production_order(db, po_id)
+    if row is None:
+        raise ProblemError(404, f"Production order {po_id} not found")
+    report = body or ProductionReport()
+    return await commands.update(
+        row.order_no,
+        OrderWorkflow.report_production,
+        ReportProductionInput(production_order_id=po_id, **report.model_dump()),
+    )
+
+
+@router.get("/shipments")
+async def list_shipments(
+    db: DbDep, status: str | None = None, limit: Limit = 50, offset: Offset = 0
+) -> list[ShipmentPublic]:
+    """The warehouse's list (`status=ready` for what waits to be picked and dispatched)."""
+    rows = await queries.list_shipments(db, status=status, limit=limit, offset=offset)
+    return [ShipmentPublic.model_validate(row, from_attributes=True) for row in rows]
+
+
+@router.get("/shipments/{shipment_id}", responses=ERRORS)
+async def get_shipment(shipment_id: str, db: DbDep) -> ShipmentPublic:
+    row = await queries.get_shipment(db, shipment_id)
+    if row is None:
+        raise ProblemError(404, f"Shipment {shipment_id} not found")
+    return ShipmentPublic.model_validate(row, from_attributes=True)
+
+
+@router.post("/shipments/{shipment_id}/dispatch", responses=ERRORS)
+async def dispatch_shipment(
+    shipment_id: str,
+    body: DispatchDetails,
+    db: DbDep,
+    commands: CommandsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> OrderView | ReturnView:
+    """发货: the goods left with a carrier; the order is SHIPPED and invoiced (credit terms)."""
+    shipment = await _shipment(db, shipment_id)
+    arg = DispatchInput(shipment_id=shipment_id, **body.model_dump())
+    if shipment.return_no:  # a replacement for a return
+        return await update_return(
+            temporal, settings, shipment.return_no, ReturnWorkflow.dispatch, arg
+        )
+    return await commands.update(shipment.order_no, OrderWorkflow.dispatch, arg)
+
+
+@router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
+async def deliver_shipment(
+    shipment_id: str,
+    body: DeliveryDetails,
+    db: DbDep,
+    commands: CommandsDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> OrderView | ReturnView:
+    """签收: the customer signed for the goods; the order is DELIVERED."""
+    shipment = await _shipment(db, shipment_id)
+    arg = DeliverInput(shipment_id=shipment_id, **body.model_dump())
+    if shipment.return_no:
+        return await update_return(
+            temporal, settings, shipment.return_no, ReturnWorkflow.deliver, arg
+        )
+    return await commands.update(shipment.order_no, OrderWorkflow.deliver, arg)
+
+
+async def _shipment(db: DbDep, shipment_id: str) -> Shipment:
+    row = await queries.get_shipment(db, shipment_id)
+    if row is None:
+        raise ProblemError(404, f"Shipment {shipment_id} not found")
+    return row

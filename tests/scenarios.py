@@ -1,0 +1,217 @@
+"""Order paths driven through the API, shared by the flow, replay and history-cost tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.helpers import Factory, eventually, post_ok, submit_ok
+
+
+async def auto_approved(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
+    """Credit terms, stock in hand: submit, dispatch, deliver, pay."""
+    customer = await new_customer(payment_terms="net_30")
+    product = await new_product(unit_price=120, stock_on_hand=50)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 10}]
+    )
+    await _ship_and_settle(api, order)
+    return f"order-{order['order_no']}"
+
+
+async def two_level_approval(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    customer = await new_customer(credit_limit=10_000_000)
+    product = await new_product(unit_price=1000, stock_on_hand=1000)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 250}]
+    )
+    order_no = order["order_no"]
+    await post_ok(
+        api, f"/orders/{order_no}/approve", {"approver": "sup.zhang", "role": "approver_l1"}
+    )
+    order = await post_ok(
+        api, f"/orders/{order_no}/approve", {"approver": "mgr.chen", "role": "approver_l2"}
+    )
+    await _ship_and_settle(api, order)
+    return f"order-{order_no}"
+
+
+async def production_shortage(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=2)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    order = await post_ok(api, f"/production-orders/{order['production_orders'][0]['id']}/complete")
+    await _ship_and_settle(api, order)
+    return f"order-{order['order_no']}"
+
+
+async def prepaid(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
+    customer = await new_customer(payment_terms="prepaid")
+    product = await new_product(unit_price=50)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 4}]
+    )
+    order = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/payments",
+        {"amount": 200, "method": "card", "reference": "C1"},
+    )
+    shipment_id = order["shipments"][0]["id"]
+    await post_ok(api, f"/shipments/{shipment_id}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+    await post_ok(api, f"/shipments/{shipment_id}/deliver", {"signed_by": "Liu"})
+    return f"order-{order['order_no']}"
+
+
+async def rejected(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
+    customer = await new_customer()
+    product = await new_product()
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 1}],
+        priority="rush",
+    )
+    await post_ok(
+        api,
+        f"/orders/{order['order_no']}/reject",
+        {"approver": "sup.zhang", "role": "approver_l1", "reason": "no"},
+    )
+    return f"order-{order['order_no']}"
+
+
+async def approval_expired(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Nobody decides: reminder, two escalations, expiry, cancellation (seconds-long SLAs)."""
+    customer = await new_customer(customer_group="sla-approval")
+    product = await new_product(unit_price=100)
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 1, "unit_price": 50}],
+    )
+
+    async def cancelled() -> None:
+        view = (await api.get(f"/orders/{order['order_no']}")).json()
+        assert view["status"] == "CANCELLED" and view["closed"]
+
+    await eventually(cancelled, within=15)
+    return f"order-{order['order_no']}"
+
+
+async def amended(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
+    """Auto-approved, amended to more than stock (production), then to more than the
+    approval limit (approval again, production replaced), then produced, shipped, paid."""
+    customer = await new_customer()
+    product = await new_product(unit_price=1000, stock_on_hand=20)
+    sku = product["sku"]
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": sku, "quantity": 10}]
+    )
+    order_no = order["order_no"]
+    who = {"requested_by": "sales.li", "reason": "customer called"}
+    for quantity, status in ((30, "IN_PRODUCTION"), (60, "PENDING_APPROVAL")):
+        response = await api.patch(
+            f"/orders/{order_no}", json=who | {"lines": [{"sku": sku, "quantity": quantity}]}
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == status
+    order = await post_ok(
+        api, f"/orders/{order_no}/approve", {"approver": "sup.zhang", "role": "approver_l1"}
+    )
+    assert order["status"] == "IN_PRODUCTION"
+    (planned,) = [p for p in order["production_orders"] if p["status"] == "planned"]
+    assert planned["quantity"] == 40
+    order = await post_ok(api, f"/production-orders/{planned['id']}/complete")
+    await _ship_and_settle(api, order)
+    return f"order-{order_no}"
+
+
+async def partial_delivery(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Partial delivery: ship what is there, produce and ship the backorder, pay both."""
+    customer = await new_customer(delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=2)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    order_no = order["order_no"]
+    for step in range(2):
+        (shipment,) = [s["id"] for s in order["shipments"] if s["status"] == "ready"]
+        await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+        order = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+        if step == 0:
+            order = await post_ok(
+                api, f"/production-orders/{order['production_orders'][0]['id']}/complete"
+            )
+    for invoice in order["invoices"]:
+        order = await post_ok(
+            api,
+            f"/orders/{order_no}/payments",
+            {"amount": invoice["amount"], "method": "bank", "reference": invoice["id"]},
+        )
+    assert order["status"] == "COMPLETED", order["status"]
+    return f"order-{order_no}"
+
+
+async def return_replaced(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """A delivered order's goods come back and are replaced."""
+    workflow_id = await auto_approved(api, new_customer, new_product)
+    order = (await api.get(f"/orders/{workflow_id.removeprefix('order-')}")).json()
+    ret = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/returns",
+        {
+            "lines": [{"sku": order["lines"][0]["sku"], "quantity": 1}],
+            "reason": "dented",
+            "resolution": "replace",
+            "requested_by": "y",
+        },
+        status=201,
+    )
+    for step, body in (
+        ("approve", {"by": "lead"}),
+        ("receive", None),
+        ("inspect", {"accepted_quantity": 1}),
+    ):
+        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    shipment = ret["replacement"]["id"]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "R"})
+    ret = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    assert ret["status"] == "COMPLETED"
+    return str(ret["workflow_id"])
+
+
+async def _ship_and_settle(api: httpx.AsyncClient, order: dict[str, Any]) -> None:
+    (shipment_id,) = [s["id"] for s in order["shipments"] if s["status"] == "ready"]
+    await post_ok(api, f"/shipments/{shipment_id}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+    await post_ok(api, f"/shipments/{shipment_id}/deliver", {"signed_by": "Wang"})
+    final = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/payments",
+        {"amount": order["total"], "method": "bank_transfer", "reference": "B1"},
+    )
+    assert final["status"] == "COMPLETED", final
+
+
+SCENARIOS = {
+    "auto_approved": auto_approved,
+    "two_level_approval": two_level_approval,
+    "production_shortage": production_shortage,
+    "prepaid": prepaid,
+    "rejected": rejected,
+    "approval_expired": approval_expired,
+    "amended": amended,
+    "partial_delivery": partial_delivery,
+    "return_replaced": return_replaced,
+}

@@ -1,0 +1,108 @@
+"""Partial shipments and backorders (缺货): ship what is there, produce and ship the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.helpers import Factory, post_ok, submit_ok
+
+DISPATCH = {"carrier": "SF", "tracking_no": "T"}
+
+
+def line(order: dict[str, Any]) -> dict[str, Any]:
+    return dict(order["lines"][0])
+
+
+def ready(order: dict[str, Any]) -> dict[str, Any]:
+    (shipment,) = [s for s in order["shipments"] if s["status"] == "ready"]
+    return dict(shipment)
+
+
+async def test_partial_delivery_ships_now_and_backorders_the_rest(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(delivery_policy="partial")
+    assert customer["delivery_policy"] == "partial"
+    product = await new_product(unit_price=10, stock_on_hand=4)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 10}]
+    )
+    order_no = order["order_no"]
+    assert order["delivery_policy"] == "partial"
+    assert order["status"] == "READY_TO_SHIP"
+    first = ready(order)
+    assert first["lines"][0]["quantity"] == 4
+    assert (line(order)["reserved_quantity"], line(order)["backordered_quantity"]) == (4, 6)
+    (po,) = order["production_orders"]
+    assert po["quantity"] == 6
+
+    order = await post_ok(api, f"/shipments/{first['id']}/dispatch", DISPATCH)
+    assert order["status"] == "IN_PRODUCTION"  # not SHIPPED: six are still to come
+    assert (line(order)["shipped_quantity"], line(order)["backordered_quantity"]) == (4, 6)
+    assert [(i["amount"], i["status"]) for i in order["invoices"]] == [(40, "issued")]
+    order = await post_ok(api, f"/shipments/{first['id']}/deliver", {"signed_by": "Wang"})
+    assert order["status"] == "IN_PRODUCTION"
+    dispatch_deadline = next(d for d in order["deadlines"] if d["sla"] == "dispatch")
+    assert dispatch_deadline["status"] != "met"
+
+    order = await post_ok(api, f"/production-orders/{po['id']}/complete")
+    assert order["status"] == "READY_TO_SHIP"
+    second = ready(order)
+    assert second["lines"][0]["quantity"] == 6
+    order = await post_ok(api, f"/shipments/{second['id']}/dispatch", DISPATCH)
+    assert order["status"] == "SHIPPED"
+    assert [i["amount"] for i in order["invoices"]] == [40, 60]
+    assert [d["status"] for d in order["deadlines"] if d["sla"] == "dispatch"] == ["met"]
+    assert {d["key"] for d in order["deadlines"] if d["sla"] == "delivery"} == {
+        first["id"],
+        second["id"],
+    }
+    order = await post_ok(api, f"/shipments/{second['id']}/deliver", {"signed_by": "Wang"})
+    assert order["status"] == "DELIVERED"
+    for invoice in order["invoices"]:
+        order = await post_ok(
+            api,
+            f"/orders/{order_no}/payments",
+            {"amount": invoice["amount"], "method": "bank", "reference": invoice["id"]},
+        )
+    assert order["status"] == "COMPLETED"
+    assert (line(order)["shipped_quantity"], line(order)["delivered_quantity"]) == (10, 10)
+    stock = (await api.get(f"/products/{product['sku']}")).json()
+    assert (stock["stock_on_hand"], stock["reserved"]) == (0, 0)
+
+
+async def test_sales_short_closes_a_backorder(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer()  # complete by default; this order asks for partial
+    product = await new_product(unit_price=10, stock_on_hand=3)
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 5}],
+        delivery_policy="partial",
+    )
+    order_no = order["order_no"]
+    close = {"by": "sales.li", "reason": "customer takes what we have"}
+    response = await api.post(f"/orders/{order_no}/short-close", json=close)
+    assert response.status_code == 409 and "cancel it instead" in response.json()["detail"]
+    order = await post_ok(api, f"/shipments/{ready(order)['id']}/dispatch", DISPATCH)
+    assert order["status"] == "IN_PRODUCTION"
+
+    order = await post_ok(api, f"/orders/{order_no}/short-close", close)
+    assert order["status"] == "SHIPPED"
+    assert (line(order)["short_closed_quantity"], line(order)["backordered_quantity"]) == (2, 0)
+    assert [p["status"] for p in order["production_orders"]] == ["cancelled"]
+    assert "short_closed" in [e["event"] for e in order["timeline"]]
+    assert (await api.post(f"/orders/{order_no}/short-close", json=close)).status_code == 409
+    order = await post_ok(
+        api, f"/shipments/{order['shipments'][0]['id']}/deliver", {"signed_by": "Wang"}
+    )
+    order = await post_ok(
+        api, f"/orders/{order_no}/payments", {"amount": 30, "method": "bank", "reference": "P"}
+    )
+    assert order["status"] == "COMPLETED"
+    stock = (await api.get(f"/products/{product['sku']}")).json()
+    assert (stock["stock_on_hand"], stock["reserved"]) == (0, 0)

@@ -1,0 +1,75 @@
+"""Replay: the workflow code must reproduce every recorded history, command for command.
+
+`tests/histories/` holds histories of real runs, one per path, and `tests/histories/v1/` those
+of the code before the deadline ladders (`workflow.patched("deadlines-v1")`): orders started
+then must still replay. A change to `workflows/` that alters the command sequence fails here
+unless it is guarded with `workflow.patched()`; keep the old histories when you add one.
+Re-record after an intended, guarded change with `RECORD_HISTORIES=1 make test`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.helpers import Factory
+from tests.scenarios import SCENARIOS
+from worker import WORKFLOWS, workflow_runner
+
+HISTORIES = Path(__file__).parent / "histories"
+# The history budgets of issue 2 (auto-approved) and issue 6 (two-level approval).
+EVENT_BUDGET = {"auto_approved": 60, "two_level_approval": 80}
+
+
+def replayer() -> Replayer:
+    return Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=workflow_runner(),
+    )
+
+
+@pytest.mark.parametrize(
+    "path", sorted(str(p.relative_to(HISTORIES)) for p in HISTORIES.rglob("*.json"))
+)
+async def test_recorded_history_replays(path: str) -> None:
+    history = WorkflowHistory.from_json(path.removesuffix(".json"), (HISTORIES / path).read_text())
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+def test_every_path_has_a_recorded_history() -> None:
+    assert {p.stem for p in HISTORIES.glob("*.json")} >= set(SCENARIOS)
+    before_deadlines = {
+        "auto_approved",
+        "two_level_approval",
+        "production_shortage",
+        "prepaid",
+        "rejected",
+    }
+    assert {p.stem for p in (HISTORIES / "v1").glob("*.json")} >= before_deadlines
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_fresh_history_replays_within_budget(
+    name: str,
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+    temporal_client: Client,
+) -> None:
+    workflow_id = await SCENARIOS[name](api, new_customer, new_product)
+    history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
+    await replayer().replay_workflow(history)
+    if name in EVENT_BUDGET:
+        assert len(history.events) <= EVENT_BUDGET[name]
+    if os.environ.get("RECORD_HISTORIES") == "1":
+        data: Any = history.to_json()
+        (HISTORIES / f"{name}.json").write_text(data)

@@ -1,0 +1,206 @@
+"""Returns and exchanges (退换货): a workflow of their own, linked to the order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.helpers import Factory, error_fields, eventually, post_ok, submit_ok
+from tests.webhook import WebhookReceiver
+
+
+async def delivered_order(
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+    *,
+    paid: bool,
+    **customer: Any,
+) -> tuple[dict[str, Any], str]:
+    customer_row = await new_customer(**customer)
+    product = await new_product(unit_price=100, stock_on_hand=10)
+    order = await submit_ok(
+        api, customer_id=customer_row["customer_id"], lines=[{"sku": product["sku"], "quantity": 3}]
+    )
+    shipment = order["shipments"][0]["id"]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "1"})
+    order = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    if paid:
+        order = await post_ok(
+            api,
+            f"/orders/{order['order_no']}/payments",
+            {"amount": 300, "method": "bank", "reference": "P"},
+        )
+    return order, product["sku"]
+
+
+async def test_a_return_for_a_refund(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    order, sku = await delivered_order(api, new_customer, new_product, paid=True)
+    order_no = order["order_no"]
+    assert order["status"] == "COMPLETED"
+    response = await api.post(
+        f"/orders/{order_no}/returns",
+        json={
+            "lines": [{"sku": sku, "quantity": 2}],
+            "reason": "damaged in transit",
+            "resolution": "refund",
+            "requested_by": "service.li",
+        },
+    )
+    assert response.status_code == 201, response.text
+    ret = response.json()
+    return_no = ret["return_no"]
+    assert response.headers["location"] == f"/returns/{return_no}"
+    assert (ret["status"], ret["status_label"]["zh"]) == ("REQUESTED", "待受理")
+    assert ret["lines"][0]["unit_price"] == 100
+
+    async def on_order(status: str) -> None:
+        view = (await api.get(f"/orders/{order_no}")).json()
+        assert view["status"] == "COMPLETED"  # the order never moves backwards
+        assert view["return_status"] == status
+
+    await eventually(lambda: on_order("REQUESTED"))
+    ret = await post_ok(api, f"/returns/{return_no}/approve", {"by": "service.lead"})
+    assert ret["status"] == "APPROVED" and ret["decision"]["by"] == "service.lead"
+    assert ret["deadlines"][0]["sla"] == "after_sales" and ret["deadlines"][0]["status"] == "met"
+    ret = await post_ok(api, f"/returns/{return_no}/receive", {"by": "warehouse.zhao"})
+    assert ret["status"] == "RECEIVED"
+    ret = await post_ok(api, f"/returns/{return_no}/inspect", {"accepted_quantity": 1})
+    assert ret["status"] == "COMPLETED"
+    assert ret["lines"][0]["accepted_quantity"] == 1
+    assert ret["credit_note"]["amount"] == 100 and ret["refund"]["amount"] == 100
+    events = [e["event"] for e in ret["timeline"]]
+    assert (
+        events.index("return_inspected")
+        < events.index("return_restocked")
+        < events.index("return_credited")
+    )
+    product = (await api.get(f"/products/{sku}")).json()
+    assert product["stock_on_hand"] == 8  # 10, 3 shipped, 1 accepted back
+    await eventually(lambda: on_order("COMPLETED"))
+    assert (await api.get(f"/returns/{return_no}")).json()["status"] == "COMPLETED"
+    # One left to return: 2 asked before, only 1 accepted: 3 - 1 = 2 can still come back.
+    response = await api.post(
+        f"/orders/{order_no}/returns",
+        json={
+            "lines": [{"sku": sku, "quantity": 3}],
+            "reason": "more",
+            "resolution": "refund",
+            "requested_by": "x",
+        },
+    )
+    assert response.status_code == 422 and error_fields(response) == {"lines[0].quantity"}
+
+
+async def test_a_return_for_a_replacement(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    order, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    assert order["status"] == "DELIVERED"
+    ret = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/returns",
+        {
+            "return_no": f"RT-{order['order_no']}",
+            "lines": [{"sku": sku, "quantity": 1}],
+            "reason": "wrong colour",
+            "resolution": "replace",
+            "requested_by": "service.li",
+        },
+        status=201,
+    )
+    return_no = ret["return_no"]
+    for step, body in (("approve", {"by": "lead"}), ("receive", None)):
+        ret = await post_ok(api, f"/returns/{return_no}/{step}", body)
+    ret = await post_ok(
+        api, f"/returns/{return_no}/inspect", {"lines": [{"sku": sku, "accepted_quantity": 1}]}
+    )
+    assert ret["status"] == "REPLACEMENT_READY"
+    replacement = ret["replacement"]
+    assert replacement["id"] == f"SH-{return_no}" and replacement["status"] == "ready"
+    assert (await api.get(f"/products/{sku}")).json()["reserved"] == 1
+    ret = await post_ok(
+        api, f"/shipments/{replacement['id']}/dispatch", {"carrier": "SF", "tracking_no": "R1"}
+    )
+    assert ret["status"] == "REPLACEMENT_SHIPPED"
+    ret = await post_ok(api, f"/shipments/{replacement['id']}/deliver", {"signed_by": "Wang"})
+    assert ret["status"] == "COMPLETED" and ret["credit_note"] is None
+    product = (await api.get(f"/products/{sku}")).json()
+    assert (product["stock_on_hand"], product["reserved"]) == (7, 0)  # back one, out one
+    view = (await api.get(f"/orders/{order['order_no']}")).json()
+    assert view["status"] == "DELIVERED" and view["returns"] == [
+        {"return_no": return_no, "status": "COMPLETED"}
+    ]
+
+
+async def test_returns_are_checked_against_the_order(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer, product = await new_customer(), await new_product()
+    body = {
+        "lines": [{"sku": product["sku"], "quantity": 1}],
+        "reason": "x",
+        "resolution": "refund",
+        "requested_by": "y",
+    }
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    response = await api.post(f"/orders/{order['order_no']}/returns", json=body)
+    assert response.status_code == 409 and "cancelled" in response.json()["detail"]
+    assert (await api.post("/orders/NOPE/returns", json=body)).status_code == 404
+    assert (
+        await api.post(f"/orders/{order['order_no']}/returns", json=body | {"resolution": "keep"})
+    ).status_code == 422
+
+    order, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    url = f"/orders/{order['order_no']}/returns"
+    response = await api.post(url, json=body | {"lines": [{"sku": "OTHER", "quantity": 1}]})
+    assert response.status_code == 422 and error_fields(response) == {"lines[0].sku"}
+    response = await api.post(url, json=body | {"lines": [{"sku": sku, "quantity": 4}]})
+    assert response.status_code == 422 and error_fields(response) == {"lines[0].quantity"}
+    mine = body | {"lines": [{"sku": sku, "quantity": 1}], "return_no": f"RT-X-{order['order_no']}"}
+    first = await post_ok(api, url, mine, status=201)
+    again = await api.post(url, json=mine)
+    assert again.status_code == 200 and again.json()["return_no"] == first["return_no"]
+    assert (await api.post(url, json=mine | {"reason": "other"})).status_code == 409
+    refused = await post_ok(
+        api,
+        f"/returns/{first['return_no']}/refuse",
+        {"by": "lead", "reason": "outside the return window"},
+    )
+    assert refused["status"] == "REFUSED"
+    assert (await api.post(f"/returns/{first['return_no']}/receive")).status_code in (404, 409)
+    assert (await api.get("/returns/NOPE")).status_code == 404
+
+
+async def test_an_unanswered_return_escalates(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, webhook: WebhookReceiver
+) -> None:
+    order, sku = await delivered_order(
+        api, new_customer, new_product, paid=False, customer_group="sla-after-sales"
+    )
+    ret = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/returns",
+        {
+            "lines": [{"sku": sku, "quantity": 1}],
+            "reason": "late",
+            "resolution": "refund",
+            "requested_by": "y",
+        },
+        status=201,
+    )
+
+    async def escalated() -> None:
+        view = (await api.get(f"/returns/{ret['return_no']}")).json()
+        assert view["overdue"] is True and view["deadlines"][0]["status"] == "breached"
+        sent = [n for n in webhook.for_order(order["order_no"]) if n["sla"] == "after_sales"]
+        assert [(n["kind"], n["notify"]) for n in sent] == [("escalation", ["after_sales"])]
+
+    await eventually(escalated, within=15)
+    view = await post_ok(api, f"/returns/{ret['return_no']}/approve", {"by": "lead"})
+    assert view["overdue"] is False and view["deadlines"][0]["status"] == "met"

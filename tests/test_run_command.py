@@ -1,0 +1,106 @@
+"""`make run`'s program end to end: it starts everything, says where to click, stops cleanly on
+Ctrl-C, and the next run finds the orders where they were."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(workdir: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "devrun"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_until_running(process: subprocess.Popen[str]) -> str:
+    """Read its output until it says it is running (or give up after a minute)."""
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while "Press Ctrl-C" not in seen:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            pytest.fail(f"the run command exited early:\n{seen}")
+        seen += line
+        if time.monotonic() > deadline:
+            pytest.fail(f"the run command did not come up:\n{seen}")
+    return seen
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    return out
+
+
+def test_run_command_starts_stops_and_keeps_orders(tmp_path: Path) -> None:
+    api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
+    env = os.environ | {
+        "API_PORT": str(api_port),
+        "TEMPORAL_PORT": str(temporal_port),
+        "TEMPORAL_UI_PORT": str(ui_port),
+        "TASK_QUEUE": "sales-orders",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("TEMPORAL_ADDRESS", None)
+    base = f"http://127.0.0.1:{api_port}"
+
+    process = start(tmp_path, env)
+    try:
+        banner = wait_until_running(process)
+        assert f"{base}/docs" in banner
+        assert f"http://127.0.0.1:{ui_port}" in banner
+        assert "DEMO-0002: PENDING_APPROVAL" in banner
+        assert httpx.get(f"{base}/health").status_code == 200
+        assert httpx.get(f"{base}/docs").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200
+        approved = httpx.post(
+            f"{base}/orders/DEMO-0002/approve",
+            json={"approver": "sup.zhang", "role": "approver_l1"},
+            timeout=30,
+        )
+        assert approved.status_code == 200, approved.text
+    finally:
+        out = stop(process)
+    assert "Stopped." in out
+    assert (tmp_path / ".data" / "temporal.db").exists()
+    assert (tmp_path / ".data" / "orders.db").exists()
+
+    # The next run finds the order where it was: level 1 approved, awaiting the manager.
+    process = start(tmp_path, env)
+    try:
+        banner = wait_until_running(process)
+        assert "Demo catalog: 0 customer(s) and 0 product(s) added." in banner
+        order = httpx.get(f"{base}/orders/DEMO-0002", timeout=30).json()
+        assert order["status"] == "PENDING_APPROVAL"
+        assert order["approval"]["awaiting_level"] == 2
+        approved = httpx.post(
+            f"{base}/orders/DEMO-0002/approve",
+            json={"approver": "mgr.chen", "role": "approver_l2"},
+            timeout=30,
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "IN_PRODUCTION"  # 10 PLCs ordered, 3 in stock
+    finally:
+        stop(process)

@@ -1,0 +1,1 @@
+"""Deterministic orchestration: the order process, its waits and its decisions."""

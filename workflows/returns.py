@@ -1,0 +1,310 @@
+"""A return or exchange (退换货) as its own workflow, linked to its order by number.
+
+Why its own workflow and not a child of the order's: orders archive when they complete (and
+free the worker's cache); returns come days or weeks later. A return started on its own
+works the same whether its order is still open (delivered, awaiting payment) or archived,
+and its status reaches the order's view through the read model, so the order never moves
+backwards. The after-sales SLA (24 hours to answer) escalates like every other deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.errors import Refusal
+    from domain.messages import (
+        ActivityName,
+        DeadlineRequest,
+        DeliverInput,
+        DeliverShipmentInput,
+        DispatchInput,
+        DispatchShipmentInput,
+    )
+    from domain.orders import ShipmentView, TimelineEntry
+    from domain.policy import Sla
+    from domain.returns import (
+        InspectReturnInput,
+        ReceiveReturnInput,
+        RefuseReturnInput,
+        ReturnCreditResult,
+        ReturnDecision,
+        ReturnDecisionInput,
+        ReturnResolution,
+        ReturnStatus,
+        ReturnStepInput,
+        ReturnView,
+        ReturnWorkflowInput,
+        SaveReturnInput,
+    )
+    from workflows.deadlines import DeadlineBook
+    from workflows.ladders import DeadlineLadders
+
+R = TypeVar("R")
+
+
+def return_workflow_id(return_no: str) -> str:
+    return f"return-{return_no}"
+
+
+@workflow.defn
+class ReturnWorkflow(DeadlineLadders[ReturnView]):
+    @workflow.init
+    def __init__(self, inp: ReturnWorkflowInput) -> None:
+        self._view = inp.view
+        self._fingerprint = inp.fingerprint
+        self._book = DeadlineBook(self._view)
+        self._seq = 0
+        self._saved_seq = -1
+        self._deadlines_on = True
+        self._closing = False
+        self._customer_group = inp.view.customer_group
+        self._credit_hold_placed = False
+        self._ladders: list[asyncio.Task[None]] = []
+        self._outbox: list[asyncio.Task[None]] = []
+
+    @workflow.run
+    async def run(self, inp: ReturnWorkflowInput) -> ReturnView:
+        view = self._view
+        self._record("return_requested", view.requested_by, view.reason)
+        await self._arm(
+            DeadlineRequest(sla=Sla.AFTER_SALES, key=view.return_no, start=view.requested_at)
+        )
+        await self._wait(lambda: view.decision is not None)
+        if view.status is ReturnStatus.REFUSED:
+            return await self._close(ReturnStatus.REFUSED)
+        await self._wait(lambda: view.status is ReturnStatus.RECEIVED)
+        await self._wait(lambda: view.status is ReturnStatus.INSPECTED)
+        step = ReturnStepInput(view=view, at=workflow.now())
+        await self._act(ActivityName.RESTOCK_RETURN, step, type(None))
+        self._record("return_restocked", "warehouse")
+        if view.resolution is ReturnResolution.REFUND:
+            credit = await self._act(ActivityName.CREDIT_RETURN, step, ReturnCreditResult)
+            view.credit_note, view.refund = credit.credit_note, credit.refund
+            refunded = f"; refund {credit.refund.amount}" if credit.refund else ""
+            self._record(
+                "return_credited", "finance", f"credit note {credit.credit_note.amount}{refunded}"
+            )
+            return await self._close(ReturnStatus.COMPLETED)
+        view.replacement = await self._act(ActivityName.SHIP_REPLACEMENT, step, ShipmentView)
+        self._set(ReturnStatus.REPLACEMENT_READY, "replacement_ready", "warehouse")
+        await self._wait(lambda: self._replacement("dispatched", "delivered"))
+        self._set(ReturnStatus.REPLACEMENT_SHIPPED, "replacement_shipped", "warehouse")
+        await self._wait(lambda: self._replacement("delivered"))
+        return await self._close(ReturnStatus.COMPLETED)
+
+    # --- people and the warehouse ------------------------------------------------------------
+
+    @workflow.update
+    async def approve(self, inp: ReturnDecisionInput) -> ReturnView:
+        self._expect(ReturnStatus.REQUESTED, "approved")
+        self._decide("approved", inp.by, inp.comment, ReturnStatus.APPROVED)
+        return await self._settled()
+
+    @approve.validator
+    def _check_approve(self, inp: ReturnDecisionInput) -> None:
+        self._expect(ReturnStatus.REQUESTED, "approved")
+
+    @workflow.update
+    async def refuse(self, inp: RefuseReturnInput) -> ReturnView:
+        self._expect(ReturnStatus.REQUESTED, "refused")
+        self._decide("refused", inp.by, inp.reason, ReturnStatus.REFUSED)
+        return await self._settled()
+
+    @refuse.validator
+    def _check_refuse(self, inp: RefuseReturnInput) -> None:
+        self._expect(ReturnStatus.REQUESTED, "refused")
+
+    @workflow.update
+    async def receive(self, inp: ReceiveReturnInput) -> ReturnView:
+        self._expect(ReturnStatus.APPROVED, "received")
+        self._set(ReturnStatus.RECEIVED, "return_goods_received", inp.by)
+        return await self._settled()
+
+    @receive.validator
+    def _check_receive(self, inp: ReceiveReturnInput) -> None:
+        self._expect(ReturnStatus.APPROVED, "received")
+
+    @workflow.update
+    async def inspect(self, inp: InspectReturnInput) -> ReturnView:
+        accepted = self._check_inspection(inp)
+        for line in self._view.lines:
+            line.accepted_quantity = accepted[line.sku]
+        detail = ", ".join(f"{sku} {qty}" for sku, qty in accepted.items())
+        self._set(ReturnStatus.INSPECTED, "return_inspected", inp.by, f"accepted {detail}")
+        return await self._settled()
+
+    @inspect.validator
+    def _check_inspect(self, inp: InspectReturnInput) -> None:
+        self._check_inspection(inp)
+
+    @workflow.update
+    async def dispatch(self, inp: DispatchInput) -> ReturnView:
+        shipment = self._check_replacement(inp.shipment_id, "ready")
+        view = self._view
+        view.replacement = await self._act(
+            ActivityName.DISPATCH_SHIPMENT,
+            DispatchShipmentInput(
+                order_no=view.return_no,
+                shipment_id=shipment.id,
+                carrier=inp.carrier,
+                tracking_no=inp.tracking_no,
+                at=workflow.now(),
+            ),
+            ShipmentView,
+        )
+        self._record(
+            "replacement_dispatched", inp.dispatched_by, f"{inp.carrier} {inp.tracking_no}"
+        )
+        return await self._settled()
+
+    @dispatch.validator
+    def _check_dispatch(self, inp: DispatchInput) -> None:
+        self._check_replacement(inp.shipment_id, "ready")
+
+    @workflow.update
+    async def deliver(self, inp: DeliverInput) -> ReturnView:
+        shipment = self._check_replacement(inp.shipment_id, "dispatched")
+        self._view.replacement = await self._act(
+            ActivityName.DELIVER_SHIPMENT,
+            DeliverShipmentInput(
+                order_no=self._view.return_no,
+                shipment_id=shipment.id,
+                signed_by=inp.signed_by,
+                at=workflow.now(),
+            ),
+            ShipmentView,
+        )
+        self._record("replacement_delivered", inp.signed_by)
+        return await self._settled()
+
+    @deliver.validator
+    def _check_deliver(self, inp: DeliverInput) -> None:
+        self._check_replacement(inp.shipment_id, "dispatched")
+
+    @workflow.query
+    def view(self) -> ReturnView:
+        return self._view
+
+    # --- rules ---------------------------------------------------------------------------
+
+    def _expect(self, status: ReturnStatus, verb: str) -> None:
+        if self._view.status is not status or self._closing:
+            raise ApplicationError(
+                f"Return {self._view.return_no} is {self._view.status}; it cannot be {verb} now",
+                type=Refusal.INVALID_STATE,
+            )
+
+    def _check_inspection(self, inp: InspectReturnInput) -> dict[str, int]:
+        self._expect(ReturnStatus.RECEIVED, "inspected")
+        lines = self._view.lines
+        if inp.lines is not None:
+            accepted = {line.sku: line.accepted_quantity for line in inp.lines}
+        elif inp.accepted_quantity is not None and len(lines) == 1:
+            accepted = {lines[0].sku: inp.accepted_quantity}
+        else:
+            raise ApplicationError(
+                "Send accepted_quantity for a one-line return, or lines with each SKU",
+                [{"field": "lines", "message": "one accepted quantity per returned SKU"}],
+                type=Refusal.INVALID,
+            )
+        problems = [
+            {"field": f"lines[{i}]", "message": f"{line.sku}: accept 0 to {line.quantity}"}
+            for i, line in enumerate(lines)
+            if not 0 <= accepted.get(line.sku, -1) <= line.quantity
+        ]
+        if problems or set(accepted) - {line.sku for line in lines}:
+            raise ApplicationError(
+                "Accepted quantities must cover the returned SKUs, within what was returned",
+                problems or [{"field": "lines", "message": "unknown SKU"}],
+                type=Refusal.INVALID,
+            )
+        return accepted
+
+    def _check_replacement(self, shipment_id: str, expected: str) -> ShipmentView:
+        shipment = self._view.replacement
+        if shipment is None or shipment.id != shipment_id:
+            raise ApplicationError(
+                f"Shipment {shipment_id} is not this return's replacement", type=Refusal.NOT_FOUND
+            )
+        if shipment.status != expected:
+            raise ApplicationError(
+                f"Replacement {shipment_id} is {shipment.status}", type=Refusal.INVALID_STATE
+            )
+        return shipment
+
+    def _replacement(self, *statuses: str) -> bool:
+        return self._view.replacement is not None and self._view.replacement.status in statuses
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    def _decide(self, decision: str, by: str, comment: str | None, status: ReturnStatus) -> None:
+        self._view.decision = ReturnDecision(
+            decision=decision, by=by, at=workflow.now(), comment=comment
+        )
+        self._meet(Sla.AFTER_SALES)
+        self._set(status, f"return_{decision}", by, comment)
+
+    def _set(self, status: ReturnStatus, event: str, actor: str, detail: str | None = None) -> None:
+        self._view.status = status
+        self._view.status_label = status.labels
+        self._record(event, actor, detail)
+
+    def _record(self, event: str, actor: str, detail: str | None = None) -> None:
+        now = workflow.now()
+        self._view.timeline.append(
+            TimelineEntry(at=now, event=event, actor=actor, status=self._view.status, detail=detail)
+        )
+        self._view.updated_at = now
+        self._seq += 1
+
+    def _deadline_status(self) -> str:
+        return self._view.status.value
+
+    async def _wait(self, done: Callable[[], bool]) -> None:
+        while not done():
+            await self._checkpoint()
+            await workflow.wait_condition(lambda: done() or self._seq != self._saved_seq)
+
+    async def _settled(self) -> ReturnView:
+        target = self._seq
+        await workflow.wait_condition(lambda: self._saved_seq >= target or self._view.closed)
+        return self._view
+
+    async def _checkpoint(self) -> None:
+        if self._seq == self._saved_seq:
+            return
+        seq = self._seq
+        escalations, resolutions = self._book.escalations, self._book.resolutions
+        self._book.escalations, self._book.resolutions = [], []
+        await self._act(
+            ActivityName.SAVE_RETURN,
+            SaveReturnInput(
+                view=self._view,
+                at=workflow.now(),
+                fingerprint=self._fingerprint,
+                escalations=escalations,
+                resolutions=resolutions,
+            ),
+            type(None),
+        )
+        self._saved_seq = seq
+
+    async def _close(self, status: ReturnStatus) -> ReturnView:
+        self._closing = True
+        self._book.cancel_all(workflow.now())
+        if self._view.status is not status:
+            self._set(status, f"return_{status.lower()}", "system")
+        await asyncio.gather(*self._ladders)
+        await asyncio.gather(*self._outbox)
+        self._view.closed = True
+        self._record("return_closed", "system")
+        await self._checkpoint()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._checkpoint()
+        return self._view
