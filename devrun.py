@@ -20,10 +20,11 @@ from pathlib import Path
 import httpx
 
 import temporal_client
+from domain.auth import Role
 from logs import configure_logging
 from settings import DATA_DIR, Settings, get_settings
 from store.db import Database
-from store.seed import DEMO_ORDERS, seed_demo_catalog
+from store.seed import DEMO_ORDERS, DEMO_PASSWORD, seed_demo_catalog
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -98,6 +99,11 @@ async def submit_demo_orders(base_url: str) -> list[str]:
     """Idempotent: a demo order submitted before is simply returned (200)."""
     lines = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        signed_in = await http.post(
+            "/auth/token", data={"username": Role.SALES.value, "password": DEMO_PASSWORD}
+        )
+        signed_in.raise_for_status()
+        http.headers["Authorization"] = f"Bearer {signed_in.json()['access_token']}"
         for order in DEMO_ORDERS:
             response = await http.post("/orders", json=order)
             status = response.json().get("status", response.status_code)
@@ -160,7 +166,10 @@ async def main() -> None:
                     '  (search: OrderStatus="PENDING_APPROVAL")',
                     f"  Temporal gRPC:       {settings.temporal_address}",
                     f"  Database:            {settings.database_url}",
-                    "  Demo orders:",
+                    "  Demo users (sign in with Authorize on the docs page), password "
+                    f"'{DEMO_PASSWORD}':",
+                    f"    {', '.join(role.value for role in Role)}",
+                    "  Demo orders (entered by 'sales'):",
                     *demo,
                     "Press Ctrl-C to stop everything; orders persist for the next run.",
                     "",

@@ -13,9 +13,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.approval import ApprovalPolicy
 from domain.policy import OrderPolicy, PolicyError, parse_policy
+from payload_codec import EncryptionCodec, parse_keys
 
 DATA_DIR = Path(".data")
 DEV_WEBHOOK_SECRET = "development-only-webhook-secret"
+DEV_AUTH_SECRET = "development-only-token-signing-secret-change-me"
+DEV_PAYLOAD_KEY = "ZGV2ZWxvcG1lbnQtb25seS1wYXlsb2FkLWtleS0wMDE="  # 32 public bytes
 DEFAULT_POLICY_FILE = Path(__file__).parent / "domain" / "orders-policy.yaml"
 
 
@@ -68,6 +71,31 @@ class Settings(BaseSettings):
         default=DEV_WEBHOOK_SECRET, description="HMAC-SHA256 key for the X-Signature header."
     )
 
+    auth_secret: str = Field(
+        default=DEV_AUTH_SECRET,
+        min_length=32,
+        description="HS256 key that signs access tokens; at least 32 characters.",
+    )
+    access_token_minutes: int = Field(
+        default=60, gt=0, le=7 * 24 * 60, description="How long a signed-in token lasts."
+    )
+
+    payload_keys: dict[str, str] = Field(
+        default={"dev-1": DEV_PAYLOAD_KEY},
+        description="AES-256 keys for Temporal payloads, by key id, base64 (JSON object in the "
+        "environment). Keep retired keys while histories sealed with them are open.",
+    )
+    payload_key_id: str = Field(
+        default="dev-1", description="The key that seals new payloads (rotation: add, then switch)."
+    )
+    encrypt_payloads: bool = Field(
+        default=True, description="Seal order data in Temporal histories (AES-GCM)."
+    )
+    codec_cors_origins: list[str] = Field(
+        default=["http://127.0.0.1:8233", "http://localhost:8233"],
+        description="Browser origins (the Temporal UI) allowed to call the /codec endpoints.",
+    )
+
     # Approval rules (审核规则)
     auto_approval_limit: Decimal = Decimal(50_000)
     two_level_limit: Decimal = Decimal(200_000)
@@ -78,13 +106,21 @@ class Settings(BaseSettings):
     def _limits_make_sense(self) -> Settings:
         if self.two_level_limit < self.auto_approval_limit:
             raise ValueError("two_level_limit must not be below auto_approval_limit")
-        if (
-            self.environment == "production"
-            and self.notify_webhook_url
-            and self.notify_webhook_secret == DEV_WEBHOOK_SECRET
-        ):
-            raise ValueError("set NOTIFY_WEBHOOK_SECRET: the development secret is public")
+        if self.environment != "development":
+            # The development defaults are in this public repository: never trust them elsewhere.
+            if self.notify_webhook_url and self.notify_webhook_secret == DEV_WEBHOOK_SECRET:
+                raise ValueError("set NOTIFY_WEBHOOK_SECRET: the development secret is public")
+            if self.auth_secret == DEV_AUTH_SECRET:
+                raise ValueError("set AUTH_SECRET: the development signing key is public")
+            if self.encrypt_payloads and DEV_PAYLOAD_KEY in self.payload_keys.values():
+                raise ValueError("set PAYLOAD_KEYS: the development payload key is public")
+        self.payload_codec()  # keys parse, the active one exists
         return self
+
+    def payload_codec(self) -> EncryptionCodec | None:
+        if not self.encrypt_payloads:
+            return None
+        return EncryptionCodec(parse_keys(self.payload_keys), self.payload_key_id)
 
     def approval_policy(self) -> ApprovalPolicy:
         return ApprovalPolicy(

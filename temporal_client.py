@@ -6,7 +6,6 @@ import logging
 from functools import cache
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -15,6 +14,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from payload_codec import data_converter
 from settings import Settings
 
 
@@ -32,10 +32,11 @@ def runtime() -> Runtime:
 
 
 async def connect(settings: Settings) -> Client:
-    """A client with the production data converter (pydantic models as JSON payloads)."""
+    """A client with the production data converter: pydantic models as JSON payloads, sealed
+    with the configured payload key."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.payload_codec()),
         runtime=runtime(),
     )

@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
@@ -58,6 +58,9 @@ class ProblemDetails(BaseModel):
     detail: str | None = None
     errors: list[FieldProblem] | None = None
     order_no: str | None = None
+    permission: str | None = Field(
+        default=None, description="On a 403: the permission the caller's role lacks."
+    )
 
 
 class ProblemError(Exception):
@@ -70,6 +73,7 @@ class ProblemError(Exception):
         *,
         errors: Sequence[FieldProblem] | None = None,
         order_no: str | None = None,
+        permission: str | None = None,
         type_: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
@@ -81,6 +85,7 @@ class ProblemError(Exception):
             detail=detail,
             errors=list(errors) if errors is not None else None,
             order_no=order_no,
+            permission=permission,
         )
         self.headers = headers
 

@@ -9,12 +9,26 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, limits
+from api.auth import document_permissions
 from api.deps import TemporalConnection
-from api.routes import audit, calendar, catalog, health, operations, orders, reports, returns
+from api.routes import (
+    audit,
+    auth,
+    calendar,
+    catalog,
+    codec,
+    health,
+    operations,
+    orders,
+    reports,
+    returns,
+)
 from settings import Settings, calendar_years, get_settings
 from store.db import Database
+from store.seed import disable_demo_users, seed_demo_users
 
 log = structlog.get_logger("api")
 
@@ -23,6 +37,12 @@ Every sales order runs as a long-lived Temporal workflow: entry, approval, stock
 production, shipment, invoicing, payment and archive. Integrators submit orders here, approvers
 decide here, the warehouse and the plant report here; ops watch each order in the Temporal UI.
 Errors are problem details (RFC 9457) naming the offending fields.
+
+Every call needs `Authorization: Bearer <token>`: sign in with **Authorize** above (OAuth2
+password flow, `POST /auth/token`) or send an API key created by `admin`. Who acts is always
+the token's user, never a field of the body. In development there is one demo user per role,
+named after the role (`sales`, `approver_l1`, `approver_l2`, `warehouse`, `production`,
+`finance`, `ops`, `integrator`, `admin`), password `demo`.
 """
 
 
@@ -34,6 +54,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policy = settings.load_policy()  # a bad policy file stops start-up, naming the line
         db = Database(settings.database_url)
         await db.create_schema()
+        if settings.environment == "development":
+            await seed_demo_users(db)
+        else:
+            await disable_demo_users(db)
         app.state.settings = settings
         app.state.db = db
         app.state.policy = policy
@@ -51,7 +75,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     limits.install(app, settings.max_body_bytes)
-    for module in (orders, returns, operations, catalog, calendar, reports, audit, health):
+    app.add_middleware(
+        CORSMiddleware,  # the Temporal UI calls /codec from the browser
+        allow_origins=settings.codec_cors_origins,
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        allow_credentials=True,
+    )
+    modules = (auth, orders, returns, operations, catalog, calendar, reports, audit, codec, health)
+    for module in modules:
+        document_permissions(module.router.routes)
         app.include_router(module.router)
 
     @app.middleware("http")

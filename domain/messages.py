@@ -9,7 +9,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain.approval import ApprovalPolicy
 from domain.money import Money
@@ -51,50 +51,67 @@ class SubmitOrderResult(BaseModel):
     order: OrderView
 
 
-class ApproveOrderInput(BaseModel):
-    approver: ShortText
-    role: ApproverRole
+class Body(BaseModel):
+    """A request body: unknown fields are refused (who acts comes from the token, never here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Approval(Body):
+    """`POST /orders/{order_no}/approve`: the decision at the caller's level."""
+
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class RejectOrderInput(BaseModel):
+class ApproveOrderInput(Approval):
     approver: ShortText
     role: ApproverRole
+
+
+class Rejection(Body):
+    """`POST /orders/{order_no}/reject`."""
+
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class ProductionReport(BaseModel):
+class RejectOrderInput(Rejection):
+    approver: ShortText
+    role: ApproverRole
+
+
+class ProductionReport(Body):
     """`POST /production-orders/{id}/complete`: the plant reports what it has produced."""
 
     produced_quantity: int | None = Field(
         default=None, gt=0, le=10**9, description="Produced so far; the whole order when absent."
     )
-    reported_by: ShortText = "production"
 
 
 class ReportProductionInput(ProductionReport):
     production_order_id: str
+    reported_by: ShortText = "production"
 
 
-class DispatchDetails(BaseModel):
+class DispatchDetails(Body):
     carrier: ShortText
     tracking_no: ShortText
-    dispatched_by: ShortText = "warehouse"
 
 
 class DispatchInput(DispatchDetails):
     shipment_id: str
+    dispatched_by: ShortText = "warehouse"
 
 
-class DeliveryDetails(BaseModel):
-    signed_by: ShortText
+class DeliveryDetails(Body):
+    signed_by: ShortText = Field(description="Who signed for the goods at the customer (签收).")
 
 
 class DeliverInput(DeliveryDetails):
     shipment_id: str
+    reported_by: ShortText | None = None
 
 
-class PaymentDetails(BaseModel):
+class PaymentDetails(Body):
     amount: Money = Field(gt=0, le=10**12, decimal_places=2)
     method: ShortText = Field(description="e.g. bank_transfer, card, cash, cheque.")
     reference: ShortText = Field(
@@ -104,7 +121,7 @@ class PaymentDetails(BaseModel):
 
 
 class PaymentInput(PaymentDetails):
-    pass
+    recorded_by: ShortText | None = None
 
 
 # --- activities --------------------------------------------------------------------------
@@ -337,19 +354,25 @@ class HoldKind(StrEnum):
     CREDIT = "credit"  # released by a payment or by finance, once credit checks out
 
 
-class HoldInput(BaseModel):
+class Hold(Body):
     """`POST /orders/{order_no}/hold` (冻结)."""
 
     reason: str = Field(min_length=1, max_length=500)
-    by: ShortText
     kind: HoldKind = HoldKind.MANUAL
 
 
-class ReleaseInput(BaseModel):
+class HoldInput(Hold):
+    by: ShortText
+
+
+class Release(Body):
     """`POST /orders/{order_no}/release`."""
 
-    by: ShortText
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class ReleaseInput(Release):
+    by: ShortText
 
 
 class CheckCreditInput(BaseModel):
@@ -367,11 +390,14 @@ class CreditCheckResult(BaseModel):
         return not self.on_credit_hold and self.credit.exposure <= self.credit.credit_limit
 
 
-class ShortCloseInput(BaseModel):
+class ShortClose(Body):
     """`POST /orders/{order_no}/short-close`: what has not shipped will not ship."""
 
-    by: ShortText
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class ShortCloseInput(ShortClose):
+    by: ShortText
 
 
 class CancelReason(StrEnum):
@@ -386,11 +412,14 @@ class CancelReason(StrEnum):
     OTHER = "other"
 
 
-class CancelOrderInput(BaseModel):
+class Cancellation(Body):
     """`POST /orders/{order_no}/cancel`: allowed until goods ship."""
 
     reason_code: CancelReason
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class CancelOrderInput(Cancellation):
     by: ShortText
 
 

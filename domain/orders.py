@@ -61,8 +61,8 @@ class OrderLineRequest(Frozen):
     unit_price: Money | None = Field(default=None, ge=-(10**12), le=10**12, decimal_places=4)
 
 
-class OrderRequest(Frozen):
-    """`POST /orders`: what an integrator or a sales rep submits."""
+class OrderSubmission(Frozen):
+    """`POST /orders`: what an integrator or a sales rep submits (who: from the token)."""
 
     order_no: OrderNo | None = Field(
         default=None,
@@ -75,12 +75,17 @@ class OrderRequest(Frozen):
     payment_terms: PaymentTerms | None = Field(
         default=None, description="`prepaid` or `net_<days>`; the customer's terms when absent."
     )
-    entered_by: ShortText
     notes: str | None = Field(default=None, max_length=2000)
     shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
     delivery_policy: DeliveryPolicy | None = Field(
         default=None, description="`complete` or `partial`; the customer's when absent."
     )
+
+
+class OrderRequest(OrderSubmission):
+    """The submission with its author: the order workflow's input."""
+
+    entered_by: ShortText
 
     def fingerprint(self) -> str:
         """A digest of the request's content: the same body resubmitted has the same one.
@@ -91,13 +96,12 @@ class OrderRequest(Frozen):
         return hashlib.sha256(body.encode()).hexdigest()
 
 
-class AmendOrderInput(Frozen):
+class Amendment(Frozen):
     """`PATCH /orders/{order_no}` (修改): only the fields sent change."""
 
     lines: list[OrderLineRequest] | None = Field(default=None, min_length=1, max_length=500)
     requested_delivery_date: date | None = None
     shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
-    requested_by: ShortText
     reason: str = Field(min_length=1, max_length=2000)
 
     def changed_fields(self) -> set[str]:
@@ -107,6 +111,12 @@ class AmendOrderInput(Frozen):
             for name in ("lines", "requested_delivery_date", "shipping_address")
             if getattr(self, name) is not None
         }
+
+
+class AmendOrderInput(Amendment):
+    """The amendment with who asked for it: the workflow update's input."""
+
+    requested_by: ShortText
 
 
 class Problem(Frozen):

@@ -60,8 +60,8 @@ class ReturnLineRequest(Frozen):
     quantity: int = Field(gt=0, le=10**9)
 
 
-class ReturnRequest(Frozen):
-    """`POST /orders/{order_no}/returns`."""
+class ReturnSubmission(Frozen):
+    """`POST /orders/{order_no}/returns` (who asks: from the token)."""
 
     return_no: OrderNo | None = Field(
         default=None, description="Your return number (idempotency); generated when absent."
@@ -69,6 +69,9 @@ class ReturnRequest(Frozen):
     lines: list[ReturnLineRequest] = Field(min_length=1, max_length=500)
     reason: str = Field(min_length=1, max_length=2000)
     resolution: ReturnResolution
+
+
+class ReturnRequest(ReturnSubmission):
     requested_by: ShortText
 
 
@@ -124,14 +127,20 @@ class ReturnWorkflowInput(BaseModel):
     fingerprint: str
 
 
-class ReturnDecisionInput(BaseModel):
-    by: ShortText
+class ReturnApproval(Frozen):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class RefuseReturnInput(BaseModel):
+class ReturnDecisionInput(ReturnApproval):
     by: ShortText
+
+
+class ReturnRefusal(Frozen):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class RefuseReturnInput(ReturnRefusal):
+    by: ShortText
 
 
 class ReceiveReturnInput(BaseModel):
@@ -143,11 +152,14 @@ class InspectedLine(BaseModel):
     accepted_quantity: int = Field(ge=0, le=10**9)
 
 
-class InspectReturnInput(BaseModel):
+class Inspection(Frozen):
     """`accepted_quantity` for a one-line return, or `lines` for each SKU."""
 
     accepted_quantity: int | None = Field(default=None, ge=0, le=10**9)
     lines: list[InspectedLine] | None = Field(default=None, min_length=1, max_length=500)
+
+
+class InspectReturnInput(Inspection):
     by: ShortText = "quality"
 
 

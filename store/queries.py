@@ -49,10 +49,14 @@ async def list_orders(
     limit: int,
     offset: int,
     overdue: bool | None = None,
+    visible: set[str] | None = None,
 ) -> tuple[Sequence[OrderRecord], int]:
-    """Newest first."""
+    """Newest first; `visible`: only these customers' orders (a scoped sales rep)."""
     query = select(OrderRecord)
     count = select(func.count()).select_from(OrderRecord)
+    if visible is not None:
+        query = query.where(col(OrderRecord.customer_id).in_(visible))
+        count = count.where(col(OrderRecord.customer_id).in_(visible))
     if overdue is not None:
         query = query.where(col(OrderRecord.overdue) == overdue)
         count = count.where(col(OrderRecord.overdue) == overdue)
@@ -146,9 +150,13 @@ async def get_customer(db: Database, customer_id: str) -> Customer | None:
         return await session.get(Customer, customer_id)
 
 
-async def list_customers(db: Database, *, limit: int, offset: int) -> Sequence[Customer]:
+async def list_customers(
+    db: Database, *, limit: int, offset: int, visible: set[str] | None = None
+) -> Sequence[Customer]:
+    query = select(Customer).order_by(col(Customer.customer_id)).offset(offset).limit(limit)
+    if visible is not None:
+        query = query.where(col(Customer.customer_id).in_(visible))
     async with db.reader() as session:
-        query = select(Customer).order_by(col(Customer.customer_id)).offset(offset).limit(limit)
         return (await session.exec(query)).all()
 
 

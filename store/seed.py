@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import structlog
+from sqlmodel import col, select
+
+from domain.auth import Role
+from domain.passwords import hash_password
 from store.db import Database
-from store.tables import Customer, Product, StockMovement
+from store.tables import Customer, Product, StockMovement, User
+
+DEMO_PASSWORD = "demo"
+log = structlog.get_logger(__name__)
 
 DEMO_CUSTOMERS = [
     # customer_id, name, region, group, credit limit, payment terms, active
@@ -86,33 +94,61 @@ async def seed_demo_catalog(db: Database) -> tuple[int, int]:
     return added_customers, added_products
 
 
+async def seed_demo_users(db: Database) -> list[str]:
+    """Development only: one user per role, named after it, password `demo` (flagged `demo`,
+    so they cannot sign in anywhere else)."""
+    added: list[str] = []
+    async with db.writer() as session:
+        for role in Role:
+            if await session.get(User, role.value) is None:
+                session.add(
+                    User(
+                        username=role.value,
+                        display_name=f"Demo {role.value}",
+                        role=role,
+                        password_hash=hash_password(DEMO_PASSWORD),
+                        demo=True,
+                    )
+                )
+                added.append(role.value)
+    return added
+
+
+async def disable_demo_users(db: Database) -> int:
+    """Outside development: demo users left in a database are switched off."""
+    async with db.writer() as session:
+        rows = (await session.exec(select(User).where(col(User.demo), col(User.active)))).all()
+        for user in rows:
+            user.active = False
+            session.add(user)
+    if rows:
+        log.warning("demo_users_disabled", users=[u.username for u in rows])
+    return len(rows)
+
+
 DEMO_ORDERS: list[dict[str, object]] = [
     {
         "order_no": "DEMO-0001",
         "customer_id": "C-1001",
         "lines": [{"sku": "VALVE-25", "quantity": 100}, {"sku": "PUMP-100", "quantity": 2}],
-        "entered_by": "sales.li",
         "notes": "Auto-approved: ready to ship",
     },
     {
         "order_no": "DEMO-0002",
         "customer_id": "C-1002",
         "lines": [{"sku": "MOTOR-5K", "quantity": 30}, {"sku": "CTRL-PLC", "quantity": 10}],
-        "entered_by": "sales.li",
         "notes": "Large order: needs supervisor and manager approval",
     },
     {
         "order_no": "DEMO-0003",
         "customer_id": "C-1003",
         "lines": [{"sku": "PUMP-100", "quantity": 5}],
-        "entered_by": "sales.wang",
         "notes": "Prepaid customer: awaiting payment",
     },
     {
         "order_no": "DEMO-0004",
         "customer_id": "C-1004",
         "lines": [{"sku": "GEAR-X7", "quantity": 2}],
-        "entered_by": "sales.wang",
         "priority": "rush",
         "notes": "Rush, made to order: needs approval, then production",
     },

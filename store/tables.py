@@ -10,6 +10,7 @@ from pydantic import ConfigDict, computed_field
 from sqlalchemy import JSON, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from domain.auth import Role
 from domain.money import Money
 from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
 from store.types import MoneyType, UTCDateTime
@@ -69,7 +70,6 @@ class CustomerUpdate(SQLModel):
 class CreditHoldRelease(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    by: str = Field(min_length=1, max_length=120)
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -317,3 +317,55 @@ class ReturnRecord(SQLModel, table=True):
     requested_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     view: dict[str, Any] = Field(sa_type=JSON)
+
+
+# --- identity: users, API keys, revoked tokens ----------------------------------------------
+
+
+class UserBase(SQLModel):
+    display_name: str = Field(default="", max_length=120)
+    role: Role = Field(max_length=32)
+    customer_ids: list[str] = Field(
+        default_factory=list,
+        sa_type=JSON,
+        max_length=1000,
+        description="Sales scoping: the customers whose orders this user sees (with `regions`; "
+        "both empty: all).",
+    )
+    regions: list[str] = Field(default_factory=list, sa_type=JSON, max_length=100)
+    active: bool = True
+
+
+class User(UserBase, table=True):
+    """A person who signs in with a password (`POST /auth/token`)."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    password_hash: str = Field(max_length=200)
+    demo: bool = Field(default=False, description="A demo user: signs in only in development.")
+    tokens_valid_after: datetime = Field(
+        default_factory=utcnow,
+        sa_type=UTCDateTime,
+        description="Tokens issued before this are revoked (password, role or status changed).",
+    )
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """A long-lived key for a machine client; only the SHA-256 of its secret is stored."""
+
+    id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=64)
+    role: Role = Field(max_length=32)
+    secret_hash: str = Field(max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RevokedToken(SQLModel, table=True):
+    """A signed token revoked before its expiry (signed out)."""
+
+    jti: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_type=UTCDateTime)

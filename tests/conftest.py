@@ -6,6 +6,7 @@ uses fresh order numbers, customers and SKUs, so tests never see each other's da
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import sys
@@ -19,12 +20,13 @@ import httpx
 import pytest
 import yaml
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from payload_codec import EncryptionCodec, data_converter, parse_keys
 from settings import DEFAULT_POLICY_FILE, Settings
 from store.db import Database
+from tests.auth import ActAs
 from tests.webhook import WebhookReceiver, running
 from worker import build_worker
 from workflows import search_attributes as sa
@@ -108,7 +110,7 @@ def temporal_cli() -> str:
 @pytest.fixture(scope="session")
 async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=temporal_cli(),
         search_attributes=sa.ALL_KEYS,
     )
@@ -124,6 +126,10 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 WEBHOOK_SECRET = "test-webhook-secret"
+PAYLOAD_KEYS = {"test-1": base64.b64encode(b"test-payload-key-0123456789abcde").decode()}
+# The test's own client and worker seal payloads exactly like the API does.
+CONVERTER = data_converter(EncryptionCodec(parse_keys(PAYLOAD_KEYS), "test-1"))
+AUTH_SECRET = "test-token-signing-secret-0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
@@ -159,6 +165,9 @@ def settings(
         orders_policy_file=policy_file,
         notify_webhook_url=webhook.url,
         notify_webhook_secret=WEBHOOK_SECRET,
+        auth_secret=AUTH_SECRET,
+        payload_keys=PAYLOAD_KEYS,
+        payload_key_id="test-1",
     )
 
 
@@ -182,7 +191,7 @@ async def api(settings: Settings, worker: None, db: Database) -> AsyncIterator[h
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", timeout=30
+            transport=transport, base_url="http://test", timeout=30, auth=ActAs(app)
         ) as client:
             yield client
 

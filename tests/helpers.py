@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.engine import make_url
 
+from settings import Settings
 from tests.conftest import unique
 
 T = TypeVar("T")
@@ -62,3 +65,20 @@ def postgres_url_with_schema(url: str, schema: str) -> str:
 def libpq_url(url: str) -> str:
     """A SQLAlchemy URL as psycopg's own connect() takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def worker_environment(own: Settings) -> dict[str, str]:
+    """The environment of a worker process serving `own` (same keys, same queue)."""
+    env = os.environ | {
+        "ENVIRONMENT": own.environment,
+        "TEMPORAL_ADDRESS": own.temporal_address,
+        "DATABASE_URL": own.database_url,
+        "TASK_QUEUE": own.task_queue,
+        "ORDERS_POLICY_FILE": str(own.orders_policy_file),
+        "AUTH_SECRET": own.auth_secret,
+        "PAYLOAD_KEYS": json.dumps(own.payload_keys),
+        "PAYLOAD_KEY_ID": own.payload_key_id,
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("NOTIFY_WEBHOOK_URL", None)
+    return env

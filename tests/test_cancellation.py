@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import subprocess
@@ -33,7 +32,8 @@ from store.tables import (
     Reservation,
     Shipment,
 )
-from tests.helpers import Factory, eventually, post_ok, submit_ok
+from tests.auth import ActAs
+from tests.helpers import Factory, eventually, post_ok, submit_ok, worker_environment
 
 CANCEL = {"reason_code": "customer_request", "comment": "changed their mind", "by": "sales.li"}
 
@@ -241,14 +241,7 @@ async def test_a_worker_killed_mid_saga_still_finishes_it_exactly_once(
     own = settings.model_copy(
         update={"task_queue": f"kill-{uuid.uuid4().hex[:6]}", "command_timeout_seconds": 30.0}
     )
-    env = os.environ | {
-        "TEMPORAL_ADDRESS": own.temporal_address,
-        "DATABASE_URL": own.database_url,
-        "TASK_QUEUE": own.task_queue,
-        "ORDERS_POLICY_FILE": str(own.orders_policy_file),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("NOTIFY_WEBHOOK_URL", None)
+    env = worker_environment(own)
 
     def start_worker() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -267,7 +260,7 @@ async def test_a_worker_killed_mid_saga_still_finishes_it_exactly_once(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://test", timeout=60
+                auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
             ) as api:
                 order = await submit_ok(
                     api, customer_id=customer["customer_id"], lines=[{"sku": sku, "quantity": 4}]

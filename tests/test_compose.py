@@ -7,6 +7,7 @@ configuration (`settings.Settings`, `workflows.search_attributes`).
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shlex
@@ -39,8 +40,18 @@ API_COMMAND = ["python", "-m", "api"]
 WORKER_COMMAND = ["python", "-m", "worker"]
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
-# What compose substitutes: `$$` (a literal `$`) and `${NAME}`, `${NAME:-default}`, `${NAME-default}`.
-SUBSTITUTION = re.compile(r"\$\$|\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-(?P<default>[^}]*))?\}")
+# What compose substitutes: `$$` (a literal `$`) and `${NAME}`, `${NAME:-default}`, `${NAME-default}`,
+# and `${NAME:?error}` (required: compose refuses to start without it).
+SUBSTITUTION = re.compile(
+    r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"(?::?-(?P<default>[^}]*)|(?P<required>:?\?[^}]*))?\}"
+)
+# What an operator sets for a required variable (secrets: long and random).
+OPERATOR_VALUES = {
+    "PAYLOAD_KEYS": json.dumps({"k1": base64.b64encode(b"k" * 32).decode()}),
+    "PAYLOAD_KEY_ID": "k1",
+}
+OPERATOR_VALUE = "set-by-the-operator-0123456789abcdef"
 # `register NAME TYPE` lines of the temporal-setup script.
 REGISTER_LINE = re.compile(r"^\s*register\s+(?P<name>\S+)\s+(?P<type>\S+)\s*$", re.MULTILINE)
 
@@ -54,11 +65,13 @@ def as_dict(value: object) -> dict[str, Any]:
 
 
 def interpolate(value: object) -> str:
-    """A value as compose would pass it with none of the variables set (defaults apply)."""
+    """A value as compose would pass it with only the required variables set (defaults apply)."""
 
     def substitute(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
+        if match.group("required") is not None:
+            return OPERATOR_VALUES.get(match.group("name"), OPERATOR_VALUE)
         return match.group("default") or ""
 
     return SUBSTITUTION.sub(substitute, str(value))
@@ -218,13 +231,18 @@ def test_api_and_worker_share_one_environment_block(
     assert api_env == compose["x-app-env"]
 
 
-def test_app_environment_is_valid_settings(app_env: dict[str, str]) -> None:
+def test_app_environment_is_valid_settings(
+    app_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     unknown = sorted(name for name in app_env if name.lower() not in Settings.model_fields)
     assert not unknown, f"not fields of settings.Settings (typo or dead config?): {unknown}"
     for name in ("ENVIRONMENT", "LOG_FORMAT", "DATABASE_URL", "TEMPORAL_ADDRESS", "TASK_QUEUE"):
         assert name in app_env, f"the app services must set {name}"
-    # The values themselves pass Settings' validation (literals, ints, the limits validator).
-    settings = Settings.model_validate({name.lower(): value for name, value in app_env.items()})
+    # The values themselves pass Settings' validation, read from the environment as in the
+    # container (literals, ints, JSON objects, the limits and secrets validators).
+    for name, value in app_env.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
     assert settings.environment == "production"
     assert settings.log_format == "json"
     assert settings.task_queue == "sales-orders"

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from api.main import create_app
 from settings import Settings
 from store.db import Database
+from tests.auth import ActAs
 from tests.conftest import POSTGRES_URL
 from tests.helpers import libpq_url, postgres_url_with_schema
 from worker import build_worker
@@ -63,7 +64,7 @@ async def test_orders_racing_for_half_the_stock_on_postgresql(
     async with app.router.lifespan_context(app), build_worker(temporal_client, db, pg_settings):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", timeout=60
+            auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
         ) as api:
             customer = {
                 "customer_id": "RACE",

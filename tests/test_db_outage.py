@@ -24,6 +24,7 @@ from domain.messages import ApproveOrderInput
 from domain.orders import ApproverRole
 from settings import Settings
 from store.db import Database
+from tests.auth import ActAs
 from tests.conftest import POSTGRES_URL
 from tests.helpers import eventually, libpq_url, post_ok, submit_ok
 from workflows.order import OrderWorkflow
@@ -109,7 +110,7 @@ async def test_a_database_outage_delays_orders_and_loses_nothing(
     async with app.router.lifespan_context(app), build_worker(temporal_client, db, own):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", timeout=60
+            auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
         ) as api:
             await post_ok(
                 api,
@@ -128,6 +129,7 @@ async def test_a_database_outage_delays_orders_and_loses_nothing(
             )
             assert order["status"] == "PENDING_APPROVAL"
             handle = temporal_client.get_workflow_handle(order["workflow_id"])
+            assert (await api.get(f"/orders/{order['order_no']}")).status_code == 200  # signed in
 
             await proxy.cut()  # the database is gone
             response = await api.get(f"/orders/{order['order_no']}")

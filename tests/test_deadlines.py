@@ -18,6 +18,7 @@ from api.main import create_app
 from settings import Settings
 from store.db import Database
 from store.tables import Escalation
+from tests.auth import ActAs
 from tests.helpers import Factory, eventually, post_ok, submit_ok
 from tests.webhook import WebhookReceiver
 from worker import build_worker
@@ -351,7 +352,7 @@ async def test_a_worker_restarted_mid_ladder_sends_no_step_twice(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", timeout=30
+            auth=ActAs(app), transport=transport, base_url="http://test", timeout=30
         ) as api:
             async with build_worker(temporal_client, db, own):
                 order = await submit_ok(

@@ -10,10 +10,14 @@ from contextlib import asynccontextmanager
 import httpx
 from temporalio.client import Client
 
+from api.auth import issue_token
 from api.deps import TemporalConnection
 from api.main import create_app
+from domain.auth import Role
 from settings import Settings
 from store.db import Database
+from store.tables import User
+from tests.auth import ActAs, bearer
 from tests.helpers import Factory, error_fields, submit_ok
 from worker import build_worker
 
@@ -23,7 +27,9 @@ async def api_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            auth=ActAs(app), transport=transport, base_url="http://test"
+        ) as client:
             yield client
 
 
@@ -111,7 +117,11 @@ async def test_database_unreachable_is_503(settings: Settings) -> None:
     app.state.db = Database(gone.database_url)
     app.state.temporal = TemporalConnection(gone)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as api:
+    # A validly signed token: checking that it is not revoked needs the database too.
+    token, _ = issue_token(User(username="ops", role=Role.OPS, password_hash=""), gone)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=bearer(token)
+    ) as api:
         response = await api.get("/orders")
         assert response.status_code == 503 and response.headers["retry-after"]
         assert (await api.get("/orders/SO-1")).status_code == 503

@@ -54,6 +54,13 @@ def stop(process: subprocess.Popen[str]) -> str:
     return out
 
 
+def demo_user(base: str, role: str) -> dict[str, str]:
+    """Development seeds one user per role, named after it, password `demo`."""
+    answer = httpx.post(f"{base}/auth/token", data={"username": role, "password": "demo"})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
 def test_run_command_starts_stops_and_keeps_orders(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = os.environ | {
@@ -75,12 +82,16 @@ def test_run_command_starts_stops_and_keeps_orders(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/health").status_code == 200
         assert httpx.get(f"{base}/docs").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200
+        assert "approver_l1" in banner and "password 'demo'" in banner
+        assert httpx.get(f"{base}/orders").status_code == 401
         approved = httpx.post(
             f"{base}/orders/DEMO-0002/approve",
-            json={"approver": "sup.zhang", "role": "approver_l1"},
+            json={"comment": "ok"},
+            headers=demo_user(base, "approver_l1"),
             timeout=30,
         )
         assert approved.status_code == 200, approved.text
+        assert approved.json()["approvals"][0]["approver"] == "approver_l1"
     finally:
         out = stop(process)
     assert "Stopped." in out
@@ -92,12 +103,14 @@ def test_run_command_starts_stops_and_keeps_orders(tmp_path: Path) -> None:
     try:
         banner = wait_until_running(process)
         assert "Demo catalog: 0 customer(s) and 0 product(s) added." in banner
-        order = httpx.get(f"{base}/orders/DEMO-0002", timeout=30).json()
+        ops = demo_user(base, "ops")
+        order = httpx.get(f"{base}/orders/DEMO-0002", headers=ops, timeout=30).json()
         assert order["status"] == "PENDING_APPROVAL"
         assert order["approval"]["awaiting_level"] == 2
         approved = httpx.post(
             f"{base}/orders/DEMO-0002/approve",
-            json={"approver": "mgr.chen", "role": "approver_l2"},
+            json={},
+            headers=demo_user(base, "approver_l2"),
             timeout=30,
         )
         assert approved.status_code == 200, approved.text

@@ -18,6 +18,7 @@ import temporal_client
 from api.main import create_app
 from settings import Settings
 from store.db import Database
+from tests.auth import ActAs
 from tests.conftest import temporal_cli
 from tests.helpers import eventually, post_ok, submit_ok
 from worker import build_worker
@@ -83,7 +84,7 @@ async def test_temporal_killed_and_restarted_loses_no_order(
         async with app.router.lifespan_context(app), build_worker(client, db, own):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://test", timeout=60
+                auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
             ) as api:
                 await post_ok(
                     api,

@@ -3,7 +3,6 @@ each order from its history and finishes it, and the database shows every effect
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,23 +15,16 @@ from sqlalchemy import text
 from api.main import create_app
 from settings import Settings
 from store.db import Database
-from tests.helpers import post_ok, submit_ok
+from tests.auth import ActAs
+from tests.helpers import post_ok, submit_ok, worker_environment
 
 DISPATCH = {"carrier": "SF", "tracking_no": "K"}
 
 
 def start_worker(own: Settings) -> subprocess.Popen[bytes]:
-    env = os.environ | {
-        "TEMPORAL_ADDRESS": own.temporal_address,
-        "DATABASE_URL": own.database_url,
-        "TASK_QUEUE": own.task_queue,
-        "ORDERS_POLICY_FILE": str(own.orders_policy_file),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("NOTIFY_WEBHOOK_URL", None)
     return subprocess.Popen(
         [sys.executable, "-m", "worker"],
-        env=env,
+        env=worker_environment(own),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -52,7 +44,7 @@ async def test_orders_at_every_stage_survive_a_killed_worker(
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(
-                transport=transport, base_url="http://test", timeout=60
+                auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
             ) as api:
                 await post_ok(
                     api,

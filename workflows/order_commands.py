@@ -196,7 +196,11 @@ class OrderCommands(OrderCore):
         self._meet(Sla.DELIVERY, key=updated.id)
         if self._delivered() and self._all_shipped():
             self._meet(Sla.DELIVERY)
-        self._record("shipment_delivered", inp.signed_by, f"{updated.id} signed by {inp.signed_by}")
+        self._record(
+            "shipment_delivered",
+            inp.reported_by or inp.signed_by,
+            f"{updated.id} signed by {inp.signed_by}",
+        )
         return await self._settled()
 
     @deliver.validator
@@ -231,7 +235,7 @@ class OrderCommands(OrderCore):
             ]
             self._record(
                 "payment_recorded",
-                "finance",
+                inp.recorded_by or "finance",
                 f"{result.payment.amount} by {inp.method} ref {inp.reference}",
             )
             if result.invoice.status == "paid":

@@ -180,7 +180,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             ),
             ShipmentView,
         )
-        self._record("replacement_delivered", inp.signed_by)
+        self._record("replacement_delivered", inp.reported_by or inp.signed_by)
         return await self._settled()
 
     @deliver.validator

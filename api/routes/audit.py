@@ -8,7 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from api.auth import Principal, allowed
 from api.deps import DbDep
+from domain.auth import Permission
 from store import audit
 
 router = APIRouter(tags=["audit"])
@@ -32,11 +34,12 @@ class AuditEntryPublic(BaseModel):
 @router.get("/audit")
 async def list_audit(
     db: DbDep,
+    _: Annotated[Principal, allowed(Permission.AUDIT_READ)],
     order_no: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> list[AuditEntryPublic]:
-    """Entries in chain order; nothing here can change them. Verify the chain with
+    """Entries in chain order (`ops` and `admin`); nothing here can change them. Verify the chain with
     `python -m store.audit verify`."""
     rows = await audit.entries(db, order_no=order_no, limit=limit, offset=offset)
     return [AuditEntryPublic.model_validate(row, from_attributes=True) for row in rows]

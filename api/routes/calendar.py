@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from api.auth import Principal, allowed
 from api.errors import FieldProblem, ProblemDetails, ProblemError
+from domain.auth import Permission
 from domain.calendar import BusinessCalendar, Clock, Duration
 
 router = APIRouter(prefix="/calendar", tags=["calendar"])
@@ -27,6 +29,7 @@ class WorkingTime(BaseModel):
 @router.get("/working-time", responses=ERRORS)
 async def working_time(
     request: Request,
+    _: Annotated[Principal, allowed(Permission.CATALOG_READ)],
     start: Annotated[
         datetime,
         Query(description="ISO 8601; without an offset it is the company's local time."),

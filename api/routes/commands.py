@@ -11,11 +11,14 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import Principal, in_scope
 from api.deps import DbDep, SettingsDep, TemporalConnection, TemporalDep
 from api.errors import ProblemError, refusal_to_problem, rpc_to_problem
+from api.record import outcome_of, record_command
 from domain.orders import OrderView
 from store import queries
 from store.db import Database
+from store.tables import OrderRecord
 
 
 class OrderCommands:
@@ -33,12 +36,42 @@ class OrderCommands:
         self.timeout = timeout
         self.idempotency_key = idempotency_key
 
-    async def update(self, order_no: str, update: Any, arg: BaseModel) -> OrderView:
-        """Run `update` on the order's workflow; 404 unknown order, 409 closed or refused."""
+    async def update(
+        self, principal: Principal, order_no: str, update: Any, arg: BaseModel
+    ) -> OrderView:
+        """Run `update` on the order's workflow as `principal`; 404 unknown order (or one
+        outside the caller's customers), 409 closed or refused. Recorded either way."""
         structlog.contextvars.bind_contextvars(order_no=order_no)
+        action = getattr(update, "__name__", str(update))
+        try:
+            view = await self._update(principal, order_no, update, arg)
+        except ProblemError as exc:
+            await record_command(
+                self.db,
+                principal,
+                action,
+                outcome_of(exc.problem.status),
+                order_no=order_no,
+                detail={"detail": exc.problem.detail},
+            )
+            raise
+        await record_command(
+            self.db, principal, action, "ok", order_no=order_no, detail={"status": view.status}
+        )
+        return view
+
+    async def find(self, principal: Principal, order_no: str) -> OrderRecord:
+        """The order's read-model row, if the caller may see it (else 404: its existence is
+        none of their business)."""
         record = await queries.get_order(self.db, order_no)
-        if record is None:
+        if record is None or not await in_scope(self.db, principal, record.customer_id):
             raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
+        return record
+
+    async def _update(
+        self, principal: Principal, order_no: str, update: Any, arg: BaseModel
+    ) -> OrderView:
+        record = await self.find(principal, order_no)
         structlog.contextvars.bind_contextvars(workflow_id=record.workflow_id)
         if record.closed:
             raise _closed(order_no, record.status)

@@ -8,10 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from api.auth import Principal, allowed
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemDetails, ProblemError
 from api.routes.commands import CommandsDep
 from api.routes.returns import update_return
+from domain.auth import Permission
 from domain.messages import (
     DeliverInput,
     DeliveryDetails,
@@ -29,8 +31,9 @@ from workflows.returns import ReturnWorkflow
 
 router = APIRouter(tags=["warehouse and production"])
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetails} for status in (404, 409, 422, 503)
+    status: {"model": ProblemDetails} for status in (401, 403, 404, 409, 422, 503)
 }
+Reader = Annotated[Principal, allowed(Permission.OPERATIONS_READ)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Offset = Annotated[int, Query(ge=0, le=10**9)]
 
@@ -63,7 +66,7 @@ class ShipmentPublic(BaseModel):
 
 @router.get("/production-orders")
 async def list_production_orders(
-    db: DbDep, status: str | None = None, limit: Limit = 50, offset: Offset = 0
+    db: DbDep, _: Reader, status: str | None = None, limit: Limit = 50, offset: Offset = 0
 ) -> list[ProductionOrderPublic]:
     """The plant's work list, earliest due first (`status=planned` for what is open)."""
     rows = await queries.list_production_orders(db, status=status, limit=limit, offset=offset)
@@ -71,7 +74,7 @@ async def list_production_orders(
 
 
 @router.get("/production-orders/{po_id}", responses=ERRORS)
-async def get_production_order(po_id: str, db: DbDep) -> ProductionOrderPublic:
+async def get_production_order(po_id: str, db: DbDep, _: Reader) -> ProductionOrderPublic:
     row = await queries.get_production_order(db, po_id)
     if row is None:
         raise ProblemError(404, f"Production order {po_id} not found")
@@ -80,7 +83,11 @@ async def get_production_order(po_id: str, db: DbDep) -> ProductionOrderPublic:
 
 @router.post("/production-orders/{po_id}/complete", responses=ERRORS)
 async def complete_production(
-    po_id: str, db: DbDep, commands: CommandsDep, body: ProductionReport | None = None
+    po_id: str,
+    db: DbDep,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.PRODUCTION_WRITE)],
+    body: ProductionReport | None = None,
 ) -> OrderView:
     """The plant reports production; the produced goods are reserved for the order.
 
@@ -92,15 +99,18 @@ async def complete_production(
         raise ProblemError(404, f"Production order {po_id} not found")
     report = body or ProductionReport()
     return await commands.update(
+        principal,
         row.order_no,
         OrderWorkflow.report_production,
-        ReportProductionInput(production_order_id=po_id, **report.model_dump()),
+        ReportProductionInput(
+            production_order_id=po_id, reported_by=principal.name, **report.model_dump()
+        ),
     )
 
 
 @router.get("/shipments")
 async def list_shipments(
-    db: DbDep, status: str | None = None, limit: Limit = 50, offset: Offset = 0
+    db: DbDep, _: Reader, status: str | None = None, limit: Limit = 50, offset: Offset = 0
 ) -> list[ShipmentPublic]:
     """The warehouse's list (`status=ready` for what waits to be picked and dispatched)."""
     rows = await queries.list_shipments(db, status=status, limit=limit, offset=offset)
@@ -108,7 +118,7 @@ async def list_shipments(
 
 
 @router.get("/shipments/{shipment_id}", responses=ERRORS)
-async def get_shipment(shipment_id: str, db: DbDep) -> ShipmentPublic:
+async def get_shipment(shipment_id: str, db: DbDep, _: Reader) -> ShipmentPublic:
     row = await queries.get_shipment(db, shipment_id)
     if row is None:
         raise ProblemError(404, f"Shipment {shipment_id} not found")
@@ -123,15 +133,16 @@ async def dispatch_shipment(
     commands: CommandsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    principal: Annotated[Principal, allowed(Permission.SHIPMENTS_DISPATCH)],
 ) -> OrderView | ReturnView:
     """发货: the goods left with a carrier; the order is SHIPPED and invoiced (credit terms)."""
     shipment = await _shipment(db, shipment_id)
-    arg = DispatchInput(shipment_id=shipment_id, **body.model_dump())
+    arg = DispatchInput(shipment_id=shipment_id, dispatched_by=principal.name, **body.model_dump())
     if shipment.return_no:  # a replacement for a return
         return await update_return(
-            temporal, settings, shipment.return_no, ReturnWorkflow.dispatch, arg
+            db, principal, temporal, settings, shipment.return_no, ReturnWorkflow.dispatch, arg
         )
-    return await commands.update(shipment.order_no, OrderWorkflow.dispatch, arg)
+    return await commands.update(principal, shipment.order_no, OrderWorkflow.dispatch, arg)
 
 
 @router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
@@ -142,15 +153,16 @@ async def deliver_shipment(
     commands: CommandsDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    principal: Annotated[Principal, allowed(Permission.DELIVERIES_REPORT)],
 ) -> OrderView | ReturnView:
     """签收: the customer signed for the goods; the order is DELIVERED."""
     shipment = await _shipment(db, shipment_id)
-    arg = DeliverInput(shipment_id=shipment_id, **body.model_dump())
+    arg = DeliverInput(shipment_id=shipment_id, reported_by=principal.name, **body.model_dump())
     if shipment.return_no:
         return await update_return(
-            temporal, settings, shipment.return_no, ReturnWorkflow.deliver, arg
+            db, principal, temporal, settings, shipment.return_no, ReturnWorkflow.deliver, arg
         )
-    return await commands.update(shipment.order_no, OrderWorkflow.deliver, arg)
+    return await commands.update(principal, shipment.order_no, OrderWorkflow.deliver, arg)
 
 
 async def _shipment(db: DbDep, shipment_id: str) -> Shipment:

@@ -24,6 +24,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import Principal, allowed, in_scope, visible_customers
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import (
     ProblemDetails,
@@ -32,22 +33,39 @@ from api.errors import (
     refusal_to_problem,
     rpc_to_problem,
 )
+from api.record import outcome_of, record_command
 from api.routes.commands import CommandsDep
+from domain.auth import Permission
 from domain.messages import (
+    Approval,
     ApproveOrderInput,
+    Cancellation,
     CancelOrderInput,
+    Hold,
     HoldInput,
     OrderWorkflowInput,
     PaymentDetails,
     PaymentInput,
+    Rejection,
     RejectOrderInput,
+    Release,
     ReleaseInput,
+    ShortClose,
     ShortCloseInput,
     SubmitOrderInput,
     SubmitOrderResult,
 )
 from domain.money import Money, round_money
-from domain.orders import AmendOrderInput, OrderRequest, OrderView, Priority, workflow_id_for
+from domain.orders import (
+    Amendment,
+    AmendOrderInput,
+    ApproverRole,
+    OrderRequest,
+    OrderSubmission,
+    OrderView,
+    Priority,
+    workflow_id_for,
+)
 from domain.statuses import OrderStatus
 from store import queries
 from workflows import search_attributes as sa
@@ -57,8 +75,9 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 log = structlog.get_logger(__name__)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetails} for status in (403, 404, 409, 422, 503)
+    status: {"model": ProblemDetails} for status in (401, 403, 404, 409, 422, 503)
 }
+Reader = Annotated[Principal, allowed(Permission.ORDERS_READ)]
 
 
 class OrderSummary(BaseModel):
@@ -95,16 +114,59 @@ def new_order_no() -> str:
     },
 )
 async def submit_order(
-    body: OrderRequest, response: Response, temporal: TemporalDep, db: DbDep, settings: SettingsDep
+    body: OrderSubmission,
+    response: Response,
+    temporal: TemporalDep,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_CREATE)],
 ) -> OrderView:
-    """Submit an order (录入). It runs entry validation and the approval rules at once.
+    """Submit an order (录入), entered by the caller. It runs entry validation and the approval
+    rules at once.
 
     201 with the order's status; 200 with the existing order when the same number and body
     were submitted before; 409 when the number is taken by different content; 422 listing every
-    problem when entry validation fails (the attempt is audited, and the number stays free).
+    problem when entry validation fails (the attempt is audited, and the number stays free);
+    403 for a customer outside a sales rep's own customers.
     """
     order_no = body.order_no or new_order_no()
-    request = body.model_copy(update={"order_no": order_no})
+    try:
+        order = await _submit(body, order_no, response, temporal, db, settings, principal)
+    except ProblemError as exc:
+        await record_command(
+            db,
+            principal,
+            "submit",
+            outcome_of(exc.problem.status),
+            order_no=order_no,
+            detail={"detail": exc.problem.detail},
+        )
+        raise
+    await record_command(
+        db, principal, "submit", "ok", order_no=order_no, detail={"status": order.status}
+    )
+    return order
+
+
+async def _submit(
+    body: OrderSubmission,
+    order_no: str,
+    response: Response,
+    temporal: TemporalDep,
+    db: DbDep,
+    settings: SettingsDep,
+    principal: Principal,
+) -> OrderView:
+    if not await in_scope(db, principal, body.customer_id):
+        raise ProblemError(
+            403,
+            f"Customer {body.customer_id} is not among your customers",
+            order_no=order_no,
+            permission=Permission.ORDERS_CREATE.value,
+        )
+    request = OrderRequest.model_validate(
+        {**body.model_dump(), "order_no": order_no, "entered_by": principal.name}
+    )
     fingerprint = request.fingerprint()
     structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
     start = WithStartWorkflowOperation(
@@ -191,6 +253,7 @@ async def _summary(db: DbDep, request: OrderRequest) -> str:
 @router.get("", responses=ERRORS)
 async def list_orders(
     db: DbDep,
+    principal: Reader,
     status: OrderStatus | None = None,
     customer_id: str | None = None,
     overdue: Annotated[
@@ -199,9 +262,10 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> OrderPage:
-    """Orders from the read model, newest first."""
+    """Orders from the read model, newest first (a scoped sales rep: their customers')."""
     rows, total = await queries.list_orders(
         db,
+        visible=await visible_customers(db, principal),
         status=status.value if status else None,
         customer_id=customer_id,
         overdue=overdue,
@@ -229,18 +293,18 @@ async def list_orders(
 
 @router.get("/{order_no}", responses=ERRORS)
 async def get_order(
-    order_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep
+    order_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep, principal: Reader
 ) -> OrderView:
     """Where the order is: live from its workflow while it runs, from the archive after."""
-    return await current_order(db, temporal, settings, order_no)
+    return await current_order(db, temporal, settings, order_no, principal)
 
 
 async def current_order(
-    db: DbDep, temporal: TemporalDep, settings: SettingsDep, order_no: str
+    db: DbDep, temporal: TemporalDep, settings: SettingsDep, order_no: str, principal: Principal
 ) -> OrderView:
-    """The order as it is now, with its returns."""
+    """The order as it is now, with its returns (404 outside the caller's customers)."""
     record = await queries.get_order(db, order_no)
-    if record is None:
+    if record is None or not await in_scope(db, principal, record.customer_id):
         raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
     view = OrderView.model_validate(record.view)
     if not record.closed:
@@ -260,25 +324,54 @@ async def current_order(
 
 
 @router.post("/{order_no}/approve", responses=ERRORS)
-async def approve_order(order_no: str, body: ApproveOrderInput, commands: CommandsDep) -> OrderView:
-    """An approver's decision at their level (supervisor: approver_l1, manager: approver_l2)."""
-    return await commands.update(order_no, OrderWorkflow.approve, body)
+async def approve_order(
+    order_no: str,
+    body: Approval,
+    commands: CommandsDep,
+    approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
+) -> OrderView:
+    """An approver's decision at their level: `approver_l1` (supervisor) decides level 1,
+    `approver_l2` (manager) either level. The decision is recorded under the caller's name;
+    403 for the order's own author or for someone who already decided at an earlier level."""
+    arg = ApproveOrderInput(
+        approver=approver.name, role=ApproverRole(approver.role.value), comment=body.comment
+    )
+    return await commands.update(approver, order_no, OrderWorkflow.approve, arg)
 
 
 @router.post("/{order_no}/reject", responses=ERRORS)
-async def reject_order(order_no: str, body: RejectOrderInput, commands: CommandsDep) -> OrderView:
+async def reject_order(
+    order_no: str,
+    body: Rejection,
+    commands: CommandsDep,
+    approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
+) -> OrderView:
     """Reject the order with a reason; it ends as REJECTED (已拒绝)."""
-    return await commands.update(order_no, OrderWorkflow.reject, body)
+    arg = RejectOrderInput(
+        approver=approver.name, role=ApproverRole(approver.role.value), reason=body.reason
+    )
+    return await commands.update(approver, order_no, OrderWorkflow.reject, arg)
 
 
 @router.post("/{order_no}/payments", responses=ERRORS)
-async def record_payment(order_no: str, body: PaymentDetails, commands: CommandsDep) -> OrderView:
+async def record_payment(
+    order_no: str,
+    body: PaymentDetails,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.PAYMENTS_RECORD)],
+) -> OrderView:
     """Record a payment (partial allowed; more than is outstanding is refused with 422)."""
-    return await commands.update(order_no, OrderWorkflow.pay, PaymentInput(**body.model_dump()))
+    arg = PaymentInput(**body.model_dump(), recorded_by=principal.name)
+    return await commands.update(principal, order_no, OrderWorkflow.pay, arg)
 
 
 @router.patch("/{order_no}", responses=ERRORS)
-async def amend_order(order_no: str, body: AmendOrderInput, commands: CommandsDep) -> OrderView:
+async def amend_order(
+    order_no: str,
+    body: Amendment,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
+) -> OrderView:
     """修改: change the lines, the requested delivery date or the shipping address.
 
     200 with the new revision and its change record. New lines pass entry validation (422
@@ -286,41 +379,64 @@ async def amend_order(order_no: str, body: AmendOrderInput, commands: CommandsDe
     content needs, or goes on if none applies. 409 once goods have shipped (then: returns), and,
     for lines, once the order is past approval. A new delivery date moves the delivery deadline.
     """
-    return await commands.update(order_no, OrderWorkflow.amend, body)
+    arg = AmendOrderInput.model_validate(
+        {**body.model_dump(exclude_unset=True), "requested_by": principal.name}
+    )
+    return await commands.update(principal, order_no, OrderWorkflow.amend, arg)
 
 
 @router.post("/{order_no}/short-close", responses=ERRORS)
 async def short_close_order(
-    order_no: str, body: ShortCloseInput, commands: CommandsDep
+    order_no: str,
+    body: ShortClose,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
 ) -> OrderView:
     """Sales closes a backorder: what has not shipped will not (production orders cancelled,
     stock released); the order is then SHIPPED with what left and settles for that."""
-    return await commands.update(order_no, OrderWorkflow.short_close, body)
+    arg = ShortCloseInput(reason=body.reason, by=principal.name)
+    return await commands.update(principal, order_no, OrderWorkflow.short_close, arg)
 
 
 @router.post("/{order_no}/hold", responses=ERRORS)
-async def hold_order(order_no: str, body: HoldInput, commands: CommandsDep) -> OrderView:
+async def hold_order(
+    order_no: str,
+    body: Hold,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
+) -> OrderView:
     """冻结: the order shows ON_HOLD, does nothing (payments are still accepted) and its
     deadlines pause. A `credit` hold is lifted by a payment that brings credit back in line."""
-    return await commands.update(order_no, OrderWorkflow.hold, body)
+    arg = HoldInput(reason=body.reason, kind=body.kind, by=principal.name)
+    return await commands.update(principal, order_no, OrderWorkflow.hold, arg)
 
 
 @router.post("/{order_no}/release", responses=ERRORS)
-async def release_order(order_no: str, body: ReleaseInput, commands: CommandsDep) -> OrderView:
+async def release_order(
+    order_no: str,
+    body: Release,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
+) -> OrderView:
     """Release re-checks credit (409 while a credit hold's check fails) and returns the order
     to where it was; its deadlines resume, later by the time it was held."""
-    return await commands.update(order_no, OrderWorkflow.release, body)
+    arg = ReleaseInput(comment=body.comment, by=principal.name)
+    return await commands.update(principal, order_no, OrderWorkflow.release, arg)
 
 
 @router.post("/{order_no}/cancel", responses=ERRORS)
 async def cancel_order(
-    order_no: str, body: CancelOrderInput, db: DbDep, commands: CommandsDep
+    order_no: str,
+    body: Cancellation,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_CANCEL)],
 ) -> OrderView:
     """取消: allowed until goods ship (then 409: request a return). Every step already done is
     undone in reverse: shipments withdrawn, production orders cancelled, payments refunded,
     invoices voided or credited, stock released. Answers with the CANCELLED order; asking
     again for a cancelled order answers the same."""
-    record = await queries.get_order(db, order_no)
-    if record is not None and record.closed and record.status == OrderStatus.CANCELLED:
+    record = await commands.find(principal, order_no)
+    if record.closed and record.status == OrderStatus.CANCELLED:
         return OrderView.model_validate(record.view)
-    return await commands.update(order_no, OrderWorkflow.cancel, body)
+    arg = CancelOrderInput(reason_code=body.reason_code, comment=body.comment, by=principal.name)
+    return await commands.update(principal, order_no, OrderWorkflow.cancel, arg)

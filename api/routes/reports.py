@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from api.auth import Principal, allowed
 from api.deps import DbDep
+from domain.auth import Permission
 from domain.orders import DeadlineView
 from domain.statuses import OrderStatus
 from store import queries
@@ -55,7 +57,9 @@ def _human(seconds: int) -> str:
 
 @router.get("/overdue")
 async def overdue_report(
-    db: DbDep, limit: Annotated[int, Query(ge=1, le=5000)] = 1000
+    db: DbDep,
+    _: Annotated[Principal, allowed(Permission.REPORTS_READ)],
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> OverdueReport:
     """Overdue orders grouped by the stage (status) they are stuck in, the most escalated first."""
     now = datetime.now(UTC)

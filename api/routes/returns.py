@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Response
@@ -15,6 +15,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from api.auth import Principal, allowed, in_scope
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import (
     FieldProblem,
@@ -23,15 +24,20 @@ from api.errors import (
     refusal_to_problem,
     rpc_to_problem,
 )
+from api.record import outcome_of, record_command
 from api.routes.orders import current_order
+from domain.auth import Permission
 from domain.returns import (
+    Inspection,
     InspectReturnInput,
     ReceiveReturnInput,
     RefuseReturnInput,
+    ReturnApproval,
     ReturnDecisionInput,
     ReturnLineView,
-    ReturnRequest,
+    ReturnRefusal,
     ReturnStatus,
+    ReturnSubmission,
     ReturnView,
     ReturnWorkflowInput,
 )
@@ -42,11 +48,13 @@ from workflows.returns import ReturnWorkflow, return_workflow_id
 router = APIRouter(tags=["returns"])
 log = structlog.get_logger(__name__)
 ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ProblemDetails} for status in (404, 409, 422, 503)
+    status: {"model": ProblemDetails} for status in (401, 403, 404, 409, 422, 503)
 }
+Decider = Annotated[Principal, allowed(Permission.RETURNS_DECIDE)]
+Handler = Annotated[Principal, allowed(Permission.RETURNS_HANDLE)]
 
 
-def _fingerprint(body: ReturnRequest, order_no: str) -> str:
+def _fingerprint(body: ReturnSubmission, order_no: str) -> str:
     text = order_no + body.model_dump_json(exclude={"return_no"}, exclude_none=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -54,11 +62,12 @@ def _fingerprint(body: ReturnRequest, order_no: str) -> str:
 @router.post("/orders/{order_no}/returns", status_code=201, responses=ERRORS)
 async def request_return(
     order_no: str,
-    body: ReturnRequest,
+    body: ReturnSubmission,
     response: Response,
     db: DbDep,
     temporal: TemporalDep,
     settings: SettingsDep,
+    principal: Annotated[Principal, allowed(Permission.RETURNS_REQUEST)],
 ) -> ReturnView:
     """退换货: after delivery, return goods for a refund or a replacement.
 
@@ -66,7 +75,7 @@ async def request_return(
     409 before delivery (cancel instead, until goods ship); 422 for more than was delivered
     and not yet returned. The same `return_no` and body again answers the existing return.
     """
-    order = await current_order(db, temporal, settings, order_no)
+    order = await current_order(db, temporal, settings, order_no, principal)
     if order.status not in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
         raise ProblemError(
             409,
@@ -134,7 +143,7 @@ async def request_return(
         status_label=ReturnStatus.REQUESTED.labels,
         resolution=body.resolution,
         reason=body.reason,
-        requested_by=body.requested_by,
+        requested_by=principal.name,
         lines=lines,
         requested_at=now,
         updated_at=now,
@@ -162,6 +171,9 @@ async def request_return(
         raise rpc_to_problem(exc, order_no) from exc
     response.headers["Location"] = f"/returns/{return_no}"
     log.info("return_requested", order_no=order_no, return_no=return_no)
+    await record_command(
+        db, principal, "request_return", "ok", order_no=order_no, detail={"return_no": return_no}
+    )
     return view
 
 
@@ -178,10 +190,18 @@ def _same_return(
 
 @router.get("/returns/{return_no}", responses=ERRORS)
 async def get_return(
-    return_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep
+    return_no: str,
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_READ)],
 ) -> ReturnView:
     """The return's status and steps: live while it runs, from the read model after."""
     record = await queries.get_return(db, return_no)
+    if record is not None and not await in_scope(db, principal, record.customer_id):
+        raise ProblemError(404, f"Return {return_no} not found")
+    if principal.scoped and record is None:
+        raise ProblemError(404, f"Return {return_no} not found")
     if record is not None and record.view.get("closed"):
         return ReturnView.model_validate(record.view)
     try:
@@ -197,6 +217,44 @@ async def get_return(
 
 
 async def update_return(
+    db: DbDep,
+    principal: Principal,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    return_no: str,
+    update: Any,
+    arg: BaseModel,
+) -> ReturnView:
+    """Run `update` on the return's workflow as `principal`; recorded accepted or refused."""
+    action = getattr(update, "__name__", str(update))
+    record = await queries.get_return(db, return_no)
+    order_no = record.order_no if record is not None else ""
+    try:
+        if record is not None and not await in_scope(db, principal, record.customer_id):
+            raise ProblemError(404, f"Return {return_no} not found")
+        view = await _update_return(temporal, settings, return_no, update, arg)
+    except ProblemError as exc:
+        await record_command(
+            db,
+            principal,
+            f"return_{action}",
+            outcome_of(exc.problem.status),
+            order_no=order_no,
+            detail={"return_no": return_no, "detail": exc.problem.detail},
+        )
+        raise
+    await record_command(
+        db,
+        principal,
+        f"return_{action}",
+        "ok",
+        order_no=view.order_no,
+        detail={"return_no": return_no, "status": view.status},
+    )
+    return view
+
+
+async def _update_return(
     temporal: TemporalDep, settings: SettingsDep, return_no: str, update: Any, arg: BaseModel
 ) -> ReturnView:
     handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
@@ -216,34 +274,57 @@ async def update_return(
 
 @router.post("/returns/{return_no}/approve", responses=ERRORS)
 async def approve_return(
-    return_no: str, body: ReturnDecisionInput, temporal: TemporalDep, settings: SettingsDep
+    return_no: str,
+    body: ReturnApproval,
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Decider,
 ) -> ReturnView:
-    return await update_return(temporal, settings, return_no, ReturnWorkflow.approve, body)
+    arg = ReturnDecisionInput(comment=body.comment, by=principal.name)
+    return await update_return(
+        db, principal, temporal, settings, return_no, ReturnWorkflow.approve, arg
+    )
 
 
 @router.post("/returns/{return_no}/refuse", responses=ERRORS)
 async def refuse_return(
-    return_no: str, body: RefuseReturnInput, temporal: TemporalDep, settings: SettingsDep
+    return_no: str,
+    body: ReturnRefusal,
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Decider,
 ) -> ReturnView:
-    return await update_return(temporal, settings, return_no, ReturnWorkflow.refuse, body)
+    arg = RefuseReturnInput(reason=body.reason, by=principal.name)
+    return await update_return(
+        db, principal, temporal, settings, return_no, ReturnWorkflow.refuse, arg
+    )
 
 
 @router.post("/returns/{return_no}/receive", responses=ERRORS)
 async def receive_return(
-    return_no: str,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    body: ReceiveReturnInput | None = None,
+    return_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep, principal: Handler
 ) -> ReturnView:
+    """The warehouse received the returned goods."""
+    arg = ReceiveReturnInput(by=principal.name)
     return await update_return(
-        temporal, settings, return_no, ReturnWorkflow.receive, body or ReceiveReturnInput()
+        db, principal, temporal, settings, return_no, ReturnWorkflow.receive, arg
     )
 
 
 @router.post("/returns/{return_no}/inspect", responses=ERRORS)
 async def inspect_return(
-    return_no: str, body: InspectReturnInput, temporal: TemporalDep, settings: SettingsDep
+    return_no: str,
+    body: Inspection,
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Handler,
 ) -> ReturnView:
     """Quality inspection: accepted goods are restocked, then credited and refunded or
     replaced with a new shipment."""
-    return await update_return(temporal, settings, return_no, ReturnWorkflow.inspect, body)
+    arg = InspectReturnInput(**body.model_dump(), by=principal.name)
+    return await update_return(
+        db, principal, temporal, settings, return_no, ReturnWorkflow.inspect, arg
+    )

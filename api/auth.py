@@ -1,0 +1,264 @@
+"""Who is calling: signed tokens (JWT, HS256) for people, hashed API keys for machines.
+
+Every route declares the permission it needs (`Allowed(Permission.X)`); the caller's identity
+and role come from the token, never from the request body. 401 for a missing, malformed,
+expired or revoked credential; 403 naming the permission the caller's role lacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import col, select
+
+from api.deps import DbDep, SettingsDep
+from api.errors import ProblemError
+from domain.auth import Permission, Role, allows, roles_with
+from domain.passwords import hash_password, verify_password
+from settings import Settings
+from store.db import Database
+from store.tables import ApiKey, Customer, RevokedToken, User
+
+API_KEY_PREFIX = "sok_"
+ALGORITHM = "HS256"
+
+bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller."""
+
+    name: str
+    role: Role
+    via: str  # "token" or "api_key"
+    source: str  # where the request came from (client address)
+    customer_ids: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    jti: str | None = None
+    expires_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scoped(self) -> bool:
+        """Sees only some customers' orders (a sales rep with customers or regions set)."""
+        return bool(self.customer_ids or self.regions)
+
+
+# A user that does not exist costs as much as a wrong password (no user enumeration by timing).
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+async def authenticate(db: Database, settings: Settings, username: str, password: str) -> User:
+    async with db.reader() as session:
+        user = await session.get(User, username)
+    stored = user.password_hash if user is not None else _DUMMY_HASH
+    ok = await asyncio.to_thread(verify_password, password, stored)
+    if user is None or not ok or not user.active or not _may_sign_in(user, settings):
+        raise unauthorized("Incorrect username or password", error="invalid_grant")
+    return user
+
+
+def _may_sign_in(user: User, settings: Settings) -> bool:
+    return not user.demo or settings.environment == "development"
+
+
+# --- signed tokens -----------------------------------------------------------------------------
+
+
+def issue_token(user: User, settings: Settings) -> tuple[str, int]:
+    now = datetime.now(UTC)
+    lifetime = timedelta(minutes=settings.access_token_minutes)
+    claims = {
+        "sub": user.username,
+        "role": user.role.value,
+        "iat": int(now.timestamp()),
+        "t": now.timestamp(),  # issued-at to the microsecond: revocation compares with it
+        "exp": int((now + lifetime).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    token = jwt.encode(claims, settings.auth_secret, algorithm=ALGORITHM)
+    return token, int(lifetime.total_seconds())
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """(key id, the whole key shown once, the stored hash of its secret)."""
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return key_id, f"{API_KEY_PREFIX}{key_id}.{secret}", _secret_hash(secret)
+
+
+def _secret_hash(secret: str) -> str:
+    # The secret is 256 random bits: a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def unauthorized(detail: str, error: str = "invalid_token") -> ProblemError:
+    return ProblemError(
+        401,
+        detail,
+        headers={"WWW-Authenticate": f'Bearer error="{error}"'},
+    )
+
+
+async def _from_token(token: str, db: Database, settings: Settings, source: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token,
+            settings.auth_secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "role", "exp", "iat", "jti", "t"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise unauthorized("The token has expired; sign in again") from exc
+    except jwt.PyJWTError as exc:
+        raise unauthorized("The token is not valid") from exc
+    async with db.reader() as session:
+        user = await session.get(User, str(claims["sub"]))
+        revoked = await session.get(RevokedToken, str(claims["jti"]))
+    issued_at = float(claims["t"])
+    if (
+        user is None
+        or not user.active
+        or not _may_sign_in(user, settings)
+        or revoked is not None
+        or user.role.value != claims["role"]
+        or issued_at < user.tokens_valid_after.timestamp()
+    ):
+        raise unauthorized("The token has been revoked; sign in again")
+    return Principal(
+        name=user.username,
+        role=user.role,
+        via="token",
+        source=source,
+        customer_ids=tuple(user.customer_ids),
+        regions=tuple(user.regions),
+        jti=str(claims["jti"]),
+        expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+    )
+
+
+async def _from_api_key(key: str, db: Database, source: str) -> Principal:
+    key_id, _, secret = key.removeprefix(API_KEY_PREFIX).partition(".")
+    async with db.reader() as session:
+        row = await session.get(ApiKey, key_id) if key_id and secret else None
+    if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
+        raise unauthorized("The API key is not valid")
+    now = datetime.now(UTC)
+    if row.revoked_at is not None:
+        raise unauthorized("The API key has been revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise unauthorized("The API key has expired")
+    return Principal(name=row.name, role=row.role, via="api_key", source=source)
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def current_principal(
+    request: Request,
+    db: DbDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(bearer)],
+) -> Principal:
+    if not token:
+        raise unauthorized("Authentication required: send Authorization: Bearer <token>")
+    source = client_address(request)
+    if token.startswith(API_KEY_PREFIX):
+        principal = await _from_api_key(token, db, source)
+    else:
+        principal = await _from_token(token, db, settings, source)
+    request.state.principal = principal
+    return principal
+
+
+class Allowed:
+    """A route's dependency: the caller, holding `permission` (else 403 naming it)."""
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    async def __call__(
+        self, request: Request, principal: Annotated[Principal, Depends(current_principal)]
+    ) -> Principal:
+        if not allows(principal.role, self.permission):
+            from api.record import record_command  # the command log knows principals
+
+            route = request.scope.get("route")
+            await record_command(
+                request.app.state.db,
+                principal,
+                getattr(route, "name", request.url.path),
+                "refused:403",
+                order_no=str(request.path_params.get("order_no", "")),
+                detail={"permission": self.permission.value, "path": request.url.path},
+            )
+            raise ProblemError(
+                403,
+                f"Role {principal.role} lacks permission {self.permission} "
+                f"(held by: {', '.join(roles_with(self.permission))})",
+                permission=self.permission.value,
+            )
+        return principal
+
+
+def route_permission(route: Any) -> Permission | None:
+    """The permission a route's `Allowed` dependency demands (None: any signed-in caller)."""
+    pending = list(getattr(getattr(route, "dependant", None), "dependencies", []))
+    while pending:
+        dependant = pending.pop()
+        if isinstance(dependant.call, Allowed):
+            return dependant.call.permission
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def document_permissions(routes: list[Any]) -> None:
+    """Each operation's docs name its permission and the roles holding it (`x-permission`)."""
+    for route in routes:
+        permission = route_permission(route)
+        if permission is None:
+            continue
+        route.openapi_extra = (route.openapi_extra or {}) | {"x-permission": permission.value}
+        route.responses.setdefault(401, {"description": "Missing, invalid or expired token"})
+        route.responses.setdefault(403, {"description": f"The role lacks `{permission}`"})
+        note = f"Permission `{permission}` (roles: {', '.join(roles_with(permission))})."
+        route.description = f"{route.description}\n\n{note}".strip()
+
+
+def allowed(permission: Permission) -> Any:
+    """`principal: Annotated[Principal, allowed(Permission.X)]`."""
+    return Depends(Allowed(permission))
+
+
+# --- sales scoping -----------------------------------------------------------------------------
+
+
+async def visible_customers(db: Database, principal: Principal) -> set[str] | None:
+    """The customers whose orders the caller may see; None: all of them."""
+    if not principal.scoped:
+        return None
+    ids = set(principal.customer_ids)
+    if principal.regions:
+        async with db.reader() as session:
+            rows = await session.exec(
+                select(Customer.customer_id).where(col(Customer.region).in_(principal.regions))
+            )
+            ids.update(rows.all())
+    return ids
+
+
+async def in_scope(db: Database, principal: Principal, customer_id: str) -> bool:
+    visible = await visible_customers(db, principal)
+    return visible is None or customer_id in visible

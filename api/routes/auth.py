@@ -1,0 +1,233 @@
+"""Signing in, and what `admin` manages: users and API keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, select
+
+from api.auth import (
+    Principal,
+    allowed,
+    authenticate,
+    current_principal,
+    issue_token,
+    new_api_key,
+)
+from api.deps import DbDep, SettingsDep
+from api.errors import ProblemError
+from domain.auth import ROLE_PERMISSIONS, Permission, Role
+from domain.passwords import hash_password
+from store.tables import ApiKey, RevokedToken, User, UserBase
+
+router = APIRouter(tags=["auth"])
+
+ERRORS: dict[int | str, dict[str, str]] = {
+    401: {"description": "Missing, invalid, expired or revoked credentials"},
+    403: {"description": "The caller's role lacks the permission"},
+}
+Admin = Annotated[Principal, allowed(Permission.USERS_MANAGE)]
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+Password = Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires.")
+
+
+class Me(BaseModel):
+    username: str
+    role: Role
+    via: str = Field(description="`token` (a signed-in user) or `api_key`.")
+    permissions: list[Permission]
+    customer_ids: list[str]
+    regions: list[str]
+    expires_at: datetime | None
+
+
+@router.post("/auth/token", responses={401: ERRORS[401]})
+async def sign_in(
+    username: Annotated[str, Form(min_length=1, max_length=64)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
+    db: DbDep,
+    settings: SettingsDep,
+) -> Token:
+    """OAuth2 password flow: `username` and `password` as form fields; a bearer token back."""
+    user = await authenticate(db, settings, username, password)
+    token, expires_in = issue_token(user, settings)
+    return Token(access_token=token, expires_in=expires_in)
+
+
+@router.get("/auth/me", responses=ERRORS)
+async def who_am_i(principal: Annotated[Principal, Depends(current_principal)]) -> Me:
+    """The caller as the API sees them: role, permissions, sales scope."""
+    return Me(
+        username=principal.name,
+        role=principal.role,
+        via=principal.via,
+        permissions=sorted(ROLE_PERMISSIONS[principal.role]),
+        customer_ids=list(principal.customer_ids),
+        regions=list(principal.regions),
+        expires_at=principal.expires_at,
+    )
+
+
+@router.post("/auth/revoke", status_code=204, responses=ERRORS)
+async def sign_out(
+    principal: Annotated[Principal, Depends(current_principal)], db: DbDep
+) -> Response:
+    """Revoke the token of this request (sign out). API keys are revoked by `admin`."""
+    if principal.jti is None or principal.expires_at is None:
+        raise ProblemError(409, "An API key is revoked with DELETE /api-keys/{key_id}")
+    async with db.writer() as session:
+        if await session.get(RevokedToken, principal.jti) is None:
+            session.add(
+                RevokedToken(
+                    jti=principal.jti, username=principal.name, expires_at=principal.expires_at
+                )
+            )
+    return Response(status_code=204)
+
+
+# --- users (admin) -----------------------------------------------------------------------------
+
+
+class UserCreate(UserBase):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    username: Username
+    password: Password
+
+
+class UserUpdate(BaseModel):
+    """Only the fields sent change (null: no change); a new password, role or deactivation
+    revokes the user's tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    display_name: str | None = Field(default=None, max_length=120)
+    role: Role | None = None
+    customer_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, max_length=1000
+    )
+    regions: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=100)
+    active: bool | None = None
+    password: Password | None = None
+
+
+class UserPublic(UserBase):
+    username: str
+    created_at: datetime
+
+
+@router.post("/users", status_code=201, responses=ERRORS | {409: {"description": "Exists"}})
+async def create_user(body: UserCreate, db: DbDep, _: Admin) -> UserPublic:
+    """Create a person who signs in with a password."""
+    async with db.writer() as session:
+        if await session.get(User, body.username) is not None:
+            raise ProblemError(409, f"User {body.username} already exists")
+        user = User(
+            **body.model_dump(exclude={"password"}), password_hash=hash_password(body.password)
+        )
+        session.add(user)
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+@router.get("/users", responses=ERRORS)
+async def list_users(db: DbDep, _: Admin) -> list[UserPublic]:
+    async with db.reader() as session:
+        users = (await session.exec(select(User).order_by(col(User.username)))).all()
+    return [UserPublic.model_validate(u, from_attributes=True) for u in users]
+
+
+@router.patch("/users/{username}", responses=ERRORS | {404: {"description": "No such user"}})
+async def update_user(username: str, body: UserUpdate, db: DbDep, _: Admin) -> UserPublic:
+    """Change a user; a new password, role or deactivation signs them out everywhere."""
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)  # null: no change
+    async with db.writer() as session:
+        user = await session.get(User, username, with_for_update=True)
+        if user is None:
+            raise ProblemError(404, f"User {username} not found")
+        password = changes.pop("password", None)
+        revoke = password is not None or any(
+            key in changes and changes[key] != getattr(user, key) for key in ("role", "active")
+        )
+        for key, value in changes.items():
+            setattr(user, key, value)
+        if password is not None:
+            user.password_hash = hash_password(password)
+        if revoke:
+            user.tokens_valid_after = datetime.now(UTC)
+        session.add(user)
+    return UserPublic.model_validate(user, from_attributes=True)
+
+
+# --- API keys (admin) --------------------------------------------------------------------------
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Username = Field(description="The machine client, e.g. `erp-bridge`; recorded as actor.")
+    role: Role = Role.INTEGRATOR
+    expires_in_days: int | None = Field(default=None, gt=0, le=3650)
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    name: str
+    role: Role
+    created_by: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="Shown once: send it as `Authorization: Bearer <key>`.")
+
+
+@router.post("/api-keys", status_code=201, responses=ERRORS)
+async def create_api_key(body: ApiKeyCreate, db: DbDep, admin: Admin) -> ApiKeyCreated:
+    """A long-lived key for a machine client. Only its hash is stored: keep the key."""
+    key_id, key, secret_hash = new_api_key()
+    now = datetime.now(UTC)
+    row = ApiKey(
+        id=key_id,
+        name=body.name,
+        role=body.role,
+        secret_hash=secret_hash,
+        created_by=admin.name,
+        created_at=now,
+        expires_at=now + timedelta(days=body.expires_in_days) if body.expires_in_days else None,
+    )
+    async with db.writer() as session:
+        session.add(row)
+    return ApiKeyCreated(
+        **ApiKeyPublic.model_validate(row, from_attributes=True).model_dump(), key=key
+    )
+
+
+@router.get("/api-keys", responses=ERRORS)
+async def list_api_keys(db: DbDep, _: Admin) -> list[ApiKeyPublic]:
+    async with db.reader() as session:
+        rows = (await session.exec(select(ApiKey).order_by(col(ApiKey.created_at)))).all()
+    return [ApiKeyPublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.delete("/api-keys/{key_id}", responses=ERRORS | {404: {"description": "No such key"}})
+async def revoke_api_key(key_id: str, db: DbDep, _: Admin) -> ApiKeyPublic:
+    """Revoke a key at once; revoking it again changes nothing."""
+    async with db.writer() as session:
+        row = await session.get(ApiKey, key_id, with_for_update=True)
+        if row is None:
+            raise ProblemError(404, f"API key {key_id} not found")
+        if row.revoked_at is None:
+            row.revoked_at = datetime.now(UTC)
+            session.add(row)
+    return ApiKeyPublic.model_validate(row, from_attributes=True)

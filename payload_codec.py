@@ -1,0 +1,91 @@
+"""Order data in Temporal histories is encrypted: AES-256-GCM, keys chosen by key id.
+
+Every payload the API and the worker hand to Temporal (workflow inputs, update arguments and
+results, activity inputs and results, the summaries shown in the UI) is sealed with the active
+key; its id travels in the payload's metadata, so rotating keys is: add the new key, make it
+active, keep the old ones until no open history needs them. Payloads that are not encrypted
+(histories from before, or another client's) pass through untouched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError
+from temporalio.api.common.v1 import Payload
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, PayloadCodec
+
+ENCODING = b"binary/encrypted"
+KEY_ID = "encryption-key-id"
+NONCE_BYTES = 12
+
+
+class CodecError(ValueError):
+    """A payload that cannot be decrypted: unknown key id, or altered / not ours."""
+
+
+def parse_keys(keys: Mapping[str, str]) -> dict[str, bytes]:
+    """Key ids to 32-byte keys, given base64-encoded (e.g. `openssl rand -base64 32`)."""
+    parsed: dict[str, bytes] = {}
+    for key_id, text in keys.items():
+        try:
+            key = base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError(f"payload key {key_id!r} is not base64") from exc
+        if len(key) != 32:
+            raise ValueError(f"payload key {key_id!r} must be 32 bytes (AES-256), not {len(key)}")
+        parsed[key_id] = key
+    return parsed
+
+
+class EncryptionCodec(PayloadCodec):
+    def __init__(self, keys: Mapping[str, bytes], active: str) -> None:
+        if active not in keys:
+            raise ValueError(f"the active payload key {active!r} is not among the keys")
+        self._ciphers = {key_id: AESGCM(key) for key_id, key in keys.items()}
+        self._active = active
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.seal(payload) for payload in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return [self.open(payload) for payload in payloads]
+
+    def seal(self, payload: Payload) -> Payload:
+        nonce = os.urandom(NONCE_BYTES)
+        key_id = self._active.encode()
+        # The key id is authenticated too: a payload cannot be re-labelled to another key.
+        sealed = self._ciphers[self._active].encrypt(nonce, payload.SerializeToString(), key_id)
+        return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id}, data=nonce + sealed)
+
+    def open(self, payload: Payload) -> Payload:
+        if payload.metadata.get("encoding") != ENCODING:
+            return payload
+        key_id = payload.metadata.get(KEY_ID, b"")
+        cipher = self._ciphers.get(key_id.decode(errors="replace"))
+        if cipher is None:
+            raise CodecError(f"no payload key with id {key_id.decode(errors='replace')!r}")
+        if len(payload.data) <= NONCE_BYTES:
+            raise CodecError("the payload is too short to be sealed")
+        try:
+            plain = cipher.decrypt(payload.data[:NONCE_BYTES], payload.data[NONCE_BYTES:], key_id)
+        except InvalidTag as exc:
+            raise CodecError("the payload was altered or sealed with another key") from exc
+        try:
+            return Payload.FromString(plain)
+        except DecodeError as exc:  # authentic but not a payload: sealed by something else
+            raise CodecError("the sealed content is not a Temporal payload") from exc
+
+
+def data_converter(codec: EncryptionCodec | None) -> DataConverter:
+    """Pydantic models as JSON payloads, sealed by `codec` when given."""
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)

@@ -1,0 +1,134 @@
+"""Order data in Temporal histories is sealed (AES-GCM by key id); ops read it via /codec."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import httpx
+import pytest
+from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from payload_codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, parse_keys
+from tests.auth import bearer, token_for
+from tests.helpers import Factory, submit_ok
+from tests.test_auth import PASSWORD, new_user
+
+
+def key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def plain(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=text.encode())
+
+
+async def test_keys_rotate_by_id_and_tampering_is_detected() -> None:
+    old, new = key(), key()
+    before = EncryptionCodec(parse_keys({"k1": old}), "k1")
+    after = EncryptionCodec(parse_keys({"k1": old, "k2": new}), "k2")
+    sealed_before = (await before.encode([plain('{"total": 1234.5}')]))[0]
+    sealed_after = (await after.encode([plain('{"total": 99}')]))[0]
+    assert sealed_before.metadata["encoding"] == ENCODING
+    assert (sealed_before.metadata[KEY_ID], sealed_after.metadata[KEY_ID]) == (b"k1", b"k2")
+    assert b"1234" not in sealed_before.data
+    # The rotated codec still opens what the old key sealed; the old one cannot open the new.
+    opened = await after.decode([sealed_before, sealed_after, plain("as is")])
+    assert [p.data for p in opened] == [b'{"total": 1234.5}', b'{"total": 99}', b"as is"]
+    with pytest.raises(CodecError, match="k2"):
+        await before.decode([sealed_after])
+    altered = Payload()
+    altered.CopyFrom(sealed_before)
+    altered.data = altered.data[:-1] + bytes([altered.data[-1] ^ 1])
+    with pytest.raises(CodecError, match="altered"):
+        await after.decode([altered])
+    relabelled = Payload()
+    relabelled.CopyFrom(sealed_before)
+    relabelled.metadata[KEY_ID] = b"k2"
+    with pytest.raises(CodecError):
+        await after.decode([relabelled])
+    with pytest.raises(ValueError, match="32 bytes"):
+        parse_keys({"short": base64.b64encode(b"short").decode()})
+
+
+async def test_histories_hold_no_plain_order_data_and_ops_decode_them(
+    api: httpx.AsyncClient,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    customer = await new_customer(name="Secret Trading Co")
+    product = await new_product()
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 7, "unit_price": 4321}],
+        notes="confidential pricing",
+    )
+    handle = temporal_client.get_workflow_handle(order["workflow_id"])
+    history = await handle.fetch_history()
+    raw = history.to_json()
+    for secret in ("confidential pricing", "4321", "Secret Trading"):
+        assert secret not in raw
+    started = next(
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+    )
+    sealed = started.workflow_execution_started_event_attributes.input.payloads[0]
+    assert sealed.metadata["encoding"] == ENCODING and sealed.metadata[KEY_ID] == b"test-1"
+
+    body = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in sealed.metadata.items()},
+                "data": base64.b64encode(sealed.data).decode(),
+            }
+        ]
+    }
+    ops = bearer(await token_for(api, await new_user(api, "ops"), PASSWORD))
+    decoded = await api.post("/codec/decode", json=body, headers=ops)
+    assert decoded.status_code == 200, decoded.text
+    payload = decoded.json()["payloads"][0]
+    workflow_input = json.loads(base64.b64decode(payload["data"]))
+    assert workflow_input["order_no"] == order["order_no"]
+    assert workflow_input["request"]["notes"] == "confidential pricing"
+    # Encode then decode round-trips (the UI encodes what it sends).
+    encoded = await api.post("/codec/encode", json={"payloads": [payload]}, headers=ops)
+    assert encoded.json()["payloads"][0]["data"] != payload["data"]
+    again = await api.post("/codec/decode", json=encoded.json(), headers=ops)
+    assert again.json()["payloads"][0]["data"] == payload["data"]
+
+    # Nobody else decodes: no token, another role.
+    assert (
+        await api.post("/codec/decode", json=body, headers={"Authorization": ""})
+    ).status_code == 401
+    sales = bearer(await token_for(api, await new_user(api, "sales"), PASSWORD))
+    refused = await api.post("/codec/decode", json=body, headers=sales)
+    assert refused.status_code == 403 and refused.json()["permission"] == "codec:use"
+    # Garbage is a 422, never a 500.
+    bad = {
+        "payloads": [
+            {"metadata": {"encoding": base64.b64encode(ENCODING).decode()}, "data": "AAAA"}
+        ]
+    }
+    assert (await api.post("/codec/decode", json=bad, headers=ops)).status_code == 422
+
+
+async def test_the_temporal_ui_may_call_the_codec_from_the_browser(api: httpx.AsyncClient) -> None:
+    preflight = await api.options(
+        "/codec/decode",
+        headers={
+            "Origin": "http://127.0.0.1:8233",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
+    elsewhere = await api.options(
+        "/codec/decode",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in elsewhere.headers
