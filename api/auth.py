@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -47,7 +47,6 @@ class Principal:
     regions: tuple[str, ...] = ()
     jti: str | None = None
     expires_at: datetime | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scoped(self) -> bool:

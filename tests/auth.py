@@ -11,6 +11,7 @@ A request that already carries an `Authorization` header is left alone (the auth
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncGenerator
@@ -67,6 +68,7 @@ class ActAs(httpx.Auth):
         self.tokens: dict[str, str] = {}
         self.roles: dict[str, Role] = {}
         self.routes: list[tuple[str, re.Pattern[str], Permission | None]] = []
+        self.lock = asyncio.Lock()  # many concurrent first requests create a user once
 
     def _route_permission(self, method: str, path: str) -> Permission | None:
         if not self.routes:
@@ -127,12 +129,10 @@ class ActAs(httpx.Auth):
             return name, next(role for pattern, role in BY_ROLE if pattern.search(path))
         return None
 
-    async def _ensure_user(self, name: str, role: Role) -> None:
-        if self.roles.get(name) is role:
-            return
+    async def _store_user(self, name: str, role: Role) -> None:
         db: Database = self.app.state.db
         async with db.writer() as session:
-            user = await session.get(User, name, with_for_update=True)
+            user = await session.get(User, name)
             if user is None:
                 session.add(User(username=name, role=role, password_hash=_HASH))
             elif user.role is not role or not user.active:
@@ -149,13 +149,15 @@ class ActAs(httpx.Auth):
             yield request
             return
         name, role, request = self._who(request)
-        await self._ensure_user(name, role)
-        token = self.tokens.get(name)
-        if token is None:
-            response = yield sign_in_request(request.url, name, TEST_PASSWORD)
-            await response.aread()
-            assert response.status_code == 200, response.text
-            token = self.tokens[name] = response.json()["access_token"]
+        async with self.lock:  # concurrent first requests: one user row, one sign-in
+            if self.roles.get(name) is not role:
+                await self._store_user(name, role)
+            token = self.tokens.get(name)
+            if token is None:
+                response = yield sign_in_request(request.url, name, TEST_PASSWORD)
+                await response.aread()
+                assert response.status_code == 200, response.text
+                token = self.tokens[name] = response.json()["access_token"]
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
