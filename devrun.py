@@ -31,20 +31,21 @@ BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT = 60.0
 
 
-def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
-    DATA_DIR.mkdir(exist_ok=True)
-    command = [
+def temporal_command(db_file: Path, port: int, ui_port: int | None) -> list[str]:
+    """The dev server on a persistent SQLite file, our search attributes registered; no UI
+    when `ui_port` is None (benchmarks)."""
+    ui = ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    return [
         str(BIN / "temporal"),
         "server",
         "start-dev",
+        *ui,
         "--db-filename",
-        str(DATA_DIR / "temporal.db"),
+        str(db_file),
         "--ip",
         "127.0.0.1",
         "--port",
-        str(settings.temporal_port),
-        "--ui-port",
-        str(settings.temporal_ui_port),
+        str(port),
         "--log-level",
         "warn",
         # Durable but fast: WAL journaling (see ENGINE-FIGURES: ~40% more throughput).
@@ -54,6 +55,13 @@ def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
         "synchronous=normal",
         *search_attributes.cli_flags(),
     ]
+
+
+def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
+    DATA_DIR.mkdir(exist_ok=True)
+    command = temporal_command(
+        DATA_DIR / "temporal.db", settings.temporal_port, settings.temporal_ui_port
+    )
     log_file = (DATA_DIR / "temporal.log").open("ab")
     return subprocess.Popen(
         command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,0 +1,110 @@
+"""`python -m bench`: the benchmark suite (see bench/README.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from bench.suite import Config, reproduce_command, run, write
+from bench.table import render
+
+QUICK = {"runs": 1, "orders": 80, "open_orders": 150, "latency": 12.0, "idle": 4.0, "probes": 15}
+FULL = {
+    "runs": 3,
+    "orders": 240,
+    "open_orders": 10_000,
+    "latency": 30.0,
+    "idle": 20.0,
+    "probes": 100,
+}
+
+
+def parse(argv: list[str]) -> Config:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Throughput, latency, open orders, cost per order and scaling of the order "
+        "service, against a bare-workflow baseline on the same Temporal server.",
+    )
+    parser.add_argument("--quick", action="store_true", help="one short run (under 3 minutes)")
+    parser.add_argument("--runs", type=int, help="runs of the throughput and latency phases")
+    parser.add_argument("--orders", type=int, help="orders per throughput run")
+    parser.add_argument("--open-orders", type=int, help="orders parked in PENDING_APPROVAL")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--latency-seconds", type=float, help="length of each latency phase")
+    parser.add_argument("--idle-seconds", type=float, help="idle CPU measuring window")
+    parser.add_argument("--probes", type=int, help="samples per read/approval with open orders")
+    parser.add_argument(
+        "--target", help="a running API (e.g. http://127.0.0.1:8000) instead of our own stack"
+    )
+    parser.add_argument(
+        "--temporal", default="127.0.0.1:7233", help="with --target: its Temporal frontend"
+    )
+    parser.add_argument("--namespace", default="default", help="with --target: the namespace")
+    parser.add_argument(
+        "--database-url",
+        help="the read model's database (default: a fresh SQLite file); a PostgreSQL URL gets "
+        "a fresh schema, dropped at the end",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="run the API and workers under bench.profiled (CPU per function, all threads); "
+        "writes DIR/<process>.prof and .txt. Slows them down: not for the figures",
+    )
+    parser.add_argument(
+        "--worker-variant",
+        choices=["unsandboxed"],
+        help="an experiment: our worker with the unsandboxed workflow runner "
+        "(bench/variant_worker.py); the report says so",
+    )
+    parser.add_argument("--no-scaling", action="store_true", help="skip the two-worker runs")
+    parser.add_argument("--log-level", default="INFO", help="of the API and worker (JSON logs)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary dir and logs")
+    parser.add_argument("--out", type=Path, help="the JSON report (default bench/results/)")
+    args = parser.parse_args(argv)
+    preset = QUICK if args.quick else FULL
+    out = args.out or Path("bench/results") / ("quick.json" if args.quick else "full.json")
+    return Config(
+        quick=args.quick,
+        runs=args.runs or int(preset["runs"]),
+        orders=args.orders or int(preset["orders"]),
+        open_orders=args.open_orders or int(preset["open_orders"]),
+        clients=args.clients,
+        latency_seconds=args.latency_seconds or float(preset["latency"]),
+        idle_seconds=args.idle_seconds if args.idle_seconds is not None else float(preset["idle"]),
+        probes=args.probes or int(preset["probes"]),
+        target=args.target,
+        temporal=args.temporal,
+        namespace=args.namespace,
+        out=out,
+        log_level=args.log_level,
+        keep=args.keep,
+        command=reproduce_command(argv),
+        scaling=not args.no_scaling,
+        database_url=args.database_url,
+        worker_variant=args.worker_variant,
+        profile_dir=args.profile.resolve() if args.profile else None,
+    )
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # asyncio.run cancels the suite: it stops what it started
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    report = asyncio.run(run(cfg))
+    write(report, cfg.out)
+    print()
+    print(render(report))
+    print(f"\nwritten to {cfg.out}")
+    return 0 if report["orders_lost"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
