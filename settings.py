@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default=2000, description="Sticky cache size: bounds worker memory with many open orders."
     )
 
+    workflow_task_timeout_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        le=120,
+        description="How long one workflow step may run on a worker before Temporal hands it "
+        "to another: the pause an order sees when its worker dies mid-step.",
+    )
+
     command_timeout_seconds: float = Field(
         default=10.0,
         gt=0,

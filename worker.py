@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Sequence
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_client
@@ -34,7 +35,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, db: Database, settings: Settings) -> Worker:
+def build_worker(
+    client: Client, db: Database, settings: Settings, interceptors: Sequence[Interceptor] = ()
+) -> Worker:
     """The worker with every activity; a bad policy file stops it here, naming the line."""
     policy = settings.load_policy()
     calendar = policy.calendar.build(calendar_years())
@@ -51,11 +54,11 @@ def build_worker(client: Client, db: Database, settings: Settings) -> Worker:
         activities=activities,
         workflow_runner=workflow_runner(),
         max_cached_workflows=settings.max_cached_workflows,
-        interceptors=[OrderLogContext()],
+        interceptors=[OrderLogContext(), *interceptors],
     )
 
 
-async def main() -> None:
+async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     db = Database(settings.database_url)
@@ -65,7 +68,7 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker = build_worker(client, db, settings)
+    worker = build_worker(client, db, settings, interceptors)
     async with worker:
         log.info(
             "worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address

@@ -174,6 +174,7 @@ async def _submit(
         OrderWorkflowInput(order_no=order_no, request=request, fingerprint=fingerprint),
         id=workflow_id_for(order_no),
         task_queue=settings.task_queue,
+        task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         # A number refused at entry (failed run) may be submitted again; a live or finished
         # order's number never starts a second workflow.
@@ -195,12 +196,12 @@ async def _submit(
             rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
         )
     except WorkflowAlreadyStartedError:
-        with contextlib.suppress(WorkflowAlreadyStartedError):
-            await start.workflow_handle()  # the same refusal; read it so it is not left unread
+        await _settle(start)
         return await _finished_order(db, order_no, fingerprint, response)
     except WorkflowUpdateFailedError as exc:
         raise refusal_to_problem(exc, order_no) from exc
     except RPCError as exc:
+        await _settle(start)
         if exc.status == RPCStatusCode.ALREADY_EXISTS:
             return await _finished_order(db, order_no, fingerprint, response)
         raise rpc_to_problem(exc, order_no) from exc
@@ -217,6 +218,13 @@ async def _submit(
     response.headers["Location"] = f"/orders/{order_no}"
     log.info("order_submitted", created=result.created, status=order.status)
     return order
+
+
+async def _settle(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Read the start's own outcome after a failed update-with-start (the same error), so it
+    is not left unread; the update's error is the one that answers."""
+    with contextlib.suppress(WorkflowAlreadyStartedError, RPCError):
+        await start.workflow_handle()
 
 
 async def _finished_order(

@@ -155,6 +155,7 @@ async def request_return(
             ReturnWorkflowInput(view=view, fingerprint=fingerprint),
             id=view.workflow_id,
             task_queue=settings.task_queue,
+            task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             static_summary=f"Return {return_no} of order {order_no} · {body.resolution}",
