@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         min_length=32,
         description="HS256 key that signs access tokens; at least 32 characters.",
     )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description="How long one API process trusts a credential it has checked (saves two "
+        "database reads per request); a revocation reaches other API processes within this. "
+        "0: check every request.",
+    )
     access_token_minutes: int = Field(
         default=60, gt=0, le=7 * 24 * 60, description="How long a signed-in token lasts."
     )

@@ -11,8 +11,9 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -52,6 +53,45 @@ class Principal:
     def scoped(self) -> bool:
         """Sees only some customers' orders (a sales rep with customers or regions set)."""
         return bool(self.customer_ids or self.regions)
+
+
+class PrincipalCache:
+    """Credentials this API process checked recently, trusted for `ttl` seconds: a request
+    then costs no database read for its caller. Any change to users, tokens or keys through
+    this process clears it, so it takes effect here at once (elsewhere within `ttl`); a
+    token is never trusted past its expiry."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, credential: str) -> Principal | None:
+        hit = self._entries.get(credential)
+        if hit is None:
+            return None
+        checked, principal = hit
+        expired = principal.expires_at is not None and principal.expires_at <= datetime.now(UTC)
+        if time.monotonic() - checked > self.ttl or expired:
+            self._entries.pop(credential, None)
+            return None
+        return principal
+
+    def put(self, credential: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        if len(self._entries) >= self.MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[credential] = (time.monotonic(), principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def principal_cache(request: Request) -> PrincipalCache:
+    cache: PrincipalCache = request.app.state.principals
+    return cache
 
 
 # A user that does not exist costs as much as a wrong password (no user enumeration by timing).
@@ -174,10 +214,16 @@ async def current_principal(
     if not token:
         raise unauthorized("Authentication required: send Authorization: Bearer <token>")
     source = client_address(request)
-    if token.startswith(API_KEY_PREFIX):
-        principal = await _from_api_key(token, db, source)
+    cache = principal_cache(request)
+    principal = cache.get(token)
+    if principal is not None:
+        principal = replace(principal, source=source)
     else:
-        principal = await _from_token(token, db, settings, source)
+        if token.startswith(API_KEY_PREFIX):
+            principal = await _from_api_key(token, db, source)
+        else:
+            principal = await _from_token(token, db, settings, source)
+        cache.put(token, principal)
     request.state.principal = principal
     return principal
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, limits
-from api.auth import document_permissions
+from api.auth import PrincipalCache, document_permissions
 from api.deps import TemporalConnection
 from api.routes import (
     audit,
@@ -31,6 +32,43 @@ from store.db import Database
 from store.seed import disable_demo_users, seed_demo_users
 
 log = structlog.get_logger("api")
+
+
+class RequestLog:
+    """ASGI middleware: a request id in every log line of the request, and one line per
+    request with its outcome. Plain ASGI: no extra task or stream per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:64]
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id or uuid.uuid4().hex[:12])
+        started = time.perf_counter()
+        status = 500
+
+        async def sent(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sent)
+        finally:
+            log.info(
+                "request_handled",
+                method=scope["method"],
+                path=scope["path"],
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+
 
 DESCRIPTION = """
 Every sales order runs as a long-lived Temporal workflow: entry, approval, stock reservation,
@@ -63,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.policy = policy
         app.state.calendar = policy.calendar.build(calendar_years())
         app.state.temporal = TemporalConnection(settings)
+        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         log.info("api_started", database=db.url.render_as_string(hide_password=True))
         yield
         await db.dispose()
@@ -87,23 +126,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         document_permissions(module.router.routes)
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def _log_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex[:12]
-        )
-        started = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "request_handled",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        return response
-
+    app.add_middleware(RequestLog)
     return app

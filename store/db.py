@@ -83,7 +83,7 @@ class Database:
         """Create missing tables, and add columns that newer code has to existing tables."""
         async with self.write_engine.begin() as conn:
             await conn.run_sync(SQLModel.metadata.create_all)
-            await conn.run_sync(_add_missing_columns)
+            await conn.run_sync(_migrate_forward)
 
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:
@@ -95,8 +95,9 @@ class Database:
             await self.write_engine.dispose()
 
 
-def _add_missing_columns(conn: Connection) -> None:
-    """A minimal forward migration: new nullable or defaulted columns on existing tables.
+def _migrate_forward(conn: Connection) -> None:
+    """A minimal forward migration: new nullable or defaulted columns, and new indexes, on
+    existing tables.
 
     Enough while the schema only grows; renames and type changes will need real migrations.
     """
@@ -117,3 +118,7 @@ def _add_missing_columns(conn: Connection) -> None:
                 quoted = default.replace("'", "''")
                 ddl += f" NOT NULL DEFAULT '{quoted}'"
             conn.exec_driver_sql(ddl)
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)

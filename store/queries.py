@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -51,8 +52,11 @@ async def list_orders(
     overdue: bool | None = None,
     visible: set[str] | None = None,
 ) -> tuple[Sequence[OrderRecord], int]:
-    """Newest first; `visible`: only these customers' orders (a scoped sales rep)."""
-    query = select(OrderRecord)
+    """Newest first; `visible`: only these customers' orders (a scoped sales rep).
+
+    The rows come without their `view` (the whole order as JSON): a page needs the columns
+    only, and an index on (status or customer, received_at, order_no) serves it in order."""
+    query = select(OrderRecord).options(defer(OrderRecord.view))  # type: ignore[arg-type]
     count = select(func.count()).select_from(OrderRecord)
     if visible is not None:
         query = query.where(col(OrderRecord.customer_id).in_(visible))

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ConfigDict, computed_field
-from sqlalchemy import JSON, UniqueConstraint
+from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.auth import Role
@@ -251,6 +251,12 @@ class OrderRecord(SQLModel, table=True):
     received_at: datetime = Field(index=True, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     view: dict[str, Any] = Field(sa_type=JSON)
+
+    # GET /orders?status= and ?customer_id=: filtered, newest first, straight from an index.
+    __table_args__ = (
+        Index("ix_orderrecord_status_received", "status", "received_at", "order_no"),
+        Index("ix_orderrecord_customer_received", "customer_id", "received_at", "order_no"),
+    )
 
 
 class AuditEntry(SQLModel, table=True):

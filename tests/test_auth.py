@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import col, select
 
+from api.auth import Principal, PrincipalCache
 from domain.auth import Role
 from domain.passwords import hash_password, verify_password
 from settings import DEV_AUTH_SECRET, Settings
@@ -337,3 +339,23 @@ def test_the_first_admin_is_created_from_the_command_line(tmp_path: Path) -> Non
     user = asyncio.run(stored())
     assert user is not None and user.role is Role.ADMIN and not user.demo
     assert verify_password("first-admin-pw", user.password_hash)
+
+
+def test_a_checked_credential_is_trusted_briefly_and_never_past_its_expiry() -> None:
+    now = datetime.now(UTC)
+    fresh = Principal("li", Role.SALES, "token", "ip", expires_at=now + timedelta(hours=1))
+    expired = Principal("wu", Role.SALES, "token", "ip", expires_at=now - timedelta(seconds=1))
+    key = Principal("erp", Role.INTEGRATOR, "api_key", "ip")
+    cache = PrincipalCache(ttl=60)
+    for credential, principal in (("a", fresh), ("b", expired), ("c", key)):
+        cache.put(credential, principal)
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (fresh, None, key)
+    cache.clear()  # what a revocation or a user change does
+    assert cache.get("a") is None and cache.get("c") is None
+    short = PrincipalCache(ttl=0.01)
+    short.put("a", fresh)
+    time.sleep(0.02)
+    assert short.get("a") is None
+    off = PrincipalCache(ttl=0)
+    off.put("a", fresh)
+    assert off.get("a") is None

@@ -33,7 +33,7 @@ def replayer() -> Replayer:
         workflows=WORKFLOWS,
         # Histories recorded before payload encryption are plain; newer ones are sealed.
         data_converter=CONVERTER,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(strict=True),
     )
 
 

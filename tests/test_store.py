@@ -16,6 +16,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import col, func, select
 
@@ -202,3 +203,26 @@ async def test_read_model_only_moves_forward(store: Database, acts: OrderActivit
     async with store.reader() as session:
         record = await session.get(OrderRecord, order_no)
     assert record is not None and record.status == "SHIPPED" and record.seq == 5
+
+
+async def test_an_existing_database_gets_new_indexes_and_lists_from_them(store: Database) -> None:
+    index = "ix_orderrecord_status_received"
+    async with store.write_engine.begin() as conn:
+        await conn.execute(text(f"DROP INDEX {index}"))  # a database from before the index
+    await store.create_schema()
+
+    async with store.read_engine.connect() as conn:
+        names = await conn.run_sync(
+            lambda sync: {i["name"] for i in inspect(sync).get_indexes("orderrecord")}
+        )
+        assert index in names
+        if store.read_engine.dialect.name == "sqlite":
+            plan = await conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT order_no FROM orderrecord WHERE status = :s"
+                    " ORDER BY received_at DESC, order_no DESC LIMIT 50"
+                ),
+                {"s": "PENDING_APPROVAL"},
+            )
+            steps = " ".join(str(row[-1]) for row in plan)
+            assert index in steps and "TEMP B-TREE" not in steps  # no sort of all pending

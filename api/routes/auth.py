@@ -11,11 +11,13 @@ from sqlmodel import col, select
 
 from api.auth import (
     Principal,
+    PrincipalCache,
     allowed,
     authenticate,
     current_principal,
     issue_token,
     new_api_key,
+    principal_cache,
 )
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
@@ -30,6 +32,8 @@ ERRORS: dict[int | str, dict[str, str]] = {
     403: {"description": "The caller's role lacks the permission"},
 }
 Admin = Annotated[Principal, allowed(Permission.USERS_MANAGE)]
+# Cleared after every change to users, tokens or keys: it takes effect at once.
+Principals = Annotated[PrincipalCache, Depends(principal_cache)]
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 
@@ -79,7 +83,9 @@ async def who_am_i(principal: Annotated[Principal, Depends(current_principal)]) 
 
 @router.post("/auth/revoke", status_code=204, responses=ERRORS)
 async def sign_out(
-    principal: Annotated[Principal, Depends(current_principal)], db: DbDep
+    principal: Annotated[Principal, Depends(current_principal)],
+    db: DbDep,
+    principals: Principals,
 ) -> Response:
     """Revoke the token of this request (sign out). API keys are revoked by `admin`."""
     if principal.jti is None or principal.expires_at is None:
@@ -91,6 +97,7 @@ async def sign_out(
                     jti=principal.jti, username=principal.name, expires_at=principal.expires_at
                 )
             )
+    principals.clear()
     return Response(status_code=204)
 
 
@@ -146,7 +153,9 @@ async def list_users(db: DbDep, _: Admin) -> list[UserPublic]:
 
 
 @router.patch("/users/{username}", responses=ERRORS | {404: {"description": "No such user"}})
-async def update_user(username: str, body: UserUpdate, db: DbDep, _: Admin) -> UserPublic:
+async def update_user(
+    username: str, body: UserUpdate, db: DbDep, _: Admin, principals: Principals
+) -> UserPublic:
     """Change a user; a new password, role or deactivation signs them out everywhere."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)  # null: no change
     async with db.writer() as session:
@@ -164,6 +173,7 @@ async def update_user(username: str, body: UserUpdate, db: DbDep, _: Admin) -> U
         if revoke:
             user.tokens_valid_after = datetime.now(UTC)
         session.add(user)
+    principals.clear()  # role, scope or active flag: the next request sees it
     return UserPublic.model_validate(user, from_attributes=True)
 
 
@@ -221,7 +231,7 @@ async def list_api_keys(db: DbDep, _: Admin) -> list[ApiKeyPublic]:
 
 
 @router.delete("/api-keys/{key_id}", responses=ERRORS | {404: {"description": "No such key"}})
-async def revoke_api_key(key_id: str, db: DbDep, _: Admin) -> ApiKeyPublic:
+async def revoke_api_key(key_id: str, db: DbDep, _: Admin, principals: Principals) -> ApiKeyPublic:
     """Revoke a key at once; revoking it again changes nothing."""
     async with db.writer() as session:
         row = await session.get(ApiKey, key_id, with_for_update=True)
@@ -230,4 +240,5 @@ async def revoke_api_key(key_id: str, db: DbDep, _: Admin) -> ApiKeyPublic:
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
             session.add(row)
+    principals.clear()
     return ApiKeyPublic.model_validate(row, from_attributes=True)

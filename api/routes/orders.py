@@ -64,6 +64,7 @@ from domain.orders import (
     OrderSubmission,
     OrderView,
     Priority,
+    status_label,
     workflow_id_for,
 )
 from domain.statuses import OrderStatus
@@ -284,7 +285,7 @@ async def list_orders(
         OrderSummary(
             order_no=row.order_no,
             status=OrderStatus(row.status),
-            status_label=row.view.get("status_label", {}),
+            status_label=status_label(OrderStatus(row.status)),
             customer_id=row.customer_id,
             total=row.total,
             priority=Priority(row.priority),
