@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import BigInteger, func, type_coerce, update
+from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -539,7 +540,12 @@ class OrderActivities:
         """Write the order's read-model row (only forward: an older `seq` never overwrites)."""
         view = inp.view
         async with self.db.writer() as session:
-            record = await session.get(OrderRecord, view.order_no, with_for_update=True)
+            record = await session.get(
+                OrderRecord,
+                view.order_no,
+                with_for_update=True,
+                options=[defer(OrderRecord.view)],  # type: ignore[arg-type]  # replaced whole
+            )
             if record is None:
                 record = OrderRecord(
                     order_no=view.order_no,

@@ -37,9 +37,12 @@ class StockTooLow(Exception):
     """The adjustment would take stock below what is reserved (or beyond the maximum)."""
 
 
-async def get_order(db: Database, order_no: str) -> OrderRecord | None:
+async def get_order(db: Database, order_no: str, *, with_view: bool = True) -> OrderRecord | None:
+    """The order's read-model row; `with_view=False` leaves out the whole order's JSON (its
+    `view` must then not be read), for callers that need only the columns."""
+    options = [] if with_view else [defer(OrderRecord.view)]  # type: ignore[arg-type]
     async with db.reader() as session:
-        return await session.get(OrderRecord, order_no)
+        return await session.get(OrderRecord, order_no, options=options)
 
 
 async def list_orders(

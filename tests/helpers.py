@@ -55,18 +55,15 @@ async def retried(
     body: Any = None,
     *,
     key: str,
-    refused: list[str] | None = None,
 ) -> dict[str, Any]:
     """A command sent as a careful client does: again, under the same key, while the answer is
-    503 (the order's worker or Temporal is being replaced); each 503 is noted in `refused`."""
+    503 (the order's worker or Temporal is being replaced)."""
     for _ in range(300):
         response = await api.post(url, json=body, headers={"Idempotency-Key": key})
         if response.status_code in (200, 201):
             return dict(response.json())
         assert response.status_code == 503, response.text
         assert response.headers["retry-after"]
-        if refused is not None:
-            refused.append(url)
         await asyncio.sleep(0.3)
     raise AssertionError(f"{url} never answered")
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from sqlmodel import select
 from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client
 
 from store.db import Database
 from store.tables import AuditEntry
@@ -19,7 +20,7 @@ from workflows import search_attributes as sa
 
 
 async def test_auto_approved_credit_order_runs_to_completion(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, temporal_client: Client
 ) -> None:
     customer = await new_customer(payment_terms="net_30")
     product = await new_product(unit_price=120, stock_on_hand=50)
@@ -47,17 +48,28 @@ async def test_auto_approved_credit_order_runs_to_completion(
     assert response.json()["status"] == "DELIVERED"
 
     order_no = order["order_no"]
-    response = await api.post(
-        f"/orders/{order_no}/payments",
-        json={"amount": 1200, "method": "bank_transfer", "reference": "B1"},
-    )
+    payment = {"amount": 1200, "method": "bank_transfer", "reference": "B1"}
+    key = {"Idempotency-Key": f"pay-{order_no}"}
+    response = await api.post(f"/orders/{order_no}/payments", json=payment, headers=key)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "COMPLETED"
 
+    await temporal_client.get_workflow_handle(order["workflow_id"]).result()  # archived
     response = await api.get(f"/orders/{order_no}")
     assert response.status_code == 200
     assert response.json()["status"] == "COMPLETED"
     assert response.json()["closed"] is True
+    # The payment closed the order; its answer lost, the client retries under the same key
+    # and gets that answer, once; any other command is refused.
+    retry = await api.post(f"/orders/{order_no}/payments", json=payment, headers=key)
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["status"] == "COMPLETED" and len(retry.json()["payments"]) == 1
+    other = await api.post(
+        f"/orders/{order_no}/payments",
+        json=payment | {"reference": "B2"},
+        headers={"Idempotency-Key": f"pay-again-{order_no}"},
+    )
+    assert other.status_code == 409, other.text
 
 
 # --- 1. entry: validation, idempotent resubmission, malformed bodies --------------------------

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, Header
 from pydantic import BaseModel
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, in_scope
@@ -60,10 +60,12 @@ class OrderCommands:
         )
         return view
 
-    async def find(self, principal: Principal, order_no: str) -> OrderRecord:
+    async def find(
+        self, principal: Principal, order_no: str, *, with_view: bool = False
+    ) -> OrderRecord:
         """The order's read-model row, if the caller may see it (else 404: its existence is
-        none of their business)."""
-        record = await queries.get_order(self.db, order_no)
+        none of their business); its `view` only `with_view`."""
+        record = await queries.get_order(self.db, order_no, with_view=with_view)
         if record is None or not await in_scope(self.db, principal, record.customer_id):
             raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
         return record
@@ -73,10 +75,10 @@ class OrderCommands:
     ) -> OrderView:
         record = await self.find(principal, order_no)
         structlog.contextvars.bind_contextvars(workflow_id=record.workflow_id)
-        if record.closed:
-            raise _closed(order_no, record.status)
         client = await self.temporal.get()
         handle = client.get_workflow_handle(record.workflow_id)
+        if record.closed:
+            return await self._first_answer(handle, update, order_no, record.status)
         try:
             view: OrderView = await handle.execute_update(
                 update, arg, id=self._update_id(update), rpc_timeout=self.timeout
@@ -85,8 +87,30 @@ class OrderCommands:
             raise refusal_to_problem(exc, order_no) from exc
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow ended meanwhile
-                latest = await queries.get_order(self.db, order_no)
-                raise _closed(order_no, latest.status if latest else "closed") from exc
+                latest = await queries.get_order(self.db, order_no, with_view=False)
+                status = latest.status if latest else "closed"
+                return await self._first_answer(handle, update, order_no, status)
+            raise rpc_to_problem(exc, order_no) from exc
+        return view
+
+    async def _first_answer(
+        self, handle: WorkflowHandle[Any, Any], update: Any, order_no: str, status: str
+    ) -> OrderView:
+        """A closed order takes no more commands (409), except the retry of one it answered:
+        the same Idempotency-Key gets that first answer, even when that command closed it
+        (the last payment) and the retry comes after, because the first answer was lost."""
+        update_id = self._update_id(update)
+        if update_id is None:
+            raise _closed(order_no, status)
+        try:
+            view: OrderView = await handle.get_update_handle(
+                update_id, result_type=OrderView
+            ).result(rpc_timeout=self.timeout)
+        except WorkflowUpdateFailedError as exc:
+            raise refusal_to_problem(exc, order_no) from exc
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # no command under this key
+                raise _closed(order_no, status) from exc
             raise rpc_to_problem(exc, order_no) from exc
         return view
 

@@ -312,10 +312,10 @@ async def current_order(
     db: DbDep, temporal: TemporalDep, settings: SettingsDep, order_no: str, principal: Principal
 ) -> OrderView:
     """The order as it is now, with its returns (404 outside the caller's customers)."""
-    record = await queries.get_order(db, order_no)
+    record = await queries.get_order(db, order_no, with_view=False)
     if record is None or not await in_scope(db, principal, record.customer_id):
         raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
-    view = OrderView.model_validate(record.view)
+    view: OrderView | None = None
     if not record.closed:
         try:
             handle = (await temporal.get()).get_workflow_handle(record.workflow_id)
@@ -326,6 +326,11 @@ async def current_order(
         except (RPCError, ProblemError) as exc:
             # No worker or no Temporal: the read model is at most one step behind the workflow.
             log.warning("order_query_failed", order_no=order_no, error=str(exc))
+    if view is None:  # closed (archived), or the workflow could not answer
+        archived = await queries.get_order(db, order_no)
+        if archived is None:  # rows are never deleted; only a database swapped under us
+            raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
+        view = OrderView.model_validate(archived.view)
     returns = await queries.returns_of(db, order_no)
     view.returns = [{"return_no": r.return_no, "status": r.status} for r in returns]
     view.return_status = returns[-1].status if returns else None
@@ -444,7 +449,7 @@ async def cancel_order(
     undone in reverse: shipments withdrawn, production orders cancelled, payments refunded,
     invoices voided or credited, stock released. Answers with the CANCELLED order; asking
     again for a cancelled order answers the same."""
-    record = await commands.find(principal, order_no)
+    record = await commands.find(principal, order_no, with_view=True)
     if record.closed and record.status == OrderStatus.CANCELLED:
         return OrderView.model_validate(record.view)
     arg = CancelOrderInput(reason_code=body.reason_code, comment=body.comment, by=principal.name)
