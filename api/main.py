@@ -101,7 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.policy = policy
         app.state.calendar = policy.calendar.build(calendar_years())
         app.state.temporal = TemporalConnection(settings)
-        app.state.principals = PrincipalCache(settings.auth_cache_seconds)
         log.info("api_started", database=db.url.render_as_string(hide_password=True))
         yield
         await db.dispose()
@@ -112,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.state.principals = PrincipalCache(settings.auth_cache_seconds)
     errors.install(app)
     limits.install(app, settings.max_body_bytes)
     app.add_middleware(

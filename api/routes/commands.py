@@ -16,6 +16,7 @@ from api.deps import DbDep, SettingsDep, TemporalConnection, TemporalDep
 from api.errors import ProblemError, refusal_to_problem, rpc_to_problem
 from api.record import outcome_of, record_command
 from domain.orders import OrderView
+from domain.statuses import OrderStatus
 from store import queries
 from store.db import Database
 from store.tables import OrderRecord
@@ -37,14 +38,23 @@ class OrderCommands:
         self.idempotency_key = idempotency_key
 
     async def update(
-        self, principal: Principal, order_no: str, update: Any, arg: BaseModel
+        self,
+        principal: Principal,
+        order_no: str,
+        update: Any,
+        arg: BaseModel,
+        *,
+        settled: OrderStatus | None = None,
     ) -> OrderView:
         """Run `update` on the order's workflow as `principal`; 404 unknown order (or one
-        outside the caller's customers), 409 closed or refused. Recorded either way."""
+        outside the caller's customers), 409 closed or refused. Recorded either way.
+
+        `settled`: a command that asks for this final state (cancel: CANCELLED) answers with
+        the archived order once it has ended so, whoever asks."""
         structlog.contextvars.bind_contextvars(order_no=order_no)
         action = getattr(update, "__name__", str(update))
         try:
-            view = await self._update(principal, order_no, update, arg)
+            view = await self._update(principal, order_no, update, arg, settled)
         except ProblemError as exc:
             await record_command(
                 self.db,
@@ -60,25 +70,29 @@ class OrderCommands:
         )
         return view
 
-    async def find(
-        self, principal: Principal, order_no: str, *, with_view: bool = False
-    ) -> OrderRecord:
-        """The order's read-model row, if the caller may see it (else 404: its existence is
-        none of their business); its `view` only `with_view`."""
-        record = await queries.get_order(self.db, order_no, with_view=with_view)
+    async def find(self, principal: Principal, order_no: str) -> OrderRecord:
+        """The order's read-model row without its `view`, if the caller may see it (else
+        404: its existence is none of their business)."""
+        record = await queries.get_order(self.db, order_no, with_view=False)
         if record is None or not await in_scope(self.db, principal, record.customer_id):
             raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
         return record
 
     async def _update(
-        self, principal: Principal, order_no: str, update: Any, arg: BaseModel
+        self,
+        principal: Principal,
+        order_no: str,
+        update: Any,
+        arg: BaseModel,
+        settled: OrderStatus | None,
     ) -> OrderView:
+        # The workflow decides, not the read model's `closed`: a step's read-model write can
+        # land before Temporal has recorded the step (a server lost mid-step), and the retry
+        # of that step must reach the workflow.
         record = await self.find(principal, order_no)
         structlog.contextvars.bind_contextvars(workflow_id=record.workflow_id)
         client = await self.temporal.get()
         handle = client.get_workflow_handle(record.workflow_id)
-        if record.closed:
-            return await self._first_answer(handle, update, order_no, record.status)
         try:
             view: OrderView = await handle.execute_update(
                 update, arg, id=self._update_id(update), rpc_timeout=self.timeout
@@ -86,33 +100,38 @@ class OrderCommands:
         except WorkflowUpdateFailedError as exc:
             raise refusal_to_problem(exc, order_no) from exc
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow ended meanwhile
-                latest = await queries.get_order(self.db, order_no, with_view=False)
-                status = latest.status if latest else "closed"
-                return await self._first_answer(handle, update, order_no, status)
+            if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow has ended
+                return await self._after_the_end(handle, update, order_no, settled)
             raise rpc_to_problem(exc, order_no) from exc
         return view
 
-    async def _first_answer(
-        self, handle: WorkflowHandle[Any, Any], update: Any, order_no: str, status: str
+    async def _after_the_end(
+        self,
+        handle: WorkflowHandle[Any, Any],
+        update: Any,
+        order_no: str,
+        settled: OrderStatus | None,
     ) -> OrderView:
-        """A closed order takes no more commands (409), except the retry of one it answered:
-        the same Idempotency-Key gets that first answer, even when that command closed it
-        (the last payment) and the retry comes after, because the first answer was lost."""
+        """An ended order takes no more commands (409), except the retry of one it answered:
+        the same Idempotency-Key gets that first answer, even when that command ended it
+        (the last payment) and its answer was lost."""
         update_id = self._update_id(update)
-        if update_id is None:
-            raise _closed(order_no, status)
-        try:
-            view: OrderView = await handle.get_update_handle(
-                update_id, result_type=OrderView
-            ).result(rpc_timeout=self.timeout)
-        except WorkflowUpdateFailedError as exc:
-            raise refusal_to_problem(exc, order_no) from exc
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:  # no command under this key
-                raise _closed(order_no, status) from exc
-            raise rpc_to_problem(exc, order_no) from exc
-        return view
+        if update_id is not None:
+            try:
+                view: OrderView = await handle.get_update_handle(
+                    update_id, result_type=OrderView
+                ).result(rpc_timeout=self.timeout)
+                return view
+            except WorkflowUpdateFailedError as exc:
+                raise refusal_to_problem(exc, order_no) from exc
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: none under this key
+                    raise rpc_to_problem(exc, order_no) from exc
+        archived = await queries.get_order(self.db, order_no)
+        status = archived.status if archived else "closed"
+        if archived is not None and settled is not None and status == settled:
+            return OrderView.model_validate(archived.view)
+        raise _closed(order_no, status)
 
     def _update_id(self, update: Any) -> str | None:
         # Temporal deduplicates updates by id: the same key on a retry gets the first answer.

@@ -449,8 +449,7 @@ async def cancel_order(
     undone in reverse: shipments withdrawn, production orders cancelled, payments refunded,
     invoices voided or credited, stock released. Answers with the CANCELLED order; asking
     again for a cancelled order answers the same."""
-    record = await commands.find(principal, order_no, with_view=True)
-    if record.closed and record.status == OrderStatus.CANCELLED:
-        return OrderView.model_validate(record.view)
     arg = CancelOrderInput(reason_code=body.reason_code, comment=body.comment, by=principal.name)
-    return await commands.update(principal, order_no, OrderWorkflow.cancel, arg)
+    return await commands.update(
+        principal, order_no, OrderWorkflow.cancel, arg, settled=OrderStatus.CANCELLED
+    )
