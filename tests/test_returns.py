@@ -173,7 +173,8 @@ async def test_returns_are_checked_against_the_order(
         {"by": "lead", "reason": "outside the return window"},
     )
     assert refused["status"] == "REFUSED"
-    assert (await api.post(f"/returns/{first['return_no']}/receive")).status_code in (404, 409)
+    closed = await api.post(f"/returns/{first['return_no']}/receive")
+    assert closed.status_code == 409 and "REFUSED and closed" in closed.json()["detail"]
     assert (await api.get("/returns/NOPE")).status_code == 404
 
 

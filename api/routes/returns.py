@@ -233,7 +233,17 @@ async def update_return(
     try:
         if record is not None and not await in_scope(db, principal, record.customer_id):
             raise ProblemError(404, f"Return {return_no} not found")
-        view = await _update_return(temporal, settings, return_no, update, arg)
+        try:
+            view = await _update_return(temporal, settings, return_no, update, arg)
+        except ProblemError as exc:
+            if exc.problem.status != 404 or record is None:
+                raise
+            # Known to the read model, gone from Temporal: the return has ended.
+            raise ProblemError(
+                409,
+                f"Return {return_no} is {record.status} and closed; it accepts no more commands",
+                type_="InvalidState",
+            ) from exc
     except ProblemError as exc:
         await record_command(
             db,
