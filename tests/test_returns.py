@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from tests.helpers import Factory, error_fields, eventually, post_ok, submit_ok
 from tests.webhook import WebhookReceiver
@@ -137,7 +138,7 @@ async def test_a_return_for_a_replacement(
 
 
 async def test_returns_are_checked_against_the_order(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, temporal_client: Client
 ) -> None:
     customer, product = await new_customer(), await new_product()
     body = {
@@ -167,12 +168,16 @@ async def test_returns_are_checked_against_the_order(
     again = await api.post(url, json=mine)
     assert again.status_code == 200 and again.json()["return_no"] == first["return_no"]
     assert (await api.post(url, json=mine | {"reason": "other"})).status_code == 409
-    refused = await post_ok(
-        api,
-        f"/returns/{first['return_no']}/refuse",
-        {"by": "lead", "reason": "outside the return window"},
-    )
+    refusal = {"by": "lead", "reason": "outside the return window"}
+    key = {"Idempotency-Key": f"refuse-{first['return_no']}"}
+    response = await api.post(f"/returns/{first['return_no']}/refuse", json=refusal, headers=key)
+    assert response.status_code == 200, response.text
+    refused = response.json()
     assert refused["status"] == "REFUSED"
+    await eventually(lambda: _ended(temporal_client, refused["workflow_id"]))
+    # The refusal ended the return; its retry under the same key still gets the answer.
+    again = await api.post(f"/returns/{first['return_no']}/refuse", json=refusal, headers=key)
+    assert again.status_code == 200 and again.json()["status"] == "REFUSED", again.text
     closed = await api.post(f"/returns/{first['return_no']}/receive")
     assert closed.status_code == 409 and "REFUSED and closed" in closed.json()["detail"]
     assert (await api.get("/returns/NOPE")).status_code == 404
@@ -205,3 +210,8 @@ async def test_an_unanswered_return_escalates(
     await eventually(escalated, within=15)
     view = await post_ok(api, f"/returns/{ret['return_no']}/approve", {"by": "lead"})
     assert view["overdue"] is False and view["deadlines"][0]["status"] == "met"
+
+
+async def _ended(client: Client, workflow_id: str) -> None:
+    description = await client.get_workflow_handle(workflow_id).describe()
+    assert description.status is not None and description.status.name == "COMPLETED"

@@ -134,10 +134,7 @@ class OrderCommands:
         raise _closed(order_no, status)
 
     def _update_id(self, update: Any) -> str | None:
-        # Temporal deduplicates updates by id: the same key on a retry gets the first answer.
-        if self.idempotency_key is None:
-            return None
-        return f"{getattr(update, '__name__', update)}:{self.idempotency_key}"
+        return update_id(update, self.idempotency_key)
 
 
 def _closed(order_no: str, status: str) -> ProblemError:
@@ -149,20 +146,28 @@ def _closed(order_no: str, status: str) -> ProblemError:
     )
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Send the same key when retrying: the command runs once and the retry "
+        "gets the first answer.",
+    ),
+]
+
+
+def update_id(update: Any, idempotency_key: str | None) -> str | None:
+    """The Temporal update id for a command sent under `idempotency_key`: Temporal runs an
+    update id once and answers every retry with the first outcome."""
+    if idempotency_key is None:
+        return None
+    return f"{getattr(update, '__name__', update)}:{idempotency_key}"
+
+
 def get_commands(
-    db: DbDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            description="Send the same key when retrying: the command runs once and the retry "
-            "gets the first answer.",
-        ),
-    ] = None,
+    db: DbDep, temporal: TemporalDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None
 ) -> OrderCommands:
     return OrderCommands(
         db, temporal, timedelta(seconds=settings.command_timeout_seconds), idempotency_key

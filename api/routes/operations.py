@@ -140,7 +140,14 @@ async def dispatch_shipment(
     arg = DispatchInput(shipment_id=shipment_id, dispatched_by=principal.name, **body.model_dump())
     if shipment.return_no:  # a replacement for a return
         return await update_return(
-            db, principal, temporal, settings, shipment.return_no, ReturnWorkflow.dispatch, arg
+            db,
+            principal,
+            temporal,
+            settings,
+            shipment.return_no,
+            ReturnWorkflow.dispatch,
+            arg,
+            commands.idempotency_key,
         )
     return await commands.update(principal, shipment.order_no, OrderWorkflow.dispatch, arg)
 
@@ -160,7 +167,14 @@ async def deliver_shipment(
     arg = DeliverInput(shipment_id=shipment_id, reported_by=principal.name, **body.model_dump())
     if shipment.return_no:
         return await update_return(
-            db, principal, temporal, settings, shipment.return_no, ReturnWorkflow.deliver, arg
+            db,
+            principal,
+            temporal,
+            settings,
+            shipment.return_no,
+            ReturnWorkflow.deliver,
+            arg,
+            commands.idempotency_key,
         )
     return await commands.update(principal, shipment.order_no, OrderWorkflow.deliver, arg)
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import Principal, allowed, in_scope
 from api.deps import DbDep, SettingsDep, TemporalDep
@@ -25,6 +25,7 @@ from api.errors import (
     rpc_to_problem,
 )
 from api.record import outcome_of, record_command
+from api.routes.commands import IdempotencyKey, update_id
 from api.routes.orders import current_order
 from domain.auth import Permission
 from domain.returns import (
@@ -225,8 +226,11 @@ async def update_return(
     return_no: str,
     update: Any,
     arg: BaseModel,
+    idempotency_key: str | None,
 ) -> ReturnView:
-    """Run `update` on the return's workflow as `principal`; recorded accepted or refused."""
+    """Run `update` on the return's workflow as `principal`; recorded accepted or refused.
+    A retry under the same `idempotency_key` gets the first answer, also after the return
+    has ended."""
     action = getattr(update, "__name__", str(update))
     record = await queries.get_return(db, return_no)
     order_no = record.order_no if record is not None else ""
@@ -234,7 +238,7 @@ async def update_return(
         if record is not None and not await in_scope(db, principal, record.customer_id):
             raise ProblemError(404, f"Return {return_no} not found")
         try:
-            view = await _update_return(temporal, settings, return_no, update, arg)
+            view = await _update_return(temporal, settings, return_no, update, arg, idempotency_key)
         except ProblemError as exc:
             if exc.problem.status != 404 or record is None:
                 raise
@@ -266,13 +270,28 @@ async def update_return(
 
 
 async def _update_return(
-    temporal: TemporalDep, settings: SettingsDep, return_no: str, update: Any, arg: BaseModel
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    return_no: str,
+    update: Any,
+    arg: BaseModel,
+    idempotency_key: str | None,
 ) -> ReturnView:
     handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
+    timeout = timedelta(seconds=settings.command_timeout_seconds)
+    command_id = update_id(update, idempotency_key)
     try:
-        view: ReturnView = await handle.execute_update(
-            update, arg, rpc_timeout=timedelta(seconds=settings.command_timeout_seconds)
-        )
+        try:
+            view: ReturnView = await handle.execute_update(
+                update, arg, id=command_id, rpc_timeout=timeout
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND or command_id is None:
+                raise
+            # Ended: the retry of a command it answered gets that answer.
+            view = await handle.get_update_handle(command_id, result_type=ReturnView).result(
+                rpc_timeout=timeout
+            )
     except WorkflowUpdateFailedError as exc:
         raise refusal_to_problem(exc, return_no) from exc
     except RPCError as exc:
@@ -291,10 +310,11 @@ async def approve_return(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Decider,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReturnView:
     arg = ReturnDecisionInput(comment=body.comment, by=principal.name)
     return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.approve, arg
+        db, principal, temporal, settings, return_no, ReturnWorkflow.approve, arg, idempotency_key
     )
 
 
@@ -306,21 +326,27 @@ async def refuse_return(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Decider,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReturnView:
     arg = RefuseReturnInput(reason=body.reason, by=principal.name)
     return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.refuse, arg
+        db, principal, temporal, settings, return_no, ReturnWorkflow.refuse, arg, idempotency_key
     )
 
 
 @router.post("/returns/{return_no}/receive", responses=ERRORS)
 async def receive_return(
-    return_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep, principal: Handler
+    return_no: str,
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Handler,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReturnView:
     """The warehouse received the returned goods."""
     arg = ReceiveReturnInput(by=principal.name)
     return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.receive, arg
+        db, principal, temporal, settings, return_no, ReturnWorkflow.receive, arg, idempotency_key
     )
 
 
@@ -332,10 +358,11 @@ async def inspect_return(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Handler,
+    idempotency_key: IdempotencyKey = None,
 ) -> ReturnView:
     """Quality inspection: accepted goods are restocked, then credited and refunded or
     replaced with a new shipment."""
     arg = InspectReturnInput(**body.model_dump(), by=principal.name)
     return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.inspect, arg
+        db, principal, temporal, settings, return_no, ReturnWorkflow.inspect, arg, idempotency_key
     )
