@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import text
 
 from api.main import create_app
+from domain.messages import ActivityName
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
@@ -186,25 +187,25 @@ async def test_orders_at_every_stage_survive_a_killed_worker(
     assert produced == 0  # 3 in stock and 2 produced, all 5 shipped
 
 
-# Every step that writes to the database; the worker dies once right after each commits.
+# Every database step these orders take; the worker dies once right after each commits.
 KILL_AFTER = [
-    "validate_order",
-    "reserve_stock",
-    "plan_production",
-    "create_shipment",
-    "issue_invoice",
-    "save_order_view",
-    "plan_deadlines",
-    "record_production",
-    "record_payment",
-    "check_credit",
-    "dispatch_shipment",
-    "deliver_shipment",
-    "cancel_shipments",
-    "cancel_production_orders",
-    "refund_payments",
-    "cancel_invoices",
-    "release_reservations",
+    ActivityName.VALIDATE_ORDER,
+    ActivityName.RESERVE_STOCK,
+    ActivityName.PLAN_PRODUCTION,
+    ActivityName.CREATE_SHIPMENT,
+    ActivityName.ISSUE_INVOICE,
+    ActivityName.SAVE_ORDER_VIEW,
+    ActivityName.PLAN_DEADLINES,
+    ActivityName.RECORD_PRODUCTION,
+    ActivityName.RECORD_PAYMENT,
+    ActivityName.CHECK_CREDIT,
+    ActivityName.DISPATCH_SHIPMENT,
+    ActivityName.DELIVER_SHIPMENT,
+    ActivityName.CANCEL_SHIPMENTS,
+    ActivityName.CANCEL_PRODUCTION_ORDERS,
+    ActivityName.REFUND_PAYMENTS,
+    ActivityName.CANCEL_INVOICES,
+    ActivityName.RELEASE_RESERVATIONS,
 ]
 
 
