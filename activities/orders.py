@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import BigInteger, func, type_coerce, update
-from sqlalchemy.orm import defer
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -66,7 +65,7 @@ from domain.orders import (
     ShipmentView,
     net_days,
 )
-from store import audit
+from store import audit, queries
 from store.db import Database
 from store.tables import (
     AuditEntry,
@@ -544,7 +543,7 @@ class OrderActivities:
                 OrderRecord,
                 view.order_no,
                 with_for_update=True,
-                options=[defer(OrderRecord.view)],  # type: ignore[arg-type]  # replaced whole
+                options=[queries.WITHOUT_VIEW],  # replaced whole below
             )
             if record is None:
                 record = OrderRecord(

@@ -37,10 +37,14 @@ class StockTooLow(Exception):
     """The adjustment would take stock below what is reserved (or beyond the maximum)."""
 
 
+# Load an order's row without `view`, the whole order as JSON (large; parsed on load).
+WITHOUT_VIEW = defer(OrderRecord.view)  # type: ignore[arg-type]
+
+
 async def get_order(db: Database, order_no: str, *, with_view: bool = True) -> OrderRecord | None:
     """The order's read-model row; `with_view=False` leaves out the whole order's JSON (its
     `view` must then not be read), for callers that need only the columns."""
-    options = [] if with_view else [defer(OrderRecord.view)]  # type: ignore[arg-type]
+    options = [] if with_view else [WITHOUT_VIEW]
     async with db.reader() as session:
         return await session.get(OrderRecord, order_no, options=options)
 
@@ -59,7 +63,7 @@ async def list_orders(
 
     The rows come without their `view` (the whole order as JSON): a page needs the columns
     only, and an index on (status or customer, received_at, order_no) serves it in order."""
-    query = select(OrderRecord).options(defer(OrderRecord.view))  # type: ignore[arg-type]
+    query = select(OrderRecord).options(WITHOUT_VIEW)
     count = select(func.count()).select_from(OrderRecord)
     if visible is not None:
         query = query.where(col(OrderRecord.customer_id).in_(visible))

@@ -7,6 +7,7 @@ uses fresh order numbers, customers and SKUs, so tests never see each other's da
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import shutil
 import sys
@@ -200,40 +201,44 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10].upper()}"
 
 
+async def create_customer(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    """A customer through the API (any field overridden by `fields`)."""
+    body = {
+        "customer_id": unique("C"),
+        "name": "Test customer",
+        "region": "east",
+        "customer_group": "distributor",
+        "credit_limit": 500_000,
+        "payment_terms": "net_30",
+    } | fields
+    response = await api.post("/customers", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def create_product(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    """A product through the API (any field overridden by `fields`)."""
+    body = {
+        "sku": unique("SKU"),
+        "name": "Test product",
+        "unit_price": 100,
+        "stock_on_hand": 1000,
+        "safety_stock": 10,
+        "lead_time_days": 5,
+    } | fields
+    response = await api.post("/products", json=body)
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
 @pytest.fixture
 def new_customer(api: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def create(**fields: Any) -> dict[str, Any]:
-        body = {
-            "customer_id": unique("C"),
-            "name": "Test customer",
-            "region": "east",
-            "customer_group": "distributor",
-            "credit_limit": 500_000,
-            "payment_terms": "net_30",
-        } | fields
-        response = await api.post("/customers", json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    return create
+    return functools.partial(create_customer, api)
 
 
 @pytest.fixture
 def new_product(api: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
-    async def create(**fields: Any) -> dict[str, Any]:
-        body = {
-            "sku": unique("SKU"),
-            "name": "Test product",
-            "unit_price": 100,
-            "stock_on_hand": 1000,
-            "safety_stock": 10,
-            "lead_time_days": 5,
-        } | fields
-        response = await api.post("/products", json=body)
-        assert response.status_code == 201, response.text
-        return dict(response.json())
-
-    return create
+    return functools.partial(create_product, api)
 
 
 def money(value: Any) -> Decimal:

@@ -23,8 +23,8 @@ from api.main import create_app
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
-from tests.conftest import temporal_cli, unique
-from tests.helpers import eventually, post_ok, retried, submit_ok
+from tests.conftest import create_customer, create_product, temporal_cli, unique
+from tests.helpers import eventually, retried, submit_ok
 from worker import build_worker
 from workflows import search_attributes
 
@@ -116,17 +116,9 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
                 auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
             ) as api:
                 running.api = api
-                await post_ok(
-                    running.api,
-                    "/customers",
-                    {"customer_id": "C1", "name": "c", "region": "e", "credit_limit": 10**7},
-                    status=201,
-                )
-                await post_ok(
-                    running.api,
-                    "/products",
-                    {"sku": "S1", "name": "s", "unit_price": 10, "stock_on_hand": 1000},
-                    status=201,
+                await create_customer(api, customer_id="C1", credit_limit=10**7)
+                await create_product(
+                    api, sku="S1", unit_price=10, stock_on_hand=1000, safety_stock=0
                 )
                 yield running
         await running.db.dispose()

@@ -21,7 +21,7 @@ from domain.messages import ActivityName
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
-from tests.conftest import unique
+from tests.conftest import create_customer, create_product, unique
 from tests.helpers import post_ok, retried, submit_ok, worker_environment
 from tests.test_cancellation import assert_nothing_left, ledger
 
@@ -55,36 +55,14 @@ async def test_orders_at_every_stage_survive_a_killed_worker(
             async with httpx.AsyncClient(
                 auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
             ) as api:
-                await post_ok(
-                    api,
-                    "/customers",
-                    {"customer_id": customer, "name": "k", "region": "e", "credit_limit": 10**6},
-                    status=201,
-                )
-                await post_ok(
-                    api,
-                    "/customers",
-                    {
-                        "customer_id": prepaid,
-                        "name": "p",
-                        "region": "e",
-                        "credit_limit": 10**6,
-                        "payment_terms": "prepaid",
-                    },
-                    status=201,
-                )
-                await post_ok(
-                    api,
-                    "/products",
-                    {"sku": sku, "name": "k", "unit_price": 10, "stock_on_hand": 10},
-                    status=201,
-                )
-                await post_ok(
-                    api,
-                    "/products",
-                    {"sku": made, "name": "m", "unit_price": 10, "stock_on_hand": 3},
-                    status=201,
-                )
+                for cust, terms in ((customer, "net_30"), (prepaid, "prepaid")):
+                    await create_customer(
+                        api, customer_id=cust, credit_limit=10**6, payment_terms=terms
+                    )
+                for item, on_hand in ((sku, 10), (made, 3)):
+                    await create_product(
+                        api, sku=item, unit_price=10, stock_on_hand=on_hand, safety_stock=0
+                    )
 
                 async def order(
                     cust: str, quantity: int, item: str = sku, **extra: Any
@@ -268,31 +246,19 @@ async def test_worker_killed_inside_every_step_loses_and_repeats_nothing(
             auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
         ) as api:
             for customer, terms in ((credit, "net_30"), (prepaid, "prepaid")):
-                await post_ok(
-                    api,
-                    "/customers",
-                    {
-                        "customer_id": customer,
-                        "name": customer,
-                        "region": "e",
-                        "credit_limit": 10**6,
-                        "payment_terms": terms,
-                    },
-                    status=201,
+                await create_customer(
+                    api, customer_id=customer, credit_limit=10**6, payment_terms=terms
                 )
-            for item, stock in ((sku, 100), (made, 1), (cancel_sku, 5), (refund_sku, 5)):
-                await post_ok(
-                    api,
-                    "/products",
-                    {"sku": item, "name": item, "unit_price": 10, "stock_on_hand": stock},
-                    status=201,
+            for item, stock in (
+                (sku, 100),
+                (made, 1),
+                (cancel_sku, 5),
+                (refund_sku, 5),
+                (cancel_made, 1),
+            ):
+                await create_product(
+                    api, sku=item, unit_price=10, stock_on_hand=stock, safety_stock=0
                 )
-            await post_ok(
-                api,
-                "/products",
-                {"sku": cancel_made, "name": "m", "unit_price": 10, "stock_on_hand": 1},
-                status=201,
-            )
 
             async def order(customer: str, item: str, quantity: int, **extra: Any) -> str:
                 order_no = unique("KI")

@@ -91,50 +91,63 @@ class OrderCommands:
         # of that step must reach the workflow.
         record = await self.find(principal, order_no)
         structlog.contextvars.bind_contextvars(workflow_id=record.workflow_id)
-        client = await self.temporal.get()
-        handle = client.get_workflow_handle(record.workflow_id)
+        handle = (await self.temporal.get()).get_workflow_handle(record.workflow_id)
         try:
-            view: OrderView = await handle.execute_update(
-                update, arg, id=self._update_id(update), rpc_timeout=self.timeout
+            view: OrderView = await run_update(
+                handle,
+                update,
+                arg,
+                update_id(update, self.idempotency_key),
+                OrderView,
+                self.timeout,
+                order_no,
             )
-        except WorkflowUpdateFailedError as exc:
-            raise refusal_to_problem(exc, order_no) from exc
+            return view
+        except WorkflowEnded:
+            archived = await queries.get_order(self.db, order_no)
+            status = archived.status if archived else "closed"
+            if archived is not None and settled is not None and status == settled:
+                return OrderView.model_validate(archived.view)
+            raise _closed(order_no, status) from None
+
+
+class WorkflowEnded(Exception):
+    """The workflow has ended, and ran no command under the update id asked for."""
+
+
+async def run_update(
+    handle: WorkflowHandle[Any, Any],
+    update: Any,
+    arg: BaseModel,
+    update_id: str | None,
+    result_type: type[Any],
+    rpc_timeout: timedelta,
+    subject: str,
+) -> Any:
+    """Run `update` on the workflow (an order's or a return's); its refusal or Temporal's
+    trouble as a problem. An ended workflow takes no more commands (`WorkflowEnded`),
+    except the retry of one it ran: the same update id gets that first outcome, even when
+    that command ended it (the last payment) and its answer was lost."""
+    try:
+        try:
+            return await handle.execute_update(update, arg, id=update_id, rpc_timeout=rpc_timeout)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:  # the workflow has ended
-                return await self._after_the_end(handle, update, order_no, settled)
-            raise rpc_to_problem(exc, order_no) from exc
-        return view
-
-    async def _after_the_end(
-        self,
-        handle: WorkflowHandle[Any, Any],
-        update: Any,
-        order_no: str,
-        settled: OrderStatus | None,
-    ) -> OrderView:
-        """An ended order takes no more commands (409), except the retry of one it answered:
-        the same Idempotency-Key gets that first answer, even when that command ended it
-        (the last payment) and its answer was lost."""
-        update_id = self._update_id(update)
-        if update_id is not None:
-            try:
-                view: OrderView = await handle.get_update_handle(
-                    update_id, result_type=OrderView
-                ).result(rpc_timeout=self.timeout)
-                return view
-            except WorkflowUpdateFailedError as exc:
-                raise refusal_to_problem(exc, order_no) from exc
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:  # NOT_FOUND: none under this key
-                    raise rpc_to_problem(exc, order_no) from exc
-        archived = await queries.get_order(self.db, order_no)
-        status = archived.status if archived else "closed"
-        if archived is not None and settled is not None and status == settled:
-            return OrderView.model_validate(archived.view)
-        raise _closed(order_no, status)
-
-    def _update_id(self, update: Any) -> str | None:
-        return update_id(update, self.idempotency_key)
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            if update_id is None:
+                raise WorkflowEnded from exc
+        try:
+            return await handle.get_update_handle(update_id, result_type=result_type).result(
+                rpc_timeout=rpc_timeout
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # none under this id
+                raise WorkflowEnded from exc
+            raise
+    except WorkflowUpdateFailedError as exc:
+        raise refusal_to_problem(exc, subject) from exc
+    except RPCError as exc:
+        raise rpc_to_problem(exc, subject) from exc
 
 
 def _closed(order_no: str, status: str) -> ProblemError:

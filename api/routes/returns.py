@@ -10,10 +10,9 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Response
 from pydantic import BaseModel
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from api.auth import Principal, allowed, in_scope
 from api.deps import DbDep, SettingsDep, TemporalDep
@@ -21,11 +20,10 @@ from api.errors import (
     FieldProblem,
     ProblemDetails,
     ProblemError,
-    refusal_to_problem,
     rpc_to_problem,
 )
 from api.record import outcome_of, record_command
-from api.routes.commands import IdempotencyKey, update_id
+from api.routes.commands import IdempotencyKey, WorkflowEnded, run_update, update_id
 from api.routes.orders import current_order
 from domain.auth import Permission
 from domain.returns import (
@@ -237,17 +235,27 @@ async def update_return(
     try:
         if record is not None and not await in_scope(db, principal, record.customer_id):
             raise ProblemError(404, f"Return {return_no} not found")
+        handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
         try:
-            view = await _update_return(temporal, settings, return_no, update, arg, idempotency_key)
-        except ProblemError as exc:
-            if exc.problem.status != 404 or record is None:
-                raise
-            # Known to the read model, gone from Temporal: the return has ended.
+            view: ReturnView = await run_update(
+                handle,
+                update,
+                arg,
+                update_id(update, idempotency_key),
+                ReturnView,
+                timedelta(seconds=settings.command_timeout_seconds),
+                return_no,
+            )
+        except WorkflowEnded:
+            if record is None:
+                raise ProblemError(
+                    404, f"Return {return_no} not found, or already closed"
+                ) from None
             raise ProblemError(
                 409,
                 f"Return {return_no} is {record.status} and closed; it accepts no more commands",
                 type_="InvalidState",
-            ) from exc
+            ) from None
     except ProblemError as exc:
         await record_command(
             db,
@@ -266,39 +274,6 @@ async def update_return(
         order_no=view.order_no,
         detail={"return_no": return_no, "status": view.status},
     )
-    return view
-
-
-async def _update_return(
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    return_no: str,
-    update: Any,
-    arg: BaseModel,
-    idempotency_key: str | None,
-) -> ReturnView:
-    handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
-    timeout = timedelta(seconds=settings.command_timeout_seconds)
-    command_id = update_id(update, idempotency_key)
-    try:
-        try:
-            view: ReturnView = await handle.execute_update(
-                update, arg, id=command_id, rpc_timeout=timeout
-            )
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND or command_id is None:
-                raise
-            # Ended: the retry of a command it answered gets that answer.
-            view = await handle.get_update_handle(command_id, result_type=ReturnView).result(
-                rpc_timeout=timeout
-            )
-    except WorkflowUpdateFailedError as exc:
-        raise refusal_to_problem(exc, return_no) from exc
-    except RPCError as exc:
-        problem = rpc_to_problem(exc, return_no)
-        if problem.problem.status == 404:
-            raise ProblemError(404, f"Return {return_no} not found, or already closed") from exc
-        raise problem from exc
     return view
 
 
