@@ -15,13 +15,9 @@ async def cost(client: Client, workflow_id: str) -> dict[str, Any]:
     """Events, bytes (serialized history events), activities, updates, timers, tasks."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     kinds: Counter[int] = Counter(event.event_type for event in history.events)
-    local = sum(
-        1
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and event.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
-    )
-    regular = kinds[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    segs = segments(history.events)
+    regular = sum(seg[0] for seg in segs)
+    local = sum(seg[1] for seg in segs)
     return {
         "workflow_id": workflow_id,
         "events": len(history.events),
@@ -34,7 +30,7 @@ async def cost(client: Client, workflow_id: str) -> dict[str, Any]:
         "workflow_tasks": kinds[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED],
         "timers_started": kinds[EventType.EVENT_TYPE_TIMER_STARTED],
         "search_attribute_upserts": kinds[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES],
-        "segments": segments(history.events),
+        "segments": segs,
     }
 
 

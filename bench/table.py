@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench import procstat
+
 
 def _fmt(value: Any, unit: str = "") -> str:
     if value is None:
@@ -130,8 +132,7 @@ def render(report: dict[str, Any]) -> str:
     width = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [
         f"Sales-order benchmark ({report['suite']}: {report['runs_note']})",
-        f"machine: {m['cores']} cores ({m['cpu_model']}), {m['ram_mib']} MiB RAM, "
-        f"Linux {m['kernel']}, Python {m['python']}",
+        f"machine: {procstat.machine_line(m)}, Python {m['python']}",
         f"command: {report['command']}",
         "setup: " + "; ".join(f"{k}: {v}" for k, v in report["setup"].items() if v),
         f"API authentication: {'bearer tokens' if report.get('auth') else 'none'}; "

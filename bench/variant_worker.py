@@ -150,15 +150,6 @@ def install_accounting(unsandboxed: bool) -> None:
         lambda fn: _timed_async("encode completion (Python to payloads)", fn),
     )
 
-    def with_accounting(original: Any) -> Any:
-        def build(*args: Any, **kwargs: Any) -> Any:
-            kwargs["interceptors"] = [*kwargs.get("interceptors", []), Accounting()]
-            return original(*args, **kwargs)
-
-        return build
-
-    _patch(worker, "Worker", with_accounting)
-
 
 def main() -> None:
     variants = sys.argv[1:]
@@ -173,7 +164,7 @@ def main() -> None:
         if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
             signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
     try:
-        asyncio.run(worker.main())
+        asyncio.run(worker.main([Accounting()] if "accounting" in variants else ()))
     finally:
         if "accounting" in variants and out:
             LEDGER.write(out)
