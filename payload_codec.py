@@ -1,10 +1,17 @@
 """Order data in Temporal histories is encrypted: AES-256-GCM, keys chosen by key id.
 
 Every payload the API and the worker hand to Temporal (workflow inputs, update arguments and
-results, activity inputs and results, the summaries shown in the UI) is sealed with the active
-key; its id travels in the payload's metadata, so rotating keys is: add the new key, make it
-active, keep the old ones until no open history needs them. Payloads that are not encrypted
-(histories from before, or another client's) pass through untouched.
+results, activity inputs and results, query answers) is sealed with the active key; its id
+travels in the payload's metadata, so rotating keys is: add the new key, make it active, keep
+the old ones until no open history needs them. Payloads that are not encrypted (histories from
+before, or another client's) pass through untouched.
+
+The one exception is what the Temporal UI shows of a workflow in its own fields: the workflow's
+summary (`UiText`) and its current details (the answer to the SDK's metadata query). Ops read
+those without the key (the dev UI has no token to call our codec server with), so they stay in
+the clear, marked `in-clear: ui-metadata`. They may hold only what the search attributes already
+show in plain text (order number, customer id, total, status, escalation level) and which step
+an order waits for: never a name, a price, an address or a person's free text.
 """
 
 from __future__ import annotations
@@ -14,17 +21,40 @@ import binascii
 import dataclasses
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 NONCE_BYTES = 12
+# Metadata marking a payload the codec leaves readable on purpose (see the module docstring).
+IN_CLEAR = "in-clear"
+UI_METADATA = b"ui-metadata"
+
+
+class UiText(str):
+    """Text for the Temporal UI's own fields (a workflow's `static_summary`): readable there
+    without the key. Only what the search attributes already show belongs in it."""
+
+
+class OrdersPayloadConverter(PydanticPayloadConverter):
+    """The pydantic JSON converter, marking the UI's metadata to stay in the clear: a
+    `UiText`, and the workflow's metadata (its current details), which the SDK answers the UI's
+    `__temporal_workflow_metadata` query with. Everything else is left for the codec to seal."""
+
+    def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
+        payloads = super().to_payloads(values)
+        for value, payload in zip(values, payloads, strict=True):
+            if isinstance(value, UiText | WorkflowMetadata):
+                payload.metadata[IN_CLEAR] = UI_METADATA
+        return payloads
 
 
 class CodecError(ValueError):
@@ -53,7 +83,10 @@ class EncryptionCodec(PayloadCodec):
         self._active = active
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self.seal(payload) for payload in payloads]
+        return [
+            payload if payload.metadata.get(IN_CLEAR) == UI_METADATA else self.seal(payload)
+            for payload in payloads
+        ]
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [self.open(payload) for payload in payloads]
@@ -85,7 +118,7 @@ class EncryptionCodec(PayloadCodec):
 
 
 def data_converter(codec: EncryptionCodec | None) -> DataConverter:
-    """Pydantic models as JSON payloads, sealed by `codec` when given."""
-    if codec is None:
-        return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    """Pydantic models as JSON payloads, sealed by `codec` when given (but the UI's metadata)."""
+    return dataclasses.replace(
+        pydantic_data_converter, payload_converter_class=OrdersPayloadConverter, payload_codec=codec
+    )

@@ -40,30 +40,35 @@ class NotificationActivities:
 
     @activity.defn(name=ActivityName.SEND_NOTIFICATION)
     async def send_notification(self, notification: Notification) -> None:
-        """Log the notification and deliver it to the webhook; raise (and be retried) until a
-        2xx answer."""
+        """Deliver the notification to the webhook, raising (and being retried) until a 2xx
+        answer, then log it."""
+        if self.webhook_url:
+            body = notification.model_dump_json().encode()
+            async with httpx.AsyncClient(timeout=self.timeout) as http:
+                response = await http.post(
+                    self.webhook_url,
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        ID_HEADER: notification.id,
+                        SIGNATURE_HEADER: sign(self.secret, body),
+                    },
+                )
+            if not response.is_success:
+                raise RuntimeError(f"webhook answered {response.status_code}; will retry")
+        # Logged once it is delivered, not per attempt: one step, one event, as for the webhook.
         log.warning(
             "deadline_notification",
             notification_id=notification.id,
+            order_no=notification.order_no,
             sla=notification.sla,
+            key=notification.key,
+            step=notification.step,
             kind=notification.kind,
-            level=notification.level,
+            # `level` is the log line's own (warning); this is the ladder's.
+            escalation_level=notification.level,
             notify=notification.notify,
             message=notification.message,
             due_at=notification.due_at.isoformat(),
+            delivered_to_webhook=bool(self.webhook_url),
         )
-        if not self.webhook_url:
-            return
-        body = notification.model_dump_json().encode()
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
-            response = await http.post(
-                self.webhook_url,
-                content=body,
-                headers={
-                    "Content-Type": "application/json",
-                    ID_HEADER: notification.id,
-                    SIGNATURE_HEADER: sign(self.secret, body),
-                },
-            )
-        if response.status_code >= 300:
-            raise RuntimeError(f"webhook answered {response.status_code}; will retry")

@@ -205,7 +205,8 @@ class OrderActivities:
                     open_receivables=receivables,
                     exposure=receivables + total,
                 )
-        if req.requested_delivery_date and req.requested_delivery_date < inp.at.date():
+        today = inp.at.astimezone(ZoneInfo(self.calendar.timezone)).date()  # the company's
+        if req.requested_delivery_date and req.requested_delivery_date < today:
             problems.append(
                 Problem(
                     field="requested_delivery_date",
@@ -469,13 +470,16 @@ class OrderActivities:
         async with self.db.writer() as session:
             invoice = await session.get(Invoice, invoice_id)
             if invoice is None:
+                # Net days count from the company's date, not UTC's: at 07:30 in Shanghai it is
+                # still the day before in UTC, and the invoice would fall due a day early.
+                issued_on = inp.at.astimezone(ZoneInfo(self.calendar.timezone)).date()
                 invoice = Invoice(
                     id=invoice_id,
                     order_no=inp.order_no,
                     customer_id=inp.customer_id,
                     amount=inp.amount,
                     payment_terms=inp.payment_terms,
-                    due_date=inp.at.date() + timedelta(days=net_days(inp.payment_terms) or 0),
+                    due_date=issued_on + timedelta(days=net_days(inp.payment_terms) or 0),
                     issued_at=inp.at,
                 )
                 session.add(invoice)
@@ -877,16 +881,15 @@ async def log_escalations(
     """The escalation log: new steps once each, and when their deadlines were resolved."""
     await add_escalations(session, records)
     for resolution in resolutions:
-        await session.exec(
-            update(Escalation)
-            .where(
-                col(Escalation.order_no) == resolution.order_no,
-                col(Escalation.sla) == resolution.sla,
-                col(Escalation.key) == resolution.key,
-                col(Escalation.resolved_at).is_(None),
-            )
-            .values(resolved_at=resolution.at)
+        rows = update(Escalation).where(
+            col(Escalation.order_no) == resolution.order_no,
+            col(Escalation.sla) == resolution.sla,
+            col(Escalation.key) == resolution.key,
+            col(Escalation.resolved_at).is_(None),
         )
+        if resolution.ids is not None:
+            rows = rows.where(col(Escalation.id).in_(resolution.ids))
+        await session.exec(rows.values(resolved_at=resolution.at))
 
 
 async def add_escalations(session: AsyncSession, records: list[EscalationRecord]) -> None:

@@ -119,7 +119,9 @@ class BusinessCalendar:
             country_holidays = holiday_data.country_holidays(country, years=list(years))
             public = set(country_holidays)
             make_up = set(getattr(country_holidays, "weekend_workdays", ()))
-        company_workdays = set(workdays)
+        company_holidays, company_workdays = set(holidays), set(workdays)
+        # The company's own days win over the country's both ways: its working days over public
+        # holidays, its days off over make-up working days (a 调休 Saturday it gives off).
         return cls(
             timezone=timezone,
             weekdays=frozenset(weekdays),
@@ -127,8 +129,8 @@ class BusinessCalendar:
                 (_seconds(start), DAY_SECONDS if end is None else _seconds(end))
                 for start, end in hours
             ),
-            holidays=frozenset((public | set(holidays)) - company_workdays),
-            workdays=frozenset(make_up | company_workdays),
+            holidays=frozenset((public | company_holidays) - company_workdays),
+            workdays=frozenset((make_up - company_holidays) | company_workdays),
         )
 
     # --- days -------------------------------------------------------------------------------

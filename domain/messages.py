@@ -439,10 +439,17 @@ class EscalationRecord(BaseModel):
 
 
 class Resolution(BaseModel):
+    """A deadline caught up: its escalation-log rows get their resolved time.
+
+    `ids` names the rows (a re-armed deadline resolves its old arming's steps, not the new
+    one's); without it, every unresolved row of the deadline.
+    """
+
     order_no: str
     sla: str
     key: str
     at: datetime
+    ids: list[str] | None = None
 
 
 class AuditRecord(BaseModel):

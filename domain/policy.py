@@ -13,7 +13,16 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from domain.calendar import BusinessCalendar, Clock, Duration
 
@@ -47,6 +56,16 @@ class StepAction(StrEnum):
     CREDIT_HOLD = "credit_hold"  # put the customer on credit hold
 
 
+# The SLAs each action makes sense on, as the order workflow carries them out
+# (workflows/ladders.py): an expiry cancels an order that has not shipped, which only an
+# undecided approval and an unpaid prepayment warrant (a return's workflow cannot cancel at
+# all); a credit hold is lifted only by paying the invoice whose dunning placed it.
+ACTION_SLAS: dict[StepAction, frozenset[Sla]] = {
+    StepAction.EXPIRE: frozenset({Sla.APPROVAL, Sla.PREPAID_PAYMENT}),
+    StepAction.CREDIT_HOLD: frozenset({Sla.INVOICE_PAYMENT}),
+}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -67,11 +86,18 @@ class LadderStep(_Strict):
     def _valid_at(cls, value: str) -> str:
         match = _AT.match(value.replace(" ", ""))
         if match is None:
-            raise ValueError("use `75%`, `due`, `due+P1D`, `due-PT2H` or `start+PT1H`")
+            # Only forms that plan on either clock (see `problem_on`).
+            raise ValueError("use `75%`, `due`, `due+PT2H`, `due-P1D` or `start+PT1H`")
         if match["percent"] is not None and not 0 <= float(match["percent"]) <= 100:
             raise ValueError("a percentage of the window is between 0% and 100%")
         if match["offset"]:
-            Duration.parse(match["offset"])
+            offset = Duration.parse(match["offset"])
+            if match["anchor"] == "start" and offset.negative:
+                # It would fire the moment the SLA's clock starts: a mistake, whatever it meant.
+                raise ValueError(
+                    "a step cannot fire before the SLA's clock starts: use `start+...`, "
+                    "a percentage such as `75%`, or `due-...`"
+                )
         return value.replace(" ", "")
 
     @model_validator(mode="after")
@@ -81,6 +107,22 @@ class LadderStep(_Strict):
         if self.kind is StepKind.ESCALATION and self.level < 1:
             raise ValueError("an escalation has a level of 1 or more")
         return self
+
+    def problem_on(self, clock: Clock) -> str | None:
+        """Why the calendar cannot plan this step on `clock` (None: it can)."""
+        match = _AT.match(self.at)
+        assert match is not None
+        if clock is Clock.WORKING and match["offset"]:
+            offset = Duration.parse(match["offset"])
+            # Working hours before a deadline have no single answer (which day's hours?), so
+            # BusinessCalendar.add refuses them; refused here, a planning activity never fails.
+            if offset.negative and offset.seconds:
+                return (
+                    f"`{self.at}`: on the working clock only whole working days count back "
+                    "from the deadline (`due-P1D`); use a percentage such as `90%`, or the "
+                    "calendar clock"
+                )
+        return None
 
     def fire_at(
         self, start: datetime, due: datetime, calendar: BusinessCalendar, clock: Clock
@@ -124,6 +166,25 @@ class SlaPolicy(SlaOverride):
     tier: dict[str, SlaOverride] = Field(default_factory=dict)
     priority: dict[Literal["normal", "rush"], SlaOverride] = Field(default_factory=dict)
 
+    @field_validator("clock", "use_dates", "ladder")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Optional only because overrides leave them out; an SLA itself needs a value, or
+        # every order's planning would fail on it.
+        if value is None:
+            raise ValueError("an SLA's own value cannot be null: leave it out for the default")
+        return value
+
+    def layers(self, tier: str | None, priority: str) -> list[tuple[tuple[str, ...], SlaOverride]]:
+        """What applies to an order, in order, each with its place in the file: this SLA, then
+        its tier's override, then its priority's."""
+        layers: list[tuple[tuple[str, ...], SlaOverride]] = [((), self)]
+        if (by_tier := self.tier.get(tier or "")) is not None:
+            layers.append((("tier", tier or ""), by_tier))
+        if (by_priority := self.priority.get(priority)) is not None:  # type: ignore[call-overload]
+            layers.append((("priority", priority), by_priority))
+        return layers
+
 
 class ResolvedSla(BaseModel):
     """An SLA as it applies to one order's tier and priority."""
@@ -142,6 +203,15 @@ class CalendarPolicy(_Strict):
     hours: list[str] = Field(default_factory=lambda: ["09:00-12:00", "13:00-18:00"])
     holidays: list[date] = Field(default_factory=list, description="Company days off.")
     extra_workdays: list[date] = Field(default_factory=list, description="Company working days.")
+
+    @field_validator("extra_workdays")
+    @classmethod
+    def _not_also_a_day_off(cls, value: list[date], info: ValidationInfo) -> list[date]:
+        both = sorted(set(value) & set(info.data.get("holidays", ())))
+        if both:
+            days = ", ".join(str(day) for day in both)
+            raise ValueError(f"{days}: a company day off and a working day at once")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -203,22 +273,73 @@ class OrderPolicy(_Strict):
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
     slas: dict[Sla, SlaPolicy] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _ladders_fit_their_slas(self) -> OrderPolicy:
+        """Refuse at start-up what would otherwise fail for every order it applies to: a step
+        the calendar cannot plan on the clock it runs on, an action the SLA cannot take."""
+        problems: dict[tuple[str | int, ...], str] = {}
+        for sla, base in self.slas.items():
+            every_layer: list[tuple[tuple[str, ...], SlaOverride]] = [
+                ((), base),
+                *((("tier", name), override) for name, override in base.tier.items()),
+                *((("priority", name), override) for name, override in base.priority.items()),
+            ]
+            for where, layer in every_layer:
+                for index, step in enumerate(layer.ladder or ()):
+                    if step.action is not None and sla not in ACTION_SLAS[step.action]:
+                        allowed = " and ".join(sorted(ACTION_SLAS[step.action]))
+                        problems[("slas", sla.value, *where, "ladder", index, "action")] = (
+                            f"`{step.action}` does not apply to {sla}, only to {allowed}"
+                        )
+            # A ladder may run on a clock set in another layer (a tier's `clock: working` under
+            # the SLA's own ladder): check each ladder on every clock an order can give it.
+            for tier in [None, *base.tier]:
+                for priority in ("normal", "rush"):
+                    clock_from: tuple[str, ...] = ()
+                    ladder_from: tuple[str, ...] = ()
+                    clock, ladder = Clock.WORKING, list[LadderStep]()
+                    for where, layer in base.layers(tier, priority):
+                        if layer.clock is not None:
+                            clock_from, clock = where, layer.clock
+                        if layer.ladder is not None:
+                            ladder_from, ladder = where, layer.ladder
+                    for index, step in enumerate(ladder):
+                        problem = step.problem_on(clock)
+                        if problem is None:
+                            continue
+                        if clock_from != ladder_from:
+                            source = _dotted(("slas", sla.value, *clock_from))
+                            problem += f" (the working clock comes from {source})"
+                        loc = ("slas", sla.value, *ladder_from, "ladder", index, "at")
+                        problems.setdefault(loc, problem)
+        if problems:
+            # One error per problem, each at its own field, so the file's line numbers apply.
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("policy", "{problem}", {"problem": problem}),
+                        loc=loc,
+                        input=None,
+                    )
+                    for loc, problem in problems.items()
+                ],
+            )
+        return self
+
     def resolve(self, sla: Sla, *, tier: str | None, priority: str) -> ResolvedSla | None:
         """The SLA for an order: the base, then its tier's override, then its priority's."""
         base = self.slas.get(sla)
         if base is None:
             return None
-        fields: dict[str, Any] = {
-            "duration": base.duration,
-            "clock": base.clock,
-            "use_dates": base.use_dates,
-            "ladder": base.ladder,
-        }
-        for override in (base.tier.get(tier or ""), base.priority.get(priority)):  # type: ignore[call-overload]
-            if override is not None:
-                fields |= override.model_dump(exclude_none=True, exclude={"ladder"})
-                if override.ladder is not None:
-                    fields["ladder"] = override.ladder
+        fields: dict[str, Any] = {}
+        for _, layer in base.layers(tier, priority):
+            fields |= layer.model_dump(
+                exclude_none=True, include={"duration", "clock", "use_dates"}
+            )
+            if layer.ladder is not None:
+                fields["ladder"] = layer.ladder
+        fields.setdefault("duration", None)
         return ResolvedSla(sla=sla, **fields)
 
 

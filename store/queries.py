@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -82,6 +83,20 @@ async def list_orders(
         rows = (await session.exec(query.offset(offset).limit(limit))).all()
         total = (await session.exec(count)).one()
     return rows, int(total)
+
+
+async def deadlines_of(db: Database, order_nos: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """The deadlines of these orders as their read model stored them (the view's `deadlines`),
+    by order number. Only that part of each view is read (JSON path in the database): a page of
+    overdue orders does not load whole orders."""
+    if not order_nos:
+        return {}
+    query = select(OrderRecord.order_no, col(OrderRecord.view)["deadlines"]).where(
+        col(OrderRecord.order_no).in_(list(order_nos))
+    )
+    async with db.reader() as session:
+        rows = (await session.exec(query)).all()
+    return {order_no: list(deadlines or []) for order_no, deadlines in rows}
 
 
 async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:

@@ -104,6 +104,30 @@ def test_company_overrides_win_over_public_data() -> None:
     )
 
 
+def test_a_company_day_off_wins_over_a_make_up_working_day() -> None:
+    # Saturday 2026-02-28 is worked in China (调休 for Spring Festival); this company gives it
+    # off, and keeps the other make-up Saturday, Feb 14.
+    calendar = BusinessCalendar.build(
+        timezone="Asia/Shanghai",
+        weekdays=range(5),
+        hours=[(time(9), time(12)), (time(13), time(18))],
+        country="CN",
+        years=[2026],
+        holidays=[date(2026, 2, 28)],
+    )
+    assert CN.is_working_day(date(2026, 2, 28))
+    assert not calendar.is_working_day(date(2026, 2, 28))
+    assert calendar.is_working_day(date(2026, 2, 14))
+    assert (
+        local(calendar.add(at("2026-02-27 17:00"), Duration.parse("PT2H")))
+        == "2026-03-02 10:00 Mon"
+    )
+    assert local(calendar.add(at("2026-03-02 18:00"), Duration.parse("-P1D"))) == (
+        "2026-02-27 18:00 Fri"
+    )
+    assert local(calendar.close_of_business(date(2026, 2, 28))) == "2026-02-27 18:00 Fri"
+
+
 def test_a_round_the_clock_calendar_is_plain_time() -> None:
     always = BusinessCalendar(timezone="UTC", weekdays=frozenset(range(7)), hours=((0, 86_400),))
     start = datetime(2026, 11, 22, 23, 59, 58, tzinfo=UTC)

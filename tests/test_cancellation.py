@@ -17,9 +17,12 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 from sqlmodel import col, select
+from temporalio import activity
 from temporalio.client import Client
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from api.main import create_app
+from domain.messages import ActivityName
 from settings import Settings
 from store.db import Database
 from store.tables import (
@@ -34,6 +37,8 @@ from store.tables import (
 )
 from tests.auth import ActAs
 from tests.helpers import Factory, eventually, post_ok, submit_ok, worker_environment
+from worker import build_worker
+from workflows import search_attributes as sa
 
 CANCEL = {"reason_code": "customer_request", "comment": "changed their mind", "by": "sales.li"}
 
@@ -320,3 +325,70 @@ def _more_updates(handle: Any, before: int) -> Callable[[], Awaitable[None]]:
         assert await _accepted_updates(handle) > before
 
     return check
+
+
+class _Gate(Interceptor):
+    """Holds one activity type at its start until the test opens the gate: a real step of the
+    real worker, paused so the test can look at the order in between."""
+
+    def __init__(self, activity_type: str) -> None:
+        self.activity_type = activity_type
+        self.entered = asyncio.Event()
+        self.open = asyncio.Event()
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        gate = self
+
+        class Inbound(ActivityInboundInterceptor):
+            async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+                if activity.info().activity_type == gate.activity_type:
+                    gate.entered.set()
+                    await gate.open.wait()
+                return await super().execute_activity(input)
+
+        return Inbound(next)
+
+
+async def test_the_order_shows_cancelling_while_its_steps_are_undone(
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    own = settings.model_copy(update={"task_queue": f"gate-{uuid.uuid4().hex[:6]}"})
+    gate = _Gate(ActivityName.CANCEL_SHIPMENTS)
+    customer, product = await new_customer(), await new_product()
+    app = create_app(own)
+    async with (
+        build_worker(temporal_client, db, own, [gate]),
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            auth=ActAs(app), transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as api,
+    ):
+        order = await submit_ok(
+            api,
+            customer_id=customer["customer_id"],
+            lines=[{"sku": product["sku"], "quantity": 2}],
+        )
+        order_no = order["order_no"]
+        assert order["status"] == "READY_TO_SHIP"
+        cancel = asyncio.create_task(api.post(f"/orders/{order_no}/cancel", json=CANCEL))
+        await asyncio.wait_for(gate.entered.wait(), timeout=30)
+
+        # The saga is under way: lists, ops' search and the view all say so.
+        listed = (await api.get("/orders", params={"status": "CANCELLING"})).json()
+        assert order_no in [o["order_no"] for o in listed["items"]]
+        handle = temporal_client.get_workflow_handle(f"order-{order_no}")
+        attributes = (await handle.describe()).typed_search_attributes
+        assert attributes.get(sa.ORDER_STATUS) == "CANCELLING"
+        assert (await api.get(f"/orders/{order_no}")).json()["status"] == "CANCELLING"
+
+        gate.open.set()
+        response = await asyncio.wait_for(cancel, timeout=30)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "CANCELLED"
+    after = await ledger(db, order_no, product["sku"])
+    assert_nothing_left(after, product["stock_on_hand"])
+    assert after.shipments == ["cancelled"]

@@ -8,11 +8,23 @@ import os
 
 import httpx
 import pytest
+from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
+from temporalio.common import RawValue
 
-from payload_codec import ENCODING, KEY_ID, CodecError, EncryptionCodec, parse_keys
+from payload_codec import (
+    ENCODING,
+    IN_CLEAR,
+    KEY_ID,
+    CodecError,
+    EncryptionCodec,
+    UiText,
+    data_converter,
+    parse_keys,
+)
 from tests.auth import bearer, token_for
 from tests.helpers import Factory, submit_ok
 from tests.test_auth import PASSWORD, new_user
@@ -132,3 +144,71 @@ async def test_the_temporal_ui_may_call_the_codec_from_the_browser(api: httpx.As
         headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in elsewhere.headers
+
+
+class _Secret(BaseModel):
+    note: str
+
+
+async def test_only_the_uis_own_metadata_stays_in_the_clear() -> None:
+    converter = data_converter(EncryptionCodec(parse_keys({"k1": key()}), "k1"))
+    summary, text, model, metadata = await converter.encode(
+        [
+            UiText("Order SO-1 · customer C-1 · total 10.00"),
+            "Order SO-1 · customer C-1 · total 10.00",  # the same text, not marked: sealed
+            _Secret(note="confidential"),
+            WorkflowMetadata(current_details="**Pending approval**"),
+        ]
+    )
+    assert summary.metadata["encoding"] == b"json/plain" and IN_CLEAR in summary.metadata
+    assert "customer C-1" in summary.data.decode()
+    assert metadata.metadata["encoding"] == b"json/protobuf" and IN_CLEAR in metadata.metadata
+    for sealed in (text, model):
+        assert sealed.metadata["encoding"] == ENCODING and IN_CLEAR not in sealed.metadata
+    assert await converter.decode([summary, text, model], [str, str, _Secret]) == [
+        "Order SO-1 · customer C-1 · total 10.00",
+        "Order SO-1 · customer C-1 · total 10.00",
+        _Secret(note="confidential"),
+    ]
+
+
+async def test_the_temporal_ui_reads_summary_and_current_details_without_the_key(
+    api: httpx.AsyncClient,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    customer = await new_customer(name="Secret Trading Co")
+    product = await new_product()
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 3, "unit_price": 4321}],
+        notes="confidential pricing",
+        priority="rush",  # waits for a supervisor: current details name the step
+    )
+    assert order["status"] == "PENDING_APPROVAL"
+    # What the Temporal UI without a codec server (or anyone reading the server) sees.
+    keyless = Client(temporal_client.service_client, namespace=temporal_client.namespace)
+    handle = keyless.get_workflow_handle(order["workflow_id"])
+    description = await handle.describe()
+    raw_summary = description.raw_description.execution_config.user_metadata.summary
+    assert raw_summary.metadata["encoding"] == b"json/plain"
+    assert await description.static_summary() == (
+        f"Order {order['order_no']} · customer {customer['customer_id']} · total 12963.00"
+    )
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert "Pending approval (待审核)" in metadata.current_details
+    assert "approval by level 1 (supervisor)" in metadata.current_details
+    # Nothing else is readable: the input in the history, and every other query's answer.
+    history = await handle.fetch_history()
+    started = next(
+        e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED
+    )
+    sealed = started.workflow_execution_started_event_attributes.input.payloads[0]
+    assert sealed.metadata["encoding"] == ENCODING and IN_CLEAR not in sealed.metadata
+    view = await handle.query("view", result_type=RawValue)
+    assert view.payload.metadata["encoding"] == ENCODING
+    in_clear = f"{await description.static_summary()} {metadata}"
+    for secret in ("Secret Trading", "confidential", "4321"):
+        assert secret not in in_clear

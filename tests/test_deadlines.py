@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from sqlmodel import col, select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.main import create_app
 from settings import Settings
@@ -22,6 +23,7 @@ from tests.auth import ActAs
 from tests.helpers import Factory, eventually, post_ok, submit_ok
 from tests.webhook import WebhookReceiver
 from worker import build_worker
+from workflows import search_attributes as sa
 
 FAST = 15.0  # seconds: the longest ladder here is a few seconds
 
@@ -213,6 +215,17 @@ async def test_overdue_orders_are_searchable_and_clear_when_they_catch_up(
         ).json()
         assert [o["order_no"] for o in page["items"]] == [order_no]
         assert page["items"][0]["escalation_level"] == 1
+        # The list says what is late, by how much, at what level and who holds it.
+        (late,) = page["items"][0]["overdue_deadlines"]
+        assert (late["sla"], late["escalation_level"], late["held_by"]) == (
+            "dispatch",
+            1,
+            ["warehouse"],
+        )
+        due = datetime.fromisoformat(late["due_at"])
+        assert due == datetime.fromisoformat(dispatch["due_at"])
+        assert 0 <= late["overdue_seconds"] <= (datetime.now(UTC) - due).total_seconds() + 1
+        assert late["overdue_for"].endswith(("s", "m", "h", "d"))
         report = (await api.get("/reports/overdue")).json()
         rows = [
             d for stage in report["stages"] for d in stage["deadlines"] if d["order_no"] == order_no
@@ -220,6 +233,9 @@ async def test_overdue_orders_are_searchable_and_clear_when_they_catch_up(
         assert [(r["sla"], r["escalation_level"], r["held_by"]) for r in rows] == [
             ("dispatch", 1, ["warehouse"])
         ]
+        # The same entry as the report's (but for the seconds gone by between the two reads).
+        same = {"order_no", "customer_id", "sla", "key", "due_at", "escalation_level", "held_by"}
+        assert {k: late[k] for k in same} == {k: rows[0][k] for k in same}
         stage = next(
             s for s in report["stages"] if any(d["order_no"] == order_no for d in s["deadlines"])
         )
@@ -250,6 +266,8 @@ async def test_overdue_orders_are_searchable_and_clear_when_they_catch_up(
             )
         ).json()
         assert page["items"] == []
+        page = (await api.get("/orders", params={"customer_id": customer["customer_id"]})).json()
+        assert [(o["overdue"], o["overdue_deadlines"]) for o in page["items"]] == [(False, [])]
         found = [
             wf.id
             async for wf in temporal_client.list_workflows(
@@ -259,8 +277,15 @@ async def test_overdue_orders_are_searchable_and_clear_when_they_catch_up(
         assert found == [f"order-{order_no}"]
 
     await eventually(cleared, within=FAST)
+    # The workflow itself, still running (shipped, awaiting delivery), carries the cleared flags.
     description = await handle.describe()
-    assert description.status is not None
+    assert description.status == WorkflowExecutionStatus.RUNNING
+    attributes = description.typed_search_attributes
+    assert (
+        attributes.get(sa.ORDER_STATUS),
+        attributes.get(sa.OVERDUE),
+        attributes.get(sa.ESCALATION_LEVEL),
+    ) == ("SHIPPED", False, 0)
 
 
 async def test_a_reminder_before_the_delivery_date(

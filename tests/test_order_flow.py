@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -12,10 +15,14 @@ from sqlmodel import select
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
+from api.main import create_app
+from settings import Settings
 from store.db import Database
 from store.tables import AuditEntry
+from tests.auth import ActAs
 from tests.conftest import unique
 from tests.helpers import Factory, error_fields, eventually, post_ok, submit, submit_ok
+from worker import build_worker
 from workflows import search_attributes as sa
 
 
@@ -122,6 +129,24 @@ async def test_entry_validation_lists_every_problem_and_keeps_the_number_free(
         lines=[{"sku": product["sku"], "quantity": 2}],
     )
     assert order["status"] == "READY_TO_SHIP"
+
+
+async def test_an_unknown_customer_is_a_422_naming_the_field(
+    api: httpx.AsyncClient, new_product: Factory
+) -> None:
+    product = await new_product()
+    order_no = unique("SO")
+    response = await submit(
+        api,
+        order_no=order_no,
+        customer_id=unique("C-NOBODY"),
+        lines=[{"sku": product["sku"], "quantity": 1}],
+    )
+    assert response.status_code == 422, response.text
+    assert error_fields(response) == {"customer_id"}
+    (problem,) = response.json()["errors"]
+    assert "customer" in problem["message"].lower()
+    assert (await api.get(f"/orders/{order_no}")).status_code == 404
 
 
 async def test_resubmitting_the_same_order_returns_it_and_different_content_conflicts(
@@ -387,6 +412,113 @@ async def test_rejection_ends_the_order(
     assert archived["status"] == "REJECTED" and archived["closed"] is True
 
 
+async def test_rejection_is_refused_to_the_author_below_the_level_and_when_not_pending(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(credit_limit=10_000_000)
+    product = await new_product(unit_price=1000, stock_on_hand=1000)
+    author = unique("rep")
+    order = await submit_ok(
+        api,
+        entered_by=author,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 250}],  # above the two-level limit
+    )
+    order_no = order["order_no"]
+    assert order["approval"]["required_levels"] == 2
+    url = f"/orders/{order_no}/reject"
+    # Whoever entered the order cannot reject it, even holding an approver's role.
+    response = await api.post(url, json={"approver": author, "role": "approver_l1", "reason": "x"})
+    assert response.status_code == 403, response.text
+    assert "separation of duties" in response.json()["detail"]
+    supervisor = unique("sup")
+    await post_ok(
+        api, f"/orders/{order_no}/approve", {"approver": supervisor, "role": "approver_l1"}
+    )
+    # Level 2 is awaited: another supervisor lacks the level; the level-1 approver cannot
+    # decide again, even as a manager.
+    response = await api.post(
+        url, json={"approver": unique("sup"), "role": "approver_l1", "reason": "x"}
+    )
+    assert response.status_code == 403, response.text
+    assert "level 2 (manager)" in response.json()["detail"]
+    response = await api.post(
+        url, json={"approver": supervisor, "role": "approver_l2", "reason": "x"}
+    )
+    assert response.status_code == 403, response.text
+    refused = (await api.get(f"/orders/{order_no}")).json()
+    assert refused["status"] == "PENDING_APPROVAL" and len(refused["approvals"]) == 1
+    manager = unique("mgr")
+    rejected = await post_ok(
+        api, url, {"approver": manager, "role": "approver_l2", "reason": "too big"}
+    )
+    assert rejected["status"] == "REJECTED"
+    # Not pending approval: an order already rejected, and one approved automatically.
+    response = await api.post(
+        url, json={"approver": unique("mgr"), "role": "approver_l2", "reason": "x"}
+    )
+    assert response.status_code == 409, response.text
+    auto = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    assert auto["status"] == "READY_TO_SHIP"
+    response = await api.post(
+        f"/orders/{auto['order_no']}/reject",
+        json={"approver": unique("sup"), "role": "approver_l1", "reason": "x"},
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["detail"].endswith("not awaiting an approval decision")
+
+
+async def test_approval_limits_from_settings_reach_the_worker(
+    api: httpx.AsyncClient,
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    """A worker configured with its own limits (AUTO_APPROVAL_LIMIT, TWO_LEVEL_LIMIT) applies
+    them: an order just above its auto-approval limit waits for a supervisor."""
+    own = settings.model_copy(
+        update={
+            "task_queue": f"limits-{uuid.uuid4().hex[:6]}",
+            "auto_approval_limit": Decimal(1000),
+            "two_level_limit": Decimal(5000),
+        }
+    )
+    customer = await new_customer(credit_limit=1_000_000)
+    product = await new_product(unit_price=100, stock_on_hand=1000)
+    cid, sku = customer["customer_id"], product["sku"]
+    app = create_app(own)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            httpx.AsyncClient(
+                auth=ActAs(app), transport=transport, base_url="http://test", timeout=30
+            ) as own_api,
+            build_worker(temporal_client, db, own),
+        ):
+            at_limit = await submit_ok(
+                own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 10}]
+            )
+            above = await submit_ok(own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 11}])
+            two_level = await submit_ok(
+                own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 51}]
+            )
+    assert (at_limit["total"], at_limit["status"]) == (1000, "READY_TO_SHIP")
+    assert (above["total"], above["status"]) == (1100, "PENDING_APPROVAL")
+    (reason,) = above["approval"]["reasons"]
+    assert reason["code"] == "total_above_auto_approval_limit"
+    assert "auto-approval limit 1000" in reason["message"]
+    assert above["approval"]["required_levels"] == 1
+    assert [r["code"] for r in two_level["approval"]["reasons"]] == ["total_above_two_level_limit"]
+    assert two_level["approval"]["required_levels"] == 2
+    # The session's worker keeps the default limit (50,000): the same order goes straight on.
+    default = await submit_ok(api, customer_id=cid, lines=[{"sku": sku, "quantity": 11}])
+    assert (default["total"], default["status"]) == (1100, "READY_TO_SHIP")
+
+
 async def test_decisions_on_unknown_or_unready_orders(
     api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
 ) -> None:
@@ -554,7 +686,9 @@ async def test_credit_terms_payments_and_shipment_rules(
         api, f"/shipments/{shipment_id}/dispatch", {"carrier": "SF", "tracking_no": "1"}
     )
     (invoice,) = order["invoices"]
-    dispatched = date.fromisoformat(order["shipments"][0]["dispatched_at"][:10])
+    # Net days count from the company's date (Asia/Shanghai), not UTC's.
+    dispatched_at = datetime.fromisoformat(order["shipments"][0]["dispatched_at"])
+    dispatched = dispatched_at.astimezone(ZoneInfo("Asia/Shanghai")).date()
     assert date.fromisoformat(invoice["due_date"]) == dispatched + timedelta(days=45)
     response = await api.post(
         f"/shipments/{shipment_id}/dispatch", json={"carrier": "SF", "tracking_no": "1"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -106,3 +107,62 @@ async def test_sales_short_closes_a_backorder(
     assert order["status"] == "COMPLETED"
     stock = (await api.get(f"/products/{product['sku']}")).json()
     assert (stock["stock_on_hand"], stock["reserved"]) == (0, 0)
+
+
+async def test_an_amendment_that_cuts_a_line_replaces_the_larger_pick_list(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """A pick list never ships more than the order still holds for it."""
+    customer = await new_customer(delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=4)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 10}]
+    )
+    order_no, first = order["order_no"], ready(order)
+    assert first["lines"][0]["quantity"] == 4
+
+    response = await api.patch(
+        f"/orders/{order_no}",
+        json={"reason": "customer needs two", "lines": [{"sku": product["sku"], "quantity": 2}]},
+    )
+    assert response.status_code == 200, response.text
+    order = response.json()
+    statuses = {s["id"]: s["status"] for s in order["shipments"]}
+    assert statuses[first["id"]] == "cancelled"
+    second = ready(order)
+    assert second["lines"][0]["quantity"] == 2
+    assert (line(order)["reserved_quantity"], line(order)["backordered_quantity"]) == (2, 0)
+    assert [p["status"] for p in order["production_orders"]] == ["cancelled"]
+    response = await api.post(f"/shipments/{first['id']}/dispatch", json=DISPATCH)
+    assert response.status_code == 409, response.text
+
+    order = await post_ok(api, f"/shipments/{second['id']}/dispatch", DISPATCH)
+    assert order["status"] == "SHIPPED"
+    assert (line(order)["shipped_quantity"], line(order)["reserved_quantity"]) == (2, 0)
+    assert [i["amount"] for i in order["invoices"]] == [20]
+    stock = (await api.get(f"/products/{product['sku']}")).json()
+    assert (stock["stock_on_hand"], stock["reserved"]) == (2, 0)
+
+
+async def test_a_new_date_moves_each_shipments_delivery_deadline(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=4)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 10}]
+    )
+    order_no, first = order["order_no"], ready(order)
+    order = await post_ok(api, f"/shipments/{first['id']}/dispatch", DISPATCH)
+    (before,) = [d for d in order["deadlines"] if d["sla"] == "delivery"]
+    assert before["key"] == first["id"]
+
+    later = (date.today() + timedelta(days=40)).isoformat()
+    response = await api.patch(
+        f"/orders/{order_no}", json={"reason": "site not ready", "requested_delivery_date": later}
+    )
+    assert response.status_code == 200, response.text
+    order = response.json()
+    (moved,) = [d for d in order["deadlines"] if d["sla"] == "delivery"]  # no stray order-level one
+    assert moved["key"] == first["id"] and moved["status"] == "on_track"
+    assert moved["due_at"] > before["due_at"] and moved["due_at"][:10] <= later

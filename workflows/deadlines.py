@@ -39,8 +39,23 @@ class DeadlineBook:
         self._armed: dict[str, int] = {}  # armings per deadline (pauses do not count)
         self._paused: list[str] = []
 
-    def arm(self, plan: DeadlinePlan) -> int:
-        """Start (or restart) a deadline; returns the generation its ladder runs under."""
+    def arm(self, plan: DeadlinePlan, at: datetime) -> int:
+        """Start (or restart) a deadline; returns the generation its ladder runs under.
+
+        Re-armed (a new date, a new approval round), the old arming's escalations are
+        resolved: the order is no longer late against that deadline.
+        """
+        old = self._find(plan.name)
+        if old is not None and old.open and old.escalations:
+            self.resolutions.append(
+                Resolution(
+                    order_no=self._view.order_no,
+                    sla=old.sla,
+                    key=old.key,
+                    at=at,
+                    ids=[e.notification_id for e in old.escalations],
+                )
+            )
         generation = self._generation.get(plan.name, 0) + 1
         self._generation[plan.name] = generation
         self._armed[plan.name] = self._armed.get(plan.name, 0) + 1

@@ -100,7 +100,7 @@ class DeadlineLadders(Generic[V]):
             PlanDeadlinesResult,
         )
         for plan in result.plans:
-            generation = self._book.arm(plan)
+            generation = self._book.arm(plan, workflow.now())
             self._ladders.append(asyncio.create_task(self._run_ladder(plan, generation)))
         self._seq += 1
 

@@ -45,6 +45,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Deadline ladders (issue 3) change the command sequence: orders started before run without.
 DEADLINES_PATCH = "deadlines-v1"
+# A partial order's pick list that an amendment left larger than the reservations is withdrawn.
+PICK_LIST_PATCH = "partial-pick-list-follows-amendment"
+# The read model and search attributes show CANCELLING while the saga undoes the steps.
+CANCELLING_PATCH = "checkpoint-cancelling"
 
 
 @workflow.defn
@@ -108,6 +112,8 @@ class OrderWorkflow(OrderCommands):
             return await self._close(OrderStatus.COMPLETED, "order_completed")
         except _Cancelled:
             assert self._view.cancellation is not None
+            if workflow.patched(CANCELLING_PATCH):
+                await self._checkpoint()
             await self._undo(self._view.cancellation.reason_code)
             return await self._close(OrderStatus.CANCELLED, "order_cancelled")
 
@@ -153,8 +159,17 @@ class OrderWorkflow(OrderCommands):
             await self._withdraw_pick_lists("short-closed")
 
     async def _pick_what_is_reserved(self) -> None:
-        """One pick list at a time, for everything reserved and not yet shipped."""
-        if self._short_closed or any(s.status == "ready" for s in self._view.shipments):
+        """One pick list at a time, for everything reserved and not yet shipped.
+
+        A pick list asking for more than is now reserved (an amendment cut the line) is
+        withdrawn and made anew: it must never ship more than the order holds.
+        """
+        if self._short_closed:
+            return
+        ready = [s for s in self._view.shipments if s.status == "ready"]
+        if ready and self._exceeds_reservations(ready) and workflow.patched(PICK_LIST_PATCH):
+            await self._withdraw_pick_lists("the order's lines changed")
+        elif ready:
             return
         lines = [
             ShipmentLineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.reserved_quantity)
@@ -165,6 +180,14 @@ class OrderWorkflow(OrderCommands):
             return
         backorder = sum(line.backordered_quantity for line in self._view.lines)
         await self._create_pick_list(lines, f"{backorder} backordered")
+
+    def _exceeds_reservations(self, shipments: list[ShipmentView]) -> bool:
+        reserved = {line.line_no: line.reserved_quantity for line in self._view.lines}
+        return any(
+            line.quantity > reserved.get(line.line_no, 0)
+            for shipment in shipments
+            for line in shipment.lines
+        )
 
     async def _invoice_dispatched(self) -> None:
         """Credit terms: each dispatched shipment gets its invoice, then its deadlines."""

@@ -143,7 +143,7 @@ class OrderCommands(OrderCore):
     @workflow.update
     async def dispatch(self, inp: DispatchInput) -> OrderView:
         shipment = rules.check_shipment(
-            self._view, self._busy, inp.shipment_id, "ready", "dispatched"
+            self._view, self._dispatch_busy(), inp.shipment_id, "ready", "dispatched"
         )
         updated = await self._act_on(
             shipment.id,
@@ -172,7 +172,15 @@ class OrderCommands(OrderCore):
 
     @dispatch.validator
     def _check_dispatch(self, inp: DispatchInput) -> None:
-        rules.check_shipment(self._view, self._busy, inp.shipment_id, "ready", "dispatched")
+        rules.check_shipment(
+            self._view, self._dispatch_busy(), inp.shipment_id, "ready", "dispatched"
+        )
+
+    def _dispatch_busy(self) -> set[str]:
+        """What a dispatch must wait for: shipments being updated, and an amendment that is
+        being decided or whose pick list the run has not yet reconciled."""
+        amending = self._amend_lock.locked() or self._amended
+        return self._busy | {rules.AMENDING} if amending else self._busy
 
     @workflow.update
     async def deliver(self, inp: DeliverInput) -> OrderView:

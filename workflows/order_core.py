@@ -47,6 +47,9 @@ with workflow.unsafe.imports_passed_through():
 
 R = TypeVar("R")
 
+# A new delivery date re-arms each shipment's delivery deadline under its own key.
+REARM_PATCH = "rearm-delivery-by-key"
+
 
 class OrderCore(DeadlineLadders[OrderView]):
     def _init_state(self, inp: OrderWorkflowInput) -> None:
@@ -257,16 +260,26 @@ class OrderCore(DeadlineLadders[OrderView]):
         )
 
     async def _rearm_delivery(self) -> None:
-        """A new requested delivery date moves the delivery deadline (once it runs)."""
-        delivery = next((d for d in self._view.deadlines if d.sla == Sla.DELIVERY and d.open), None)
-        if delivery is not None:
-            await self._arm(
+        """A new requested delivery date moves every open delivery deadline: the order's, or
+        (partial delivery) each dispatched shipment's, under its own key."""
+        open_ = [d for d in self._view.deadlines if d.sla == Sla.DELIVERY and d.open]
+        if not open_:
+            return
+        if any(d.key != "order" for d in open_) and workflow.patched(REARM_PATCH):
+            keyed = [(d.key, d.started_at) for d in open_]
+        else:  # before the patch: the first one, re-armed as the order's
+            keyed = [("order", open_[0].started_at)]
+        await self._arm(
+            *(
                 DeadlineRequest(
                     sla=Sla.DELIVERY,
-                    start=delivery.started_at,
+                    key=key,
+                    start=start,
                     due_date=self._view.requested_delivery_date,
                 )
+                for key, start in keyed
             )
+        )
 
     def _stop_if_cancelled(self) -> None:
         if self._view.cancellation is not None:

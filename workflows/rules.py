@@ -24,6 +24,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.statuses import OrderStatus
 
 LEVEL_NAMES = {1: "level 1 (supervisor)", 2: "level 2 (manager)"}
+# In the busy set while an amendment is decided and until the run has reconciled the pick
+# list with it: nothing may be dispatched from a pick list that is about to change.
+AMENDING = "order:amending"
 
 
 def check_decision(view: OrderView, approver: str, role: str, role_level: int) -> None:
@@ -194,6 +197,11 @@ def check_shipment(
     if shipment.id in busy:
         raise ApplicationError(
             f"Shipment {shipment_id} is being updated by another request; try again",
+            type=Refusal.INVALID_STATE,
+        )
+    if verb == "dispatched" and AMENDING in busy:
+        raise ApplicationError(
+            f"Order {view.order_no} is being amended; its pick list may change: try again",
             type=Refusal.INVALID_STATE,
         )
     if shipment.status != expected:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
@@ -35,6 +35,7 @@ from api.errors import (
 )
 from api.record import outcome_of, record_command
 from api.routes.commands import CommandsDep
+from api.routes.reports import OverdueDeadline, overdue_deadlines
 from domain.auth import Permission
 from domain.messages import (
     Approval,
@@ -68,6 +69,7 @@ from domain.orders import (
     workflow_id_for,
 )
 from domain.statuses import OrderStatus
+from payload_codec import UiText
 from store import queries
 from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
@@ -91,6 +93,11 @@ class OrderSummary(BaseModel):
     entered_by: str
     overdue: bool = False
     escalation_level: int = 0
+    overdue_deadlines: list[OverdueDeadline] = Field(
+        default_factory=list,
+        description="An overdue order's breached deadlines: SLA, how long overdue, escalation "
+        "level and who holds it (as in GET /reports/overdue).",
+    )
     received_at: datetime
     updated_at: datetime
 
@@ -244,8 +251,9 @@ async def _finished_order(
     return OrderView.model_validate(record.view)
 
 
-async def _summary(db: DbDep, request: OrderRequest) -> str:
-    """Order number, customer and total, for the workflow's row in the Temporal UI."""
+async def _summary(db: DbDep, request: OrderRequest) -> UiText:
+    """Order number, customer and total, for the workflow's row in the Temporal UI: readable
+    there without the payload key (the search attributes show the same in plain text)."""
     async with db.reader() as session:
         prices = await queries.price_of(session, {line.sku for line in request.lines})
     total = sum(
@@ -256,7 +264,9 @@ async def _summary(db: DbDep, request: OrderRequest) -> str:
         ),
         Decimal(0),
     )
-    return f"Order {request.order_no} · customer {request.customer_id} · total {round_money(total)}"
+    return UiText(
+        f"Order {request.order_no} · customer {request.customer_id} · total {round_money(total)}"
+    )
 
 
 @router.get("", responses=ERRORS)
@@ -271,7 +281,8 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> OrderPage:
-    """Orders from the read model, newest first (a scoped sales rep: their customers')."""
+    """Orders from the read model, newest first (a scoped sales rep: their customers').
+    An overdue order lists its breached deadlines: how late, at what level, held by whom."""
     rows, total = await queries.list_orders(
         db,
         visible=await visible_customers(db, principal),
@@ -281,6 +292,9 @@ async def list_orders(
         limit=limit,
         offset=offset,
     )
+    now = datetime.now(UTC)
+    # The page's rows come without their views; only the overdue ones' deadlines are read.
+    deadlines = await queries.deadlines_of(db, [row.order_no for row in rows if row.overdue])
     items = [
         OrderSummary(
             order_no=row.order_no,
@@ -292,6 +306,9 @@ async def list_orders(
             entered_by=row.entered_by,
             overdue=row.overdue,
             escalation_level=row.escalation_level,
+            overdue_deadlines=overdue_deadlines(
+                row.order_no, row.customer_id, deadlines.get(row.order_no, []), now
+            ),
             received_at=row.received_at,
             updated_at=row.updated_at,
         )
@@ -312,6 +329,8 @@ async def current_order(
     db: DbDep, temporal: TemporalDep, settings: SettingsDep, order_no: str, principal: Principal
 ) -> OrderView:
     """The order as it is now, with its returns (404 outside the caller's customers)."""
+    # Every line about an order names it and its workflow (the id derives from the number).
+    structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
     record = await queries.get_order(db, order_no, with_view=False)
     if record is None or not await in_scope(db, principal, record.customer_id):
         raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
@@ -325,7 +344,7 @@ async def current_order(
             )
         except (RPCError, ProblemError) as exc:
             # No worker or no Temporal: the read model is at most one step behind the workflow.
-            log.warning("order_query_failed", order_no=order_no, error=str(exc))
+            log.warning("order_query_failed", error=str(exc))
     if view is None:  # closed (archived), or the workflow could not answer
         archived = await queries.get_order(db, order_no)
         if archived is None:  # rows are never deleted; only a database swapped under us

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
@@ -55,6 +56,34 @@ def _human(seconds: int) -> str:
     return " ".join(p for p in parts if p) or f"{seconds}s"
 
 
+def overdue_deadlines(
+    order_no: str, customer_id: str, deadlines: Iterable[dict[str, Any]], now: datetime
+) -> list[OverdueDeadline]:
+    """An order's breached deadlines as its read model stored them (its view's `deadlines`):
+    how late each is at `now`, its escalation level and who holds it. The report and the
+    order list (`GET /orders`) both show these."""
+    found: list[OverdueDeadline] = []
+    for raw in deadlines:
+        deadline = DeadlineView.model_validate(raw)
+        if deadline.status != "breached":
+            continue
+        late = max(0, int((now - deadline.due_at).total_seconds()))
+        found.append(
+            OverdueDeadline(
+                order_no=order_no,
+                customer_id=customer_id,
+                sla=deadline.sla,
+                key=deadline.key,
+                due_at=deadline.due_at,
+                overdue_seconds=late,
+                overdue_for=_human(late),
+                escalation_level=deadline.escalation_level,
+                held_by=deadline.held_by,
+            )
+        )
+    return found
+
+
 @router.get("/overdue")
 async def overdue_report(
     db: DbDep,
@@ -66,24 +95,9 @@ async def overdue_report(
     stages: dict[OrderStatus, list[OverdueDeadline]] = {}
     rows = await queries.overdue_orders(db, limit=limit)
     for row in rows:
-        for raw in row.view.get("deadlines", []):
-            deadline = DeadlineView.model_validate(raw)
-            if deadline.status != "breached":
-                continue
-            late = max(0, int((now - deadline.due_at).total_seconds()))
-            stages.setdefault(OrderStatus(row.status), []).append(
-                OverdueDeadline(
-                    order_no=row.order_no,
-                    customer_id=row.customer_id,
-                    sla=deadline.sla,
-                    key=deadline.key,
-                    due_at=deadline.due_at,
-                    overdue_seconds=late,
-                    overdue_for=_human(late),
-                    escalation_level=deadline.escalation_level,
-                    held_by=deadline.held_by,
-                )
-            )
+        late = overdue_deadlines(row.order_no, row.customer_id, row.view.get("deadlines", []), now)
+        if late:
+            stages.setdefault(OrderStatus(row.status), []).extend(late)
     return OverdueReport(
         generated_at=now,
         orders=len(rows),

@@ -41,6 +41,7 @@ from domain.returns import (
     ReturnWorkflowInput,
 )
 from domain.statuses import OrderStatus
+from payload_codec import UiText
 from store import queries
 from workflows.returns import ReturnWorkflow, return_workflow_id
 
@@ -157,7 +158,7 @@ async def request_return(
             task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=f"Return {return_no} of order {order_no} · {body.resolution}",
+            static_summary=UiText(f"Return {return_no} of order {order_no} · {body.resolution}"),
         )
     except WorkflowAlreadyStartedError:
         handle = client.get_workflow_handle(view.workflow_id)
