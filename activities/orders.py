@@ -519,7 +519,7 @@ class OrderActivities:
                     received_at=inp.at,
                 )
                 invoice.paid_amount += inp.amount
-                if invoice.paid_amount >= invoice.amount:
+                if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
                     invoice.status = "paid"
                 session.add_all([payment, invoice])
             result = RecordPaymentResult(
@@ -766,7 +766,9 @@ async def _open_receivables(session: AsyncSession, customer_id: str) -> Decimal:
     # Money is stored in cents; sum the raw integers and convert once.
     outstanding = func.coalesce(
         func.sum(
-            type_coerce(Invoice.amount, BigInteger) - type_coerce(Invoice.paid_amount, BigInteger)
+            type_coerce(Invoice.amount, BigInteger)
+            - type_coerce(Invoice.paid_amount, BigInteger)
+            - type_coerce(Invoice.credited_amount, BigInteger)
         ),
         0,
     )

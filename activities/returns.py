@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 
 from activities.orders import (
@@ -21,7 +22,7 @@ from activities.orders import (
 )
 from domain.messages import ActivityName
 from domain.money import round_money
-from domain.orders import CreditNoteView, RefundView, ShipmentLineView, ShipmentView
+from domain.orders import CreditNoteView, InvoiceView, RefundView, ShipmentLineView, ShipmentView
 from domain.returns import ReturnCreditResult, ReturnStepInput, SaveReturnInput
 from store.db import Database
 from store.tables import (
@@ -37,6 +38,11 @@ from store.tables import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+async def _sum(session: AsyncSession, amount: Any, key: Any, order_no: str) -> Decimal:
+    rows = (await session.exec(select(amount).where(col(key) == order_no))).all()
+    return sum(rows, Decimal(0))
 
 
 class ReturnActivities:
@@ -105,52 +111,47 @@ class ReturnActivities:
 
     @activity.defn(name=ActivityName.CREDIT_RETURN)
     async def credit_return(self, inp: ReturnStepInput) -> ReturnCreditResult:
-        """A credit note for what was accepted; the part already paid is refunded."""
+        """A credit note for what was accepted, once: first taken off what the order still
+        owes on its open invoices, the rest (already paid) refunded."""
         view = inp.view
         amount = round_money(view.accepted_value)
         async with self.db.writer() as session:
             await lock_order(session, view.order_no)
-            note = await session.get(CreditNote, f"CN-{view.return_no}")
-            if note is None:
-                invoice = (
+            invoices = list(
+                (
                     await session.exec(
-                        select(Invoice).where(col(Invoice.order_no) == view.order_no)
+                        select(Invoice)
+                        .where(col(Invoice.order_no) == view.order_no)
+                        .order_by(col(Invoice.issued_at), col(Invoice.id))
                     )
-                ).first()
+                ).all()
+            )
+            note = await session.get(CreditNote, f"CN-{view.return_no}")
+            refund = await session.get(Refund, f"RF-{view.return_no}")
+            if note is None:
+                left = amount
+                for invoice in invoices:  # the oldest debt first
+                    if invoice.status != "issued" or left <= 0:
+                        continue
+                    outstanding = invoice.amount - invoice.paid_amount - invoice.credited_amount
+                    applied = min(left, outstanding)
+                    invoice.credited_amount += applied
+                    if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
+                        invoice.status = "paid"  # settled: nothing is owed on it any more
+                    left -= applied
+                    session.add(invoice)
                 note = CreditNote(
                     id=f"CN-{view.return_no}",
                     order_no=view.order_no,
-                    invoice_id=invoice.id if invoice else "",
+                    invoice_id=invoices[0].id if invoices else "",
                     amount=amount,
                     reason=f"return {view.return_no}",
                     issued_at=inp.at,
                 )
                 session.add(note)
-            refund = await session.get(Refund, f"RF-{view.return_no}")
-            if refund is None:
-                paid = sum(
-                    (
-                        p.amount
-                        for p in (
-                            await session.exec(
-                                select(Payment).where(col(Payment.order_no) == view.order_no)
-                            )
-                        ).all()
-                    ),
-                    Decimal(0),
-                )
-                refunded = sum(
-                    (
-                        r.amount
-                        for r in (
-                            await session.exec(
-                                select(Refund).where(col(Refund.order_no) == view.order_no)
-                            )
-                        ).all()
-                    ),
-                    Decimal(0),
-                )
-                due = min(amount, paid - refunded)
+                paid = await _sum(session, Payment.amount, Payment.order_no, view.order_no)
+                refunded = await _sum(session, Refund.amount, Refund.order_no, view.order_no)
+                due = min(left, paid - refunded)
                 if due > 0:
                     refund = Refund(
                         id=f"RF-{view.return_no}",
@@ -176,6 +177,10 @@ class ReturnActivities:
                 )
                 if refund is not None
                 else None,
+                invoices=[
+                    InvoiceView.model_validate(invoice, from_attributes=True)
+                    for invoice in invoices
+                ],
             )
         log.info("return_credited", return_no=view.return_no, amount=str(amount))
         return result

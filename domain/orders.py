@@ -218,8 +218,18 @@ class InvoiceView(BaseModel):
     id: str
     amount: Money
     paid_amount: Money
+    credited_amount: Money = Field(
+        default=Money(0), description="Taken off by credit notes (returned goods not yet paid)."
+    )
     due_date: date
-    status: str = Field(description="`issued`, `paid`, `void` or `credited`.")
+    status: str = Field(
+        description="`issued`, `paid` (settled: paid, or paid and credited), `void` or `credited`."
+    )
+
+    @property
+    def outstanding(self) -> Money:
+        return self.amount - self.paid_amount - self.credited_amount
+
     issued_at: datetime
 
 

@@ -14,6 +14,7 @@ from domain.orders import (
     CreditNoteView,
     DeadlineView,
     Frozen,
+    InvoiceView,
     OrderNo,
     RefundView,
     ShipmentView,
@@ -173,6 +174,23 @@ class ReturnStepInput(BaseModel):
 class ReturnCreditResult(BaseModel):
     credit_note: CreditNoteView
     refund: RefundView | None = None
+    invoices: list[InvoiceView] = Field(
+        default_factory=list, description="The order's invoices after the credit was applied."
+    )
+
+    @property
+    def settles_debt(self) -> bool:
+        """Whether the credit took anything off what the order owed (not only refunded)."""
+        refunded = self.refund.amount if self.refund else 0
+        return self.credit_note.amount > refunded
+
+
+class ReturnCredited(BaseModel):
+    """The order workflow's signal: a return's credit note settled part of what it owed."""
+
+    return_no: str
+    credit_note: CreditNoteView
+    invoices: list[InvoiceView]
 
 
 class SaveReturnInput(ReturnStepInput):

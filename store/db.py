@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store.types import MoneyType
 
 
 class Database:
@@ -112,6 +114,9 @@ def _migrate_forward(conn: Connection) -> None:
             default = getattr(column.default, "arg", None)
             if isinstance(default, bool):
                 ddl += f" NOT NULL DEFAULT {'TRUE' if default else 'FALSE'}"
+            elif isinstance(default, Decimal) and isinstance(column.type, MoneyType):
+                cents = column.type.process_bind_param(default, conn.dialect)  # money as stored
+                ddl += f" NOT NULL DEFAULT {cents}"
             elif isinstance(default, int | float):
                 ddl += f" NOT NULL DEFAULT {default}"
             elif isinstance(default, str):

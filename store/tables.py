@@ -190,6 +190,8 @@ class Invoice(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=64)
     amount: Decimal = Field(sa_type=MoneyType)
     paid_amount: Decimal = Field(default=Decimal(0), sa_type=MoneyType)
+    # What credit notes took off it (a return of goods not yet paid for): owed no longer.
+    credited_amount: Decimal = Field(default=Decimal(0), sa_type=MoneyType)
     payment_terms: str = Field(max_length=16)
     due_date: date
     status: str = Field(default="issued", max_length=16)  # issued | paid | void | credited

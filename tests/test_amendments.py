@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.helpers import Factory, error_fields, eventually, post_ok, submit_ok
 
@@ -38,7 +39,8 @@ async def test_an_amendment_that_raises_risk_needs_approval_again(
     ).status_code == 409
     order = await post_ok(api, f"/orders/{order_no}/release", {"by": "sales.li"})
 
-    # The supervisor approves level 1 ... then the customer triples the order: two levels now.
+    # Still awaiting its level-1 approval (nobody has approved it yet), the order grows from
+    # 60 to 250 units: above the two-level limit, so it now needs two levels.
     order = await patch_ok(api, order_no, {"lines": [{"sku": sku, "quantity": 250}]})
     assert order["revision"] == 2 and order["status"] == "PENDING_APPROVAL"
     assert order["total"] == 250_000
@@ -298,3 +300,197 @@ async def test_an_unpaid_prepaid_invoice_is_reissued_and_a_paid_order_is_not_ame
         {"amount": 50, "method": "card", "reference": "B"},
     )
     assert order["status"] == "READY_TO_SHIP"
+
+
+SUPERVISOR = {"approver": "sup.xu", "role": "approver_l1"}
+DISPATCH = {"carrier": "SF", "tracking_no": "1"}
+
+
+def events(order: dict[str, Any]) -> list[str]:
+    return [e["event"] for e in order["timeline"]]
+
+
+async def approved_by_supervisor(
+    api: httpx.AsyncClient, codes: list[str], **fields: Any
+) -> dict[str, Any]:
+    """An order that waits for one level for `codes`, then approved by the supervisor."""
+    order = await submit_ok(api, **fields)
+    assert order["status"] == "PENDING_APPROVAL"
+    assert [r["code"] for r in order["approval"]["reasons"]] == codes
+    assert order["approval"]["required_levels"] == 1
+    order = await post_ok(api, f"/orders/{order['order_no']}/approve", SUPERVISOR)
+    assert order["status"] == "READY_TO_SHIP"
+    assert [(d["approver"], d["decision"]) for d in order["approvals"]] == [("sup.xu", "approved")]
+    return order
+
+
+@pytest.mark.parametrize(
+    ("priority", "before", "after", "code"),
+    [
+        ("normal", 60, 55, "total_above_auto_approval_limit"),  # 60 000 -> 55 000, still > 50 000
+        ("rush", 5, 3, "rush_priority"),
+    ],
+)
+async def test_less_of_an_order_a_person_approved_keeps_that_persons_approval(
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+    priority: str,
+    before: int,
+    after: int,
+    code: str,
+) -> None:
+    customer, product = await new_customer(), await new_product(unit_price=1000)
+    sku = product["sku"]
+    order = await approved_by_supervisor(
+        api,
+        [code],
+        customer_id=customer["customer_id"],
+        lines=[{"sku": sku, "quantity": before}],
+        priority=priority,
+    )
+    order_no = order["order_no"]
+    assert order["lines"][0]["reserved_quantity"] == before
+
+    order = await patch_ok(api, order_no, {"lines": [{"sku": sku, "quantity": after}]})
+    assert order["revision"] == 2
+    assert order["status"] == "READY_TO_SHIP"
+    (change,) = order["changes"]
+    assert change["reapproval"] is False
+    assert change["approved_by"] == ["sup.xu"]
+    assert change["superseded_approvals"] == []
+    assert change["fields"]["total"] == [before * 1000, after * 1000]
+    # The supervisor's decision still stands; nobody was asked again.
+    assert [(d["approver"], d["decision"]) for d in order["approvals"]] == [("sup.xu", "approved")]
+    assert order["approval"]["awaiting_level"] is None
+    assert events(order).count("approval_required") == 1  # only the one at entry
+    assert "PENDING_APPROVAL" not in [
+        e["status"] for e in order["timeline"][events(order).index("lines_amended") :]
+    ]
+    assert deadline(order, "approval")["status"] == "met"
+    assert order["lines"][0]["reserved_quantity"] == after
+    assert (await api.get(f"/products/{sku}")).json()["reserved"] == after
+
+    # It goes on: the new pick list ships the amended quantity.
+    (ready,) = [s for s in order["shipments"] if s["status"] == "ready"]
+    assert ready["lines"][0]["quantity"] == after
+    order = await post_ok(api, f"/shipments/{ready['id']}/dispatch", DISPATCH)
+    assert order["status"] == "SHIPPED"
+    assert [i["amount"] for i in order["invoices"]] == [after * 1000]
+
+
+async def test_more_of_an_order_a_person_approved_voids_that_approval(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer, product = await new_customer(), await new_product(unit_price=1000)
+    sku = product["sku"]
+    order = await approved_by_supervisor(
+        api,
+        ["total_above_auto_approval_limit"],
+        customer_id=customer["customer_id"],
+        lines=[{"sku": sku, "quantity": 60}],
+    )
+    order_no = order["order_no"]
+    (pick_list,) = order["shipments"]
+
+    # Same level (70 000 is still below the two-level limit), but more than was approved.
+    order = await patch_ok(api, order_no, {"lines": [{"sku": sku, "quantity": 70}]})
+    assert order["status"] == "PENDING_APPROVAL"
+    assert order["approvals"] == []
+    assert order["approval"]["required_levels"] == 1
+    assert order["approval"]["awaiting_level"] == 1
+    assert [r["code"] for r in order["approval"]["reasons"]] == ["total_above_auto_approval_limit"]
+    (change,) = order["changes"]
+    assert change["reapproval"] is True
+    assert change["superseded_approvals"] == ["sup.xu"]
+    assert change["approved_by"] == []
+    assert events(order).count("approval_required") == 2
+    # No dispatching on the voided approval.
+    response = await api.post(f"/shipments/{pick_list['id']}/dispatch", json=DISPATCH)
+    assert response.status_code == 409, response.text
+
+    order = await post_ok(
+        api, f"/orders/{order_no}/approve", {"approver": "sup.ma", "role": "approver_l1"}
+    )
+    assert order["status"] == "READY_TO_SHIP"
+    assert [(d["approver"], d["decision"]) for d in order["approvals"]] == [("sup.ma", "approved")]
+    (change,) = order["changes"]
+    assert change["approved_by"] == ["sup.ma"]
+    assert change["superseded_approvals"] == ["sup.xu"]
+    assert order["lines"][0]["reserved_quantity"] == 70
+    assert (await api.get(f"/products/{sku}")).json()["reserved"] == 70
+
+
+@pytest.mark.parametrize(
+    ("first_price", "approved_by"),
+    [
+        (95, ["system"]),  # 5 % off: within the limit, approved automatically
+        (85, ["sup.xu"]),  # 15 % off: a supervisor approved that discount
+    ],
+)
+async def test_a_deeper_discount_sends_an_approved_order_back_to_approval(
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+    first_price: int,
+    approved_by: list[str],
+) -> None:
+    customer, product = await new_customer(), await new_product(unit_price=100)
+    sku = product["sku"]
+    entry: dict[str, Any] = {
+        "customer_id": customer["customer_id"],
+        "lines": [{"sku": sku, "quantity": 10, "unit_price": first_price}],
+    }
+    if approved_by == ["system"]:
+        order = await submit_ok(api, **entry)
+        assert order["status"] == "READY_TO_SHIP"
+    else:
+        order = await approved_by_supervisor(api, ["discount_beyond_limit"], **entry)
+    assert [d["approver"] for d in order["approvals"]] == approved_by
+
+    # 30 % off: a lower total, so only the discount can be what needs approval.
+    order = await patch_ok(
+        api, order["order_no"], {"lines": [{"sku": sku, "quantity": 10, "unit_price": 70}]}
+    )
+    assert order["status"] == "PENDING_APPROVAL"
+    assert order["total"] == 700
+    assert [r["code"] for r in order["approval"]["reasons"]] == ["discount_beyond_limit"]
+    assert order["approval"]["required_levels"] == 1
+    assert order["approvals"] == []
+    (change,) = order["changes"]
+    assert change["reapproval"] is True
+    assert change["superseded_approvals"] == approved_by
+    assert change["lines"] == [
+        {"sku": sku, "change": "changed", "quantity": [10, 10], "unit_price": [first_price, 70]}
+    ]
+
+
+async def test_going_over_the_credit_limit_sends_an_approved_order_back_to_approval(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(credit_limit=1000)
+    product = await new_product(unit_price=100)
+    sku = product["sku"]
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": sku, "quantity": 5}]
+    )
+    assert order["status"] == "READY_TO_SHIP"
+    assert [d["approver"] for d in order["approvals"]] == ["system"]
+
+    order = await patch_ok(api, order["order_no"], {"lines": [{"sku": sku, "quantity": 15}]})
+    assert order["status"] == "PENDING_APPROVAL"
+    assert order["credit"]["exposure"] == 1500 and order["credit"]["credit_limit"] == 1000
+    assert [r["code"] for r in order["approval"]["reasons"]] == ["credit_limit_exceeded"]
+    assert order["approval"]["required_levels"] == 2
+    assert order["approvals"] == []
+    (change,) = order["changes"]
+    assert change["reapproval"] is True and change["superseded_approvals"] == ["system"]
+
+    order = await post_ok(api, f"/orders/{order['order_no']}/approve", SUPERVISOR)
+    assert order["status"] == "PENDING_APPROVAL" and order["approval"]["awaiting_level"] == 2
+    order = await post_ok(
+        api, f"/orders/{order['order_no']}/approve", {"approver": "mgr.he", "role": "approver_l2"}
+    )
+    assert order["status"] == "READY_TO_SHIP"
+    assert order["changes"][0]["approved_by"] == ["sup.xu", "mgr.he"]
+    assert order["lines"][0]["reserved_quantity"] == 15

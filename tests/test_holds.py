@@ -146,6 +146,83 @@ async def test_finance_can_lift_a_customer_credit_hold(
     ).status_code == 422
 
 
+FINANCE = {"approver": "finance.qian", "role": "finance"}  # signed in with the finance role
+
+
+async def test_finance_lifts_a_dunning_credit_hold_and_new_orders_pass_again(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(customer_group="sla-dunning")
+    cid = customer["customer_id"]
+    product = await new_product(unit_price=100)
+    order = await submit_ok(api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 2}])
+    shipment_id = order["shipments"][0]["id"]
+    await post_ok(api, f"/shipments/{shipment_id}/dispatch", {"carrier": "SF", "tracking_no": "1"})
+    await post_ok(api, f"/shipments/{shipment_id}/deliver", {"signed_by": "Wang"})
+
+    async def on_hold() -> None:
+        assert (await api.get(f"/customers/{cid}")).json()["credit_hold"] is True
+
+    await eventually(on_hold, within=15)  # the unpaid invoice runs through the dunning ladder
+    held = await submit_ok(api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 1}])
+    assert held["status"] == "PENDING_APPROVAL"
+    assert [r["code"] for r in held["approval"]["reasons"]] == ["customer_on_credit_hold"]
+
+    # Sales cannot lift it; finance can, once.
+    url = f"/customers/{cid}/credit-hold/release"
+    response = await api.post(url, json={"approver": "sales.li", "role": "sales"})
+    assert response.status_code == 403, response.text
+    lifted = await post_ok(api, url, {"by": "finance.qian", "comment": "paid by phone"})
+    assert lifted["customer_id"] == cid and lifted["credit_hold"] is False
+    assert (await api.get(f"/customers/{cid}")).json()["credit_hold"] is False
+    response = await api.post(url, json={"by": "finance.qian"})
+    assert response.status_code == 409, response.text
+
+    # A new order, as small as the held one, is no longer held for approval.
+    fresh = await submit_ok(api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 1}])
+    assert fresh["status"] == "READY_TO_SHIP"
+    assert fresh["approval"]["reasons"] == [] and fresh["approval"]["required_levels"] == 0
+    assert [d["approver"] for d in fresh["approvals"]] == ["system"]
+
+
+async def test_finance_releases_a_credit_hold_when_credit_is_fine_and_the_order_resumes(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(credit_limit=10_000)
+    product = await new_product(unit_price=100)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 3}]
+    )
+    order_no = order["order_no"]
+    assert order["status"] == "READY_TO_SHIP"
+    held = await post_ok(
+        api, f"/orders/{order_no}/hold", FINANCE | {"reason": "check the account", "kind": "credit"}
+    )
+    assert held["status"] == "ON_HOLD"
+    assert held["hold"]["kind"] == "credit" and held["hold"]["by"] == "finance.qian"
+    assert held["hold"]["resume_status"] == "READY_TO_SHIP"
+    response = await api.post(
+        f"/shipments/{order['shipments'][0]['id']}/dispatch",
+        json={"carrier": "SF", "tracking_no": "1"},
+    )
+    assert response.status_code == 409, response.text
+
+    released = await post_ok(api, f"/orders/{order_no}/release", FINANCE | {"comment": "ok"})
+    assert released["status"] == "READY_TO_SHIP" and released["hold"] is None
+    (entry,) = [e for e in released["timeline"] if e["event"] == "order_released"]
+    assert entry["actor"] == "finance.qian" and entry["status"] == "READY_TO_SHIP"
+    assert entry["detail"] == "ok; credit exposure 300 of limit 10000"
+    assert released["credit"]["exposure"] == 300
+    assert _dispatch(released)["paused_at"] is None
+    # It goes on from where it was: the pick list it had is dispatched.
+    shipped = await post_ok(
+        api,
+        f"/shipments/{order['shipments'][0]['id']}/dispatch",
+        {"carrier": "SF", "tracking_no": "1"},
+    )
+    assert shipped["status"] == "SHIPPED"
+
+
 def _dispatch(order: dict[str, Any]) -> dict[str, Any]:
     (deadline,) = [d for d in order["deadlines"] if d["sla"] == "dispatch"]
     return dict(deadline)

@@ -215,3 +215,79 @@ async def test_an_unanswered_return_escalates(
 async def _ended(client: Client, workflow_id: str) -> None:
     description = await client.get_workflow_handle(workflow_id).describe()
     assert description.status is not None and description.status.name == "COMPLETED"
+
+
+async def _refund_return(api: httpx.AsyncClient, order_no: str, sku: str, accepted: int) -> Any:
+    ret = await post_ok(
+        api,
+        f"/orders/{order_no}/returns",
+        {
+            "lines": [{"sku": sku, "quantity": accepted}],
+            "reason": "damaged",
+            "resolution": "refund",
+            "requested_by": "service.li",
+        },
+        status=201,
+    )
+    for step, body in (("approve", {"by": "lead"}), ("receive", None)):
+        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    ret = await post_ok(
+        api, f"/returns/{ret['return_no']}/inspect", {"accepted_quantity": accepted}
+    )
+    assert ret["status"] == "COMPLETED"
+    return ret
+
+
+async def test_a_refund_return_before_payment_is_taken_off_what_is_owed(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """Nothing was paid: the credit note reduces the invoice, nothing is refunded, and the
+    customer pays only for the goods kept; dunning would otherwise chase money not owed."""
+    order, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    order_no = order["order_no"]
+    ret = await _refund_return(api, order_no, sku, 1)
+    assert ret["credit_note"]["amount"] == 100 and ret["refund"] is None
+
+    async def credited() -> dict[str, Any]:
+        view = (await api.get(f"/orders/{order_no}")).json()
+        (invoice,) = view["invoices"]
+        assert (invoice["amount"], invoice["credited_amount"]) == (300, 100)
+        return dict(view)
+
+    view = await eventually(credited)
+    assert view["status"] == "DELIVERED" and view["invoices"][0]["status"] == "issued"
+    assert [n["id"] for n in view["credit_notes"]] == [ret["credit_note"]["id"]]
+    assert "return_credited" in [e["event"] for e in view["timeline"]]
+    too_much = {"amount": 300, "method": "bank", "reference": "P1"}
+    response = await api.post(f"/orders/{order_no}/payments", json=too_much)
+    assert response.status_code == 422 and "outstanding 200" in response.json()["detail"]
+    view = await post_ok(api, f"/orders/{order_no}/payments", too_much | {"amount": 200})
+    assert view["status"] == "COMPLETED" and view["invoices"][0]["status"] == "paid"
+
+
+async def test_a_refund_return_settles_what_was_left_and_refunds_the_rest(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """250 of 300 paid, 100 returned: 50 settles the invoice, 50 is refunded, and the order
+    completes without another payment."""
+    order, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    order_no = order["order_no"]
+    await post_ok(
+        api, f"/orders/{order_no}/payments", {"amount": 250, "method": "bank", "reference": "P"}
+    )
+    ret = await _refund_return(api, order_no, sku, 1)
+    assert ret["credit_note"]["amount"] == 100 and ret["refund"]["amount"] == 50
+
+    async def completed() -> dict[str, Any]:
+        view = (await api.get(f"/orders/{order_no}")).json()
+        assert view["status"] == "COMPLETED" and view["closed"]
+        return dict(view)
+
+    view = await eventually(completed)
+    (invoice,) = view["invoices"]
+    assert (invoice["paid_amount"], invoice["credited_amount"], invoice["status"]) == (
+        250,
+        50,
+        "paid",
+    )
+    assert [d["status"] for d in view["deadlines"] if d["sla"] == "invoice_payment"] == ["met"]

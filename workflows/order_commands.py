@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         AmendOrderInput,
         ChangeView,
         HoldView,
+        InvoiceView,
         OrderLineRequest,
         OrderView,
         ShipmentView,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         status_label,
     )
     from domain.policy import Sla
+    from domain.returns import ReturnCredited
     from domain.statuses import OrderStatus
     from workflows import rules
     from workflows.order_core import OrderCore
@@ -246,12 +248,7 @@ class OrderCommands(OrderCore):
                 inp.recorded_by or "finance",
                 f"{result.payment.amount} by {inp.method} ref {inp.reference}",
             )
-            if result.invoice.status == "paid":
-                self._meet(Sla.INVOICE_PAYMENT, key=result.invoice.id)
-            if self._paid():
-                self._meet(Sla.PREPAID_PAYMENT)
-                self._meet(Sla.INVOICE_PAYMENT)
-                await self._release_credit_hold()
+            await self._settled_invoices([result.invoice])
         if self._view.hold is not None and self._view.hold.kind == HoldKind.CREDIT:
             with contextlib.suppress(ApplicationError):  # still short of credit: stays held
                 await self._unhold("payment", f"payment {inp.reference} received")
@@ -261,6 +258,34 @@ class OrderCommands(OrderCore):
     def _check_pay(self, inp: PaymentInput) -> None:
         if not rules.already_paid(self._view, inp):
             rules.check_payment(self._view, inp)
+
+    @workflow.signal(name="return_credited")
+    async def return_credited(self, inp: ReturnCredited) -> None:
+        """A return's credit note took returned goods off what the order still owed (the
+        return workflow sends this; the order may now be settled without another payment)."""
+        if self._view.closed:
+            return
+        async with self._payment_lock:
+            fresh = {invoice.id: invoice for invoice in inp.invoices}
+            self._view.invoices = [fresh.get(i.id, i) for i in self._view.invoices]
+            if inp.credit_note.id not in {note.id for note in self._view.credit_notes}:
+                self._view.credit_notes.append(inp.credit_note)
+            self._record(
+                "return_credited",
+                "finance",
+                f"{inp.credit_note.id} for return {inp.return_no}: {inp.credit_note.amount}",
+            )
+            await self._settled_invoices([i for i in self._view.invoices if i.id in fresh])
+
+    async def _settled_invoices(self, invoices: list[InvoiceView]) -> None:
+        """Invoices paid (or credited) in full meet their deadlines; all of them, the order's."""
+        for invoice in invoices:
+            if invoice.status == "paid":
+                self._meet(Sla.INVOICE_PAYMENT, key=invoice.id)
+        if self._paid():
+            self._meet(Sla.PREPAID_PAYMENT)
+            self._meet(Sla.INVOICE_PAYMENT)
+            await self._release_credit_hold()
 
     @workflow.update
     async def amend(self, inp: AmendOrderInput) -> OrderView:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from domain.errors import Refusal
@@ -26,12 +26,13 @@ with workflow.unsafe.imports_passed_through():
         DispatchInput,
         DispatchShipmentInput,
     )
-    from domain.orders import ShipmentView, TimelineEntry
+    from domain.orders import ShipmentView, TimelineEntry, workflow_id_for
     from domain.policy import Sla
     from domain.returns import (
         InspectReturnInput,
         ReceiveReturnInput,
         RefuseReturnInput,
+        ReturnCredited,
         ReturnCreditResult,
         ReturnDecision,
         ReturnDecisionInput,
@@ -46,6 +47,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ladders import DeadlineLadders
 
 R = TypeVar("R")
+
+# A credit note that settles part of an unpaid invoice is applied to it, and the order told.
+CREDIT_SETTLES_PATCH = "return-credit-settles-invoice"
+RETURN_CREDITED_SIGNAL = "return_credited"
 
 
 def return_workflow_id(return_no: str) -> str:
@@ -90,6 +95,8 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             self._record(
                 "return_credited", "finance", f"credit note {credit.credit_note.amount}{refunded}"
             )
+            if credit.settles_debt and workflow.patched(CREDIT_SETTLES_PATCH):
+                await self._tell_order(credit)
             return await self._close(ReturnStatus.COMPLETED)
         view.replacement = await self._act(ActivityName.SHIP_REPLACEMENT, step, ShipmentView)
         self._set(ReturnStatus.REPLACEMENT_READY, "replacement_ready", "warehouse")
@@ -237,6 +244,21 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
                 f"Replacement {shipment_id} is {shipment.status}", type=Refusal.INVALID_STATE
             )
         return shipment
+
+    async def _tell_order(self, credit: ReturnCreditResult) -> None:
+        """The order still waiting for its payment learns what it no longer owes."""
+        order = workflow.get_external_workflow_handle(workflow_id_for(self._view.order_no))
+        try:
+            await order.signal(
+                RETURN_CREDITED_SIGNAL,
+                ReturnCredited(
+                    return_no=self._view.return_no,
+                    credit_note=credit.credit_note,
+                    invoices=credit.invoices,
+                ),
+            )
+        except FailureError:  # the order closed meanwhile: it owes nothing, nothing to tell
+            self._record("order_not_told", "system", "the order had closed")
 
     def _replacement(self, *statuses: str) -> bool:
         return self._view.replacement is not None and self._view.replacement.status in statuses

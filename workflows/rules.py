@@ -230,7 +230,7 @@ def check_payment(view: OrderView, inp: PaymentInput) -> InvoiceView:
             f"Order {view.order_no} {state}; no payment is due",
             type=Refusal.INVALID_STATE,
         )
-    outstanding = invoice.amount - invoice.paid_amount
+    outstanding = invoice.outstanding
     if inp.amount > outstanding:
         raise ApplicationError(
             f"Payment {inp.amount} exceeds the outstanding {outstanding} on {invoice.id}",
