@@ -8,7 +8,7 @@ crash finds what the first attempt wrote and returns it instead of acting twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +31,8 @@ from domain.messages import (
     CompensateResult,
     CreateShipmentInput,
     CreditCheckResult,
+    CreditOrderInput,
+    CreditResult,
     DeliverShipmentInput,
     DispatchShipmentInput,
     EscalationRecord,
@@ -107,6 +109,7 @@ class OrderActivities:
             self.issue_invoice,
             self.record_payment,
             self.save_order_view,
+            self.credit_order,
             self.cancel_production_orders,
             self.release_reservations,
             self.check_credit,
@@ -698,6 +701,22 @@ class OrderActivities:
         log.info("payments_refunded", ids=[r.id for r in refunds], reason=inp.reason)
         return RefundPaymentsResult(refunds=refunds)
 
+    @activity.defn(name=ActivityName.CREDIT_ORDER)
+    async def credit_order(self, inp: CreditOrderInput) -> CreditResult:
+        """Credit part of an order (a paid-for backorder that was short-closed), once."""
+        async with self.db.writer() as session:
+            result = await credit_order(
+                session,
+                inp.order_no,
+                f"CN-{inp.credit_id}",
+                f"RF-{inp.credit_id}",
+                inp.amount,
+                inp.reason,
+                inp.at,
+            )
+        log.info("order_credited", credit_note=result.credit_note.id, amount=str(inp.amount))
+        return result
+
     @activity.defn(name=ActivityName.CANCEL_INVOICES)
     async def cancel_invoices(self, inp: CompensateInput) -> CancelInvoicesResult:
         """Void unpaid invoices; an invoice with payments gets a credit note instead."""
@@ -875,6 +894,84 @@ async def _on_credit_hold(session: AsyncSession, customer_id: str) -> bool:
         col(CreditHold.customer_id) == customer_id, col(CreditHold.released_at).is_(None)
     )
     return (await session.exec(query)).first() is not None
+
+
+async def credit_order(
+    session: AsyncSession,
+    order_no: str,
+    note_id: str,
+    refund_id: str,
+    amount: Decimal,
+    reason: str,
+    at: datetime,
+) -> CreditResult:
+    """A credit note on an order, once (by `note_id`): first taken off what the order still
+    owes on its open invoices, oldest first; what exceeds that is refunded from what was paid.
+    """
+    await lock_order(session, order_no)
+    invoices = list(
+        (
+            await session.exec(
+                select(Invoice)
+                .where(col(Invoice.order_no) == order_no)
+                .order_by(col(Invoice.issued_at), col(Invoice.id))
+            )
+        ).all()
+    )
+    note = await session.get(CreditNote, note_id)
+    refund = await session.get(Refund, refund_id)
+    if note is None:
+        left = amount
+        for invoice in invoices:
+            if invoice.status != "issued" or left <= 0:
+                continue
+            applied = min(left, invoice.amount - invoice.paid_amount - invoice.credited_amount)
+            invoice.credited_amount += applied
+            if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
+                invoice.status = "paid"  # settled: nothing is owed on it any more
+            left -= applied
+            session.add(invoice)
+        note = CreditNote(
+            id=note_id,
+            order_no=order_no,
+            invoice_id=invoices[0].id if invoices else "",
+            amount=amount,
+            reason=reason[:200],
+            issued_at=at,
+        )
+        session.add(note)
+        paid = await _total(session, Payment.amount, Payment.order_no, order_no)
+        refunded = await _total(session, Refund.amount, Refund.order_no, order_no)
+        due = min(left, paid - refunded)
+        if due > 0:
+            refund = Refund(
+                id=refund_id,
+                order_no=order_no,
+                payment_id=f"credit:{note_id}",
+                amount=due,
+                reason=reason[:200],
+                refunded_at=at,
+            )
+            session.add(refund)
+    return CreditResult(
+        credit_note=CreditNoteView(
+            id=note.id, invoice_id=note.invoice_id, amount=note.amount, issued_at=note.issued_at
+        ),
+        refund=RefundView(
+            id=refund.id,
+            payment_id=refund.payment_id,
+            amount=refund.amount,
+            refunded_at=refund.refunded_at,
+        )
+        if refund is not None
+        else None,
+        invoices=[_invoice_view(invoice) for invoice in invoices],
+    )
+
+
+async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) -> Decimal:
+    rows = (await session.exec(select(amount).where(col(key) == order_no))).all()
+    return sum(rows, Decimal(0))
 
 
 async def log_escalations(

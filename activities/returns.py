@@ -4,17 +4,15 @@ replacement shipment. Each is idempotent per return."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import structlog
 from sqlalchemy import update
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import col
 from temporalio import activity
 
 from activities.orders import (
-    lock_order,
+    credit_order,
     log_escalations,
     product_for_update,
     reserve,
@@ -22,15 +20,11 @@ from activities.orders import (
 )
 from domain.messages import ActivityName
 from domain.money import round_money
-from domain.orders import CreditNoteView, InvoiceView, RefundView, ShipmentLineView, ShipmentView
+from domain.orders import ShipmentLineView, ShipmentView
 from domain.returns import ReturnCreditResult, ReturnStepInput, SaveReturnInput
 from store.db import Database
 from store.tables import (
-    CreditNote,
-    Invoice,
-    Payment,
     Product,
-    Refund,
     Reservation,
     ReturnRecord,
     Shipment,
@@ -38,11 +32,6 @@ from store.tables import (
 )
 
 log = structlog.get_logger(__name__)
-
-
-async def _sum(session: AsyncSession, amount: Any, key: Any, order_no: str) -> Decimal:
-    rows = (await session.exec(select(amount).where(col(key) == order_no))).all()
-    return sum(rows, Decimal(0))
 
 
 class ReturnActivities:
@@ -116,71 +105,14 @@ class ReturnActivities:
         view = inp.view
         amount = round_money(view.accepted_value)
         async with self.db.writer() as session:
-            await lock_order(session, view.order_no)
-            invoices = list(
-                (
-                    await session.exec(
-                        select(Invoice)
-                        .where(col(Invoice.order_no) == view.order_no)
-                        .order_by(col(Invoice.issued_at), col(Invoice.id))
-                    )
-                ).all()
-            )
-            note = await session.get(CreditNote, f"CN-{view.return_no}")
-            refund = await session.get(Refund, f"RF-{view.return_no}")
-            if note is None:
-                left = amount
-                for invoice in invoices:  # the oldest debt first
-                    if invoice.status != "issued" or left <= 0:
-                        continue
-                    outstanding = invoice.amount - invoice.paid_amount - invoice.credited_amount
-                    applied = min(left, outstanding)
-                    invoice.credited_amount += applied
-                    if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
-                        invoice.status = "paid"  # settled: nothing is owed on it any more
-                    left -= applied
-                    session.add(invoice)
-                note = CreditNote(
-                    id=f"CN-{view.return_no}",
-                    order_no=view.order_no,
-                    invoice_id=invoices[0].id if invoices else "",
-                    amount=amount,
-                    reason=f"return {view.return_no}",
-                    issued_at=inp.at,
-                )
-                session.add(note)
-                paid = await _sum(session, Payment.amount, Payment.order_no, view.order_no)
-                refunded = await _sum(session, Refund.amount, Refund.order_no, view.order_no)
-                due = min(left, paid - refunded)
-                if due > 0:
-                    refund = Refund(
-                        id=f"RF-{view.return_no}",
-                        order_no=view.order_no,
-                        payment_id=f"return:{view.return_no}",
-                        amount=due,
-                        reason=f"return {view.return_no}",
-                        refunded_at=inp.at,
-                    )
-                    session.add(refund)
-            result = ReturnCreditResult(
-                credit_note=CreditNoteView(
-                    id=note.id,
-                    invoice_id=note.invoice_id,
-                    amount=note.amount,
-                    issued_at=note.issued_at,
-                ),
-                refund=RefundView(
-                    id=refund.id,
-                    payment_id=refund.payment_id,
-                    amount=refund.amount,
-                    refunded_at=refund.refunded_at,
-                )
-                if refund is not None
-                else None,
-                invoices=[
-                    InvoiceView.model_validate(invoice, from_attributes=True)
-                    for invoice in invoices
-                ],
+            result = await credit_order(
+                session,
+                view.order_no,
+                f"CN-{view.return_no}",
+                f"RF-{view.return_no}",
+                amount,
+                f"return {view.return_no}",
+                inp.at,
             )
         log.info("return_credited", return_no=view.return_no, amount=str(amount))
         return result

@@ -340,6 +340,32 @@ class CompensateResult(BaseModel):
     ids: list[str] = Field(default_factory=list, description="What was undone now.")
 
 
+class CreditOrderInput(BaseModel):
+    """A credit note for part of an order (a short-closed backorder that was paid for)."""
+
+    order_no: str
+    credit_id: str = Field(description="The credit note's id; its refund's derives from it.")
+    amount: Money
+    reason: str
+    at: datetime
+
+
+class CreditResult(BaseModel):
+    """A credit note, first taken off what the order owes, the rest refunded."""
+
+    credit_note: CreditNoteView
+    refund: RefundView | None = None
+    invoices: list[InvoiceView] = Field(
+        default_factory=list, description="The order's invoices after the credit was applied."
+    )
+
+    @property
+    def settles_debt(self) -> bool:
+        """Whether the credit took anything off what the order owed (not only refunded)."""
+        refunded = self.refund.amount if self.refund else 0
+        return self.credit_note.amount > refunded
+
+
 class RefundPaymentsResult(BaseModel):
     refunds: list[RefundView] = Field(default_factory=list)
 
@@ -500,3 +526,4 @@ class ActivityName:
     CANCEL_SHIPMENTS = "cancel_shipments"
     REFUND_PAYMENTS = "refund_payments"
     CANCEL_INVOICES = "cancel_invoices"
+    CREDIT_ORDER = "credit_order"

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.messages import EscalationRecord
+from domain.messages import CreditResult, EscalationRecord
 from domain.messages import Resolution as DeadlineResolution
 from domain.money import Money
 from domain.orders import (
@@ -171,18 +171,7 @@ class ReturnStepInput(BaseModel):
     at: datetime
 
 
-class ReturnCreditResult(BaseModel):
-    credit_note: CreditNoteView
-    refund: RefundView | None = None
-    invoices: list[InvoiceView] = Field(
-        default_factory=list, description="The order's invoices after the credit was applied."
-    )
-
-    @property
-    def settles_debt(self) -> bool:
-        """Whether the credit took anything off what the order owed (not only refunded)."""
-        refunded = self.refund.amount if self.refund else 0
-        return self.credit_note.amount > refunded
+ReturnCreditResult = CreditResult  # what a return's credit note did
 
 
 class ReturnCredited(BaseModel):

@@ -214,7 +214,9 @@ class Refund(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=100)
     order_no: str = Field(index=True, max_length=64)
-    payment_id: str = Field(unique=True, max_length=120)  # or "return:<return_no>"
+    payment_id: str = Field(
+        unique=True, max_length=120
+    )  # or "credit:<credit note id>" (a return, a short-close)
     amount: Decimal = Field(sa_type=MoneyType)
     reason: str = Field(default="", max_length=200)
     refunded_at: datetime = Field(sa_type=UTCDateTime)

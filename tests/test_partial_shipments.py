@@ -166,3 +166,34 @@ async def test_a_new_date_moves_each_shipments_delivery_deadline(
     (moved,) = [d for d in order["deadlines"] if d["sla"] == "delivery"]  # no stray order-level one
     assert moved["key"] == first["id"] and moved["status"] == "on_track"
     assert moved["due_at"] > before["due_at"] and moved["due_at"][:10] <= later
+
+
+async def test_a_prepaid_backorder_short_closed_is_credited_and_refunded(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(payment_terms="prepaid", delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=3)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    order_no = order["order_no"]
+    assert order["status"] == "AWAITING_PAYMENT"
+    order = await post_ok(
+        api, f"/orders/{order_no}/payments", {"amount": 50, "method": "bank", "reference": "PRE"}
+    )
+    order = await post_ok(api, f"/shipments/{ready(order)['id']}/dispatch", DISPATCH)
+    assert order["status"] == "IN_PRODUCTION"
+
+    close = {"by": "sales.li", "reason": "customer takes what we have"}
+    order = await post_ok(api, f"/orders/{order_no}/short-close", close)
+    assert order["status"] == "SHIPPED"
+    # Paid for five, gets three: the two short-closed are credited and paid back.
+    assert [(n["amount"], n["invoice_id"]) for n in order["credit_notes"]] == [
+        (20, order["invoices"][0]["id"])
+    ]
+    assert [r["amount"] for r in order["refunds"]] == [20]
+    assert "short_close_credited" in [e["event"] for e in order["timeline"]]
+    order = await post_ok(
+        api, f"/shipments/{order['shipments'][0]['id']}/deliver", {"signed_by": "Wang"}
+    )
+    assert order["status"] == "COMPLETED"

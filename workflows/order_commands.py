@@ -19,6 +19,8 @@ with workflow.unsafe.imports_passed_through():
         CompensateInput,
         CompensateResult,
         CreditCheckResult,
+        CreditOrderInput,
+        CreditResult,
         DeliverInput,
         DeliverShipmentInput,
         DispatchInput,
@@ -39,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         ValidateOrderInput,
         ValidateOrderResult,
     )
-    from domain.money import Money, as_number
+    from domain.money import Money, as_number, round_money
     from domain.orders import (
         AmendOrderInput,
         ChangeView,
@@ -56,6 +58,10 @@ with workflow.unsafe.imports_passed_through():
     from domain.statuses import OrderStatus
     from workflows import rules
     from workflows.order_core import OrderCore
+
+
+# A prepaid order's short-closed backorder is credited and refunded.
+SHORT_CLOSE_CREDIT_PATCH = "short-close-credits-prepaid"
 
 
 class OrderCommands(OrderCore):
@@ -407,15 +413,40 @@ class OrderCommands(OrderCore):
                 ),
                 CompensateResult,
             )
-            closed = []
+            closed, value = [], Money(0)
             for line in self._view.lines:
                 line.reserved_quantity = 0
                 if line.to_ship > 0:
                     closed.append(f"{line.sku} {line.to_ship}")
+                    value += line.unit_price * line.to_ship
                     line.short_closed_quantity += line.to_ship
             self._meet(Sla.DISPATCH)
             self._record("short_closed", inp.by, f"{', '.join(closed)}: {inp.reason}")
+            prepaid = self._view.payment_terms == "prepaid"  # invoiced in full up front
+            if prepaid and value > 0 and workflow.patched(SHORT_CLOSE_CREDIT_PATCH):
+                await self._credit_short_closed(round_money(value), inp.reason)
         return await self._settled()
+
+    async def _credit_short_closed(self, value: Money, reason: str) -> None:
+        """What a prepaid customer paid for and will not get is credited and refunded."""
+        credit = await self._act(
+            ActivityName.CREDIT_ORDER,
+            CreditOrderInput(
+                order_no=self._view.order_no,
+                credit_id=f"{self._view.order_no}-SC",
+                amount=value,
+                reason=f"short-closed: {reason}",
+                at=workflow.now(),
+            ),
+            CreditResult,
+        )
+        fresh = {invoice.id: invoice for invoice in credit.invoices}
+        self._view.invoices = [fresh.get(i.id, i) for i in self._view.invoices]
+        self._view.credit_notes.append(credit.credit_note)
+        if credit.refund is not None:
+            self._view.refunds.append(credit.refund)
+        refunded = f"; refund {credit.refund.amount}" if credit.refund else ""
+        self._record("short_close_credited", "finance", f"credit note {value}{refunded}")
 
     @short_close.validator
     def _check_short_close(self, inp: ShortCloseInput) -> None:
