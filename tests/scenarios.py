@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -192,6 +193,103 @@ async def return_replaced(
     return str(ret["workflow_id"])
 
 
+async def partial_amended(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Partial delivery cut below its pick list (the pick list is made anew), shipped, its
+    delivery date moved (the shipment's deadline re-armed), delivered and paid."""
+    customer = await new_customer(delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=4)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 10}]
+    )
+    order_no = order["order_no"]
+    order = await patch(api, order_no, {"lines": [{"sku": product["sku"], "quantity": 3}]})
+    (shipment,) = [s["id"] for s in order["shipments"] if s["status"] == "ready"]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+    later = (date.today() + timedelta(days=20)).isoformat()
+    await patch(api, order_no, {"requested_delivery_date": later})
+    order = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    order = await post_ok(
+        api, f"/orders/{order_no}/payments", {"amount": 30, "method": "bank", "reference": "P"}
+    )
+    assert order["status"] == "COMPLETED", order["status"]
+    return f"order-{order_no}"
+
+
+async def prepaid_short_closed(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Prepaid, partial: paid for five, three shipped, the rest short-closed and refunded."""
+    customer = await new_customer(payment_terms="prepaid", delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=3)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    order_no = order["order_no"]
+    order = await post_ok(
+        api, f"/orders/{order_no}/payments", {"amount": 50, "method": "bank", "reference": "P"}
+    )
+    (shipment,) = [s["id"] for s in order["shipments"] if s["status"] == "ready"]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+    await post_ok(api, f"/orders/{order_no}/short-close", {"by": "sales.li", "reason": "enough"})
+    order = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    assert order["status"] == "COMPLETED" and order["refunds"], order["status"]
+    return f"order-{order_no}"
+
+
+async def return_refunded_unpaid(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """A delivered, unpaid order's goods come back: the credit note settles part of the
+    invoice and the return tells the order (the order then completes on the rest)."""
+    customer = await new_customer()
+    product = await new_product(unit_price=100, stock_on_hand=10)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 3}]
+    )
+    (shipment,) = [s["id"] for s in order["shipments"]]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+    await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    ret = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/returns",
+        {
+            "lines": [{"sku": product["sku"], "quantity": 1}],
+            "reason": "dented",
+            "resolution": "refund",
+            "requested_by": "y",
+        },
+        status=201,
+    )
+    for step, body in (
+        ("approve", {"by": "lead"}),
+        ("receive", None),
+        ("inspect", {"accepted_quantity": 1}),
+    ):
+        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    assert ret["status"] == "COMPLETED" and ret["refund"] is None
+
+    async def credited() -> None:
+        view = (await api.get(f"/orders/{order['order_no']}")).json()
+        assert view["invoices"][0]["credited_amount"] == 100
+
+    await eventually(credited)
+    final = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/payments",
+        {"amount": 200, "method": "bank", "reference": "P"},
+    )
+    assert final["status"] == "COMPLETED", final["status"]
+    return str(ret["workflow_id"])
+
+
+async def patch(api: httpx.AsyncClient, order_no: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = await api.patch(f"/orders/{order_no}", json={"reason": "customer called"} | body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
 async def _ship_and_settle(api: httpx.AsyncClient, order: dict[str, Any]) -> None:
     (shipment_id,) = [s["id"] for s in order["shipments"] if s["status"] == "ready"]
     await post_ok(api, f"/shipments/{shipment_id}/dispatch", {"carrier": "SF", "tracking_no": "T"})
@@ -214,4 +312,7 @@ SCENARIOS = {
     "amended": amended,
     "partial_delivery": partial_delivery,
     "return_replaced": return_replaced,
+    "partial_amended": partial_amended,
+    "prepaid_short_closed": prepaid_short_closed,
+    "return_refunded_unpaid": return_refunded_unpaid,
 }

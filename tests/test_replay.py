@@ -1,8 +1,11 @@
 """Replay: the workflow code must reproduce every recorded history, command for command.
 
-`tests/histories/` holds histories of real runs, one per path, and `tests/histories/v1/` those
-of the code before the deadline ladders (`workflow.patched("deadlines-v1")`): orders started
-then must still replay. A change to `workflows/` that alters the command sequence fails here
+`tests/histories/` holds histories of real runs, one per path; `tests/histories/v1/` those of
+the code before the deadline ladders (`workflow.patched("deadlines-v1")`), and
+`tests/histories/v2/` those of the paths that later patches changed (a CANCELLING checkpoint,
+partial pick lists following amendments, delivery deadlines re-armed by key, return credits
+settling invoices, short-close credits), recorded before them: orders started then must still
+replay. A change to `workflows/` that alters the command sequence fails here
 unless it is guarded with `workflow.patched()`; keep the old histories when you add one.
 Re-record after an intended, guarded change with `RECORD_HISTORIES=1 make test`.
 """
@@ -56,6 +59,8 @@ def test_every_path_has_a_recorded_history() -> None:
         "rejected",
     }
     assert {p.stem for p in (HISTORIES / "v1").glob("*.json")} >= before_deadlines
+    before_credits = {"approval_expired", "amended", "partial_delivery", "return_replaced"}
+    assert {p.stem for p in (HISTORIES / "v2").glob("*.json")} >= before_credits
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
