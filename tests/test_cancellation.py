@@ -375,17 +375,23 @@ async def test_the_order_shows_cancelling_while_its_steps_are_undone(
         order_no = order["order_no"]
         assert order["status"] == "READY_TO_SHIP"
         cancel = asyncio.create_task(api.post(f"/orders/{order_no}/cancel", json=CANCEL))
-        await asyncio.wait_for(gate.entered.wait(), timeout=30)
+        try:
+            await asyncio.wait_for(gate.entered.wait(), timeout=30)
+            # The saga is under way: lists, ops' search and the view all say so.
+            listed = (await api.get("/orders", params={"status": "CANCELLING"})).json()
+            assert order_no in [o["order_no"] for o in listed["items"]]
+            assert (await api.get(f"/orders/{order_no}")).json()["status"] == "CANCELLING"
+            handle = temporal_client.get_workflow_handle(f"order-{order_no}")
 
-        # The saga is under way: lists, ops' search and the view all say so.
-        listed = (await api.get("/orders", params={"status": "CANCELLING"})).json()
-        assert order_no in [o["order_no"] for o in listed["items"]]
-        handle = temporal_client.get_workflow_handle(f"order-{order_no}")
-        attributes = (await handle.describe()).typed_search_attributes
-        assert attributes.get(sa.ORDER_STATUS) == "CANCELLING"
-        assert (await api.get(f"/orders/{order_no}")).json()["status"] == "CANCELLING"
+            async def searchable() -> None:
+                # Local activities run inside one workflow task: its commands (the upsert
+                # among them) reach Temporal when a slow step makes it heartbeat.
+                attributes = (await handle.describe()).typed_search_attributes
+                assert attributes.get(sa.ORDER_STATUS) == "CANCELLING"
 
-        gate.open.set()
+            await eventually(searchable, within=30)
+        finally:
+            gate.open.set()  # the worker cannot stop while a step of it waits at the gate
         response = await asyncio.wait_for(cancel, timeout=30)
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "CANCELLED"
