@@ -169,23 +169,7 @@ async def return_replaced(
     """A delivered order's goods come back and are replaced."""
     workflow_id = await auto_approved(api, new_customer, new_product)
     order = (await api.get(f"/orders/{workflow_id.removeprefix('order-')}")).json()
-    ret = await post_ok(
-        api,
-        f"/orders/{order['order_no']}/returns",
-        {
-            "lines": [{"sku": order["lines"][0]["sku"], "quantity": 1}],
-            "reason": "dented",
-            "resolution": "replace",
-            "requested_by": "y",
-        },
-        status=201,
-    )
-    for step, body in (
-        ("approve", {"by": "lead"}),
-        ("receive", None),
-        ("inspect", {"accepted_quantity": 1}),
-    ):
-        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    ret = await return_one(api, order["order_no"], order["lines"][0]["sku"], "replace")
     shipment = ret["replacement"]["id"]
     await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "R"})
     ret = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
@@ -251,23 +235,7 @@ async def return_refunded_unpaid(
     (shipment,) = [s["id"] for s in order["shipments"]]
     await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"})
     await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
-    ret = await post_ok(
-        api,
-        f"/orders/{order['order_no']}/returns",
-        {
-            "lines": [{"sku": product["sku"], "quantity": 1}],
-            "reason": "dented",
-            "resolution": "refund",
-            "requested_by": "y",
-        },
-        status=201,
-    )
-    for step, body in (
-        ("approve", {"by": "lead"}),
-        ("receive", None),
-        ("inspect", {"accepted_quantity": 1}),
-    ):
-        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    ret = await return_one(api, order["order_no"], product["sku"], "refund")
     assert ret["status"] == "COMPLETED" and ret["refund"] is None
 
     async def credited() -> None:
@@ -282,6 +250,30 @@ async def return_refunded_unpaid(
     )
     assert final["status"] == "COMPLETED", final["status"]
     return str(ret["workflow_id"])
+
+
+async def return_one(
+    api: httpx.AsyncClient, order_no: str, sku: str, resolution: str
+) -> dict[str, Any]:
+    """One unit of `sku` comes back: requested, approved, received, accepted."""
+    ret = await post_ok(
+        api,
+        f"/orders/{order_no}/returns",
+        {
+            "lines": [{"sku": sku, "quantity": 1}],
+            "reason": "dented",
+            "resolution": resolution,
+            "requested_by": "y",
+        },
+        status=201,
+    )
+    for step, body in (
+        ("approve", {"by": "lead"}),
+        ("receive", None),
+        ("inspect", {"accepted_quantity": 1}),
+    ):
+        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    return ret
 
 
 async def patch(api: httpx.AsyncClient, order_no: str, body: dict[str, Any]) -> dict[str, Any]:
