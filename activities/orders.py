@@ -69,6 +69,7 @@ from domain.orders import (
 )
 from store import audit, queries
 from store.db import Database
+from store.queries import lock_order
 from store.tables import (
     AuditEntry,
     CreditHold,
@@ -825,12 +826,6 @@ async def product_for_update(session: AsyncSession, sku: str) -> Product:
 
 def _only(column: Any, ids: list[str] | None) -> list[Any]:
     return [] if ids is None else [col(column).in_(ids)]
-
-
-async def lock_order(session: AsyncSession, order_no: str) -> None:
-    """Serialize writers of one order's rows (SQLite's writer already holds the database)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(order_no))))
 
 
 async def _release(session: AsyncSession, sku: str, quantity: int) -> None:

@@ -111,6 +111,12 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
         return (await session.exec(query)).all()
 
 
+async def lock_order(session: AsyncSession, order_no: str) -> None:
+    """Serialize writers of one order's rows (SQLite's writer already holds the database)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(order_no))))
+
+
 async def returns_of(db: Database, order_no: str) -> Sequence[ReturnRecord]:
     async with db.reader() as session:
         query = (
@@ -119,6 +125,12 @@ async def returns_of(db: Database, order_no: str) -> Sequence[ReturnRecord]:
             .order_by(col(ReturnRecord.requested_at))
         )
         return (await session.exec(query)).all()
+
+
+async def returns_in(session: AsyncSession, order_no: str) -> Sequence[ReturnRecord]:
+    """An order's returns, read inside the caller's transaction (under `lock_order`)."""
+    query = select(ReturnRecord).where(col(ReturnRecord.order_no) == order_no)
+    return (await session.exec(query)).all()
 
 
 async def get_return(db: Database, return_no: str) -> ReturnRecord | None:

@@ -252,10 +252,21 @@ async def return_refunded_unpaid(
     return str(ret["workflow_id"])
 
 
+async def return_nothing_accepted(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Goods come back, inspection accepts none: the return ends with nothing to credit."""
+    workflow_id = await auto_approved(api, new_customer, new_product)
+    order = (await api.get(f"/orders/{workflow_id.removeprefix('order-')}")).json()
+    ret = await return_one(api, order["order_no"], order["lines"][0]["sku"], "refund", 0)
+    assert ret["status"] == "COMPLETED" and ret["credit_note"] is None
+    return str(ret["workflow_id"])
+
+
 async def return_one(
-    api: httpx.AsyncClient, order_no: str, sku: str, resolution: str
+    api: httpx.AsyncClient, order_no: str, sku: str, resolution: str, accepted: int = 1
 ) -> dict[str, Any]:
-    """One unit of `sku` comes back: requested, approved, received, accepted."""
+    """One unit of `sku` comes back: requested, approved, received, `accepted` of it kept."""
     ret = await post_ok(
         api,
         f"/orders/{order_no}/returns",
@@ -270,7 +281,7 @@ async def return_one(
     for step, body in (
         ("approve", {"by": "lead"}),
         ("receive", None),
-        ("inspect", {"accepted_quantity": 1}),
+        ("inspect", {"accepted_quantity": accepted}),
     ):
         ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
     return ret
@@ -307,4 +318,5 @@ SCENARIOS = {
     "partial_amended": partial_amended,
     "prepaid_short_closed": prepaid_short_closed,
     "return_refunded_unpaid": return_refunded_unpaid,
+    "return_nothing_accepted": return_nothing_accepted,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -291,3 +292,71 @@ async def test_a_refund_return_settles_what_was_left_and_refunds_the_rest(
         "paid",
     )
     assert [d["status"] for d in view["deadlines"] if d["sla"] == "invoice_payment"] == ["met"]
+
+
+async def test_a_return_with_nothing_accepted_ends_without_credit_or_replacement(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    order, sku = await delivered_order(api, new_customer, new_product, paid=True)
+    for resolution in ("refund", "replace"):
+        ret = await post_ok(
+            api,
+            f"/orders/{order['order_no']}/returns",
+            {
+                "lines": [{"sku": sku, "quantity": 1}],
+                "reason": "says it is broken",
+                "resolution": resolution,
+                "requested_by": "service.li",
+            },
+            status=201,
+        )
+        for step, body in (("approve", {"by": "lead"}), ("receive", None)):
+            ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+        ret = await post_ok(api, f"/returns/{ret['return_no']}/inspect", {"accepted_quantity": 0})
+        assert ret["status"] == "COMPLETED", resolution
+        assert (ret["credit_note"], ret["refund"], ret["replacement"]) == (None, None, None)
+        assert "nothing_accepted" in [e["event"] for e in ret["timeline"]]
+    product = (await api.get(f"/products/{sku}")).json()
+    assert (product["stock_on_hand"], product["reserved"]) == (7, 0)  # 10 - 3 shipped, none back
+
+
+async def test_two_returns_at_once_cannot_both_take_the_last_units(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    order, sku = await delivered_order(api, new_customer, new_product, paid=True)
+    body = {
+        "lines": [{"sku": sku, "quantity": 2}],
+        "reason": "x",
+        "resolution": "refund",
+        "requested_by": "service.li",
+    }
+    url = f"/orders/{order['order_no']}/returns"
+    answers = await asyncio.gather(*(api.post(url, json=body) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 422, 422, 422], [a.text for a in answers]
+
+
+async def test_a_partial_orders_delivered_goods_can_come_back_before_the_rest_ships(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(delivery_policy="partial")
+    product = await new_product(unit_price=10, stock_on_hand=2)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    (shipment,) = [s["id"] for s in order["shipments"] if s["status"] == "ready"]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"})
+    body = {
+        "lines": [{"sku": product["sku"], "quantity": 1}],
+        "reason": "cracked",
+        "resolution": "refund",
+        "requested_by": "service.li",
+    }
+    url = f"/orders/{order['order_no']}/returns"
+    response = await api.post(url, json=body)  # shipped, not yet delivered
+    assert response.status_code == 409, response.text
+    order = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    assert order["status"] == "IN_PRODUCTION"  # three still to come
+    response = await api.post(url, json=body | {"lines": [{"sku": product["sku"], "quantity": 3}]})
+    assert response.status_code == 422 and error_fields(response) == {"lines[0].quantity"}
+    ret = await post_ok(api, url, body, status=201)
+    assert ret["status"] == "REQUESTED"

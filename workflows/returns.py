@@ -51,6 +51,8 @@ R = TypeVar("R")
 # A credit note that settles part of an unpaid invoice is applied to it, and the order told.
 CREDIT_SETTLES_PATCH = "return-credit-settles-invoice"
 RETURN_CREDITED_SIGNAL = "return_credited"
+# A return whose inspection accepted nothing ends there.
+NOTHING_ACCEPTED_PATCH = "return-nothing-accepted"
 
 
 def return_workflow_id(return_no: str) -> str:
@@ -85,6 +87,11 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             return await self._close(ReturnStatus.REFUSED)
         await self._wait(lambda: view.status is ReturnStatus.RECEIVED)
         await self._wait(lambda: view.status is ReturnStatus.INSPECTED)
+        nothing = not any(line.accepted_quantity for line in view.lines)
+        if nothing and workflow.patched(NOTHING_ACCEPTED_PATCH):
+            # Nothing to restock, credit or replace: no empty credit note, no empty shipment.
+            self._record("nothing_accepted", "warehouse", "no goods accepted at inspection")
+            return await self._close(ReturnStatus.COMPLETED)
         step = ReturnStepInput(view=view, at=workflow.now())
         await self._act(ActivityName.RESTOCK_RETURN, step, type(None))
         self._record("return_restocked", "warehouse")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -26,6 +27,7 @@ from api.record import outcome_of, record_command
 from api.routes.commands import IdempotencyKey, WorkflowEnded, run_update, update_id
 from api.routes.orders import current_order
 from domain.auth import Permission
+from domain.orders import OrderView
 from domain.returns import (
     Inspection,
     InspectReturnInput,
@@ -43,6 +45,7 @@ from domain.returns import (
 from domain.statuses import OrderStatus
 from payload_codec import UiText
 from store import queries
+from store.tables import ReturnRecord
 from workflows.returns import ReturnWorkflow, return_workflow_id
 
 router = APIRouter(tags=["returns"])
@@ -76,10 +79,11 @@ async def request_return(
     and not yet returned. The same `return_no` and body again answers the existing return.
     """
     order = await current_order(db, temporal, settings, order_no, principal)
-    if order.status not in (OrderStatus.DELIVERED, OrderStatus.COMPLETED):
+    delivered = any(line.delivered_quantity for line in order.lines)
+    if order.status not in RETURNABLE or not delivered:
         raise ProblemError(
             409,
-            f"Order {order_no} is {order.status}: returns start once it is delivered (签收); "
+            f"Order {order_no} is {order.status}: returns start once goods are delivered (签收); "
             "until goods ship it can be cancelled",
             order_no=order_no,
             type_="InvalidState",
@@ -89,8 +93,91 @@ async def request_return(
     existing = await queries.get_return(db, return_no)
     if existing is not None:
         return _same_return(existing.fingerprint, fingerprint, existing.view, response)
+    customer = await queries.get_customer(db, order.customer_id)
+    client = await temporal.get()
+    # One return request of an order at a time, from the check of what is left to return to
+    # the new return's row: two at once must not both take the last units back.
+    async with db.writer() as session:
+        await queries.lock_order(session, order_no)
+        lines = _returnable(order, body, await queries.returns_in(session, order_no))
+        now = datetime.now(UTC)
+        view = ReturnView(
+            return_no=return_no,
+            workflow_id=return_workflow_id(return_no),
+            order_no=order_no,
+            customer_id=order.customer_id,
+            customer_group=customer.customer_group if customer else None,
+            status=ReturnStatus.REQUESTED,
+            status_label=ReturnStatus.REQUESTED.labels,
+            resolution=body.resolution,
+            reason=body.reason,
+            requested_by=principal.name,
+            lines=lines,
+            requested_at=now,
+            updated_at=now,
+        )
+        try:
+            await client.start_workflow(
+                ReturnWorkflow.run,
+                ReturnWorkflowInput(view=view, fingerprint=fingerprint),
+                id=view.workflow_id,
+                task_queue=settings.task_queue,
+                task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=UiText(
+                    f"Return {return_no} of order {order_no} · {body.resolution}"
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            handle = client.get_workflow_handle(view.workflow_id)
+            current: ReturnView = await handle.query(ReturnWorkflow.view)
+            # The workflow knows its own fingerprint only through the read model; compare bodies.
+            same = current.lines == view.lines and current.reason == view.reason
+            return _same_return(
+                fingerprint if same else "", fingerprint, current.model_dump(mode="json"), response
+            )
+        except RPCError as exc:
+            raise rpc_to_problem(exc, order_no) from exc
+        # Its row until the workflow's first save replaces it (only forwards, by `seq`).
+        session.add(
+            ReturnRecord(
+                return_no=return_no,
+                order_no=order_no,
+                customer_id=order.customer_id,
+                status=view.status,
+                fingerprint=fingerprint,
+                seq=-1,
+                requested_at=now,
+                updated_at=now,
+                view=view.model_dump(mode="json"),
+            )
+        )
+    response.headers["Location"] = f"/returns/{return_no}"
+    log.info("return_requested", order_no=order_no, return_no=return_no)
+    await record_command(
+        db, principal, "request_return", "ok", order_no=order_no, detail={"return_no": return_no}
+    )
+    return view
+
+
+# Delivered goods can come back once the order is past shipment; a partial order's delivered
+# shipments even while the rest is still on its way.
+RETURNABLE = {
+    OrderStatus.IN_PRODUCTION,
+    OrderStatus.READY_TO_SHIP,
+    OrderStatus.SHIPPED,
+    OrderStatus.DELIVERED,
+    OrderStatus.COMPLETED,
+}
+
+
+def _returnable(
+    order: OrderView, body: ReturnSubmission, earlier: Sequence[ReturnRecord]
+) -> list[ReturnLineView]:
+    """The return's lines, if each is within what was delivered and not yet returned (422)."""
     returned: dict[str, int] = {}
-    for record in await queries.returns_of(db, order_no):
+    for record in earlier:
         if record.status != ReturnStatus.REFUSED:
             for line in ReturnView.model_validate(record.view).lines:
                 returned[line.sku] = returned.get(line.sku, 0) + (
@@ -103,7 +190,8 @@ async def request_return(
         if not ordered:
             problems.append(
                 FieldProblem(
-                    field=f"lines[{index}].sku", message=f"{wanted.sku} is not on order {order_no}"
+                    field=f"lines[{index}].sku",
+                    message=f"{wanted.sku} is not on order {order.order_no}",
                 )
             )
             continue
@@ -129,53 +217,12 @@ async def request_return(
         )
     if problems:
         raise ProblemError(
-            422, "The return does not match what was delivered", errors=problems, order_no=order_no
+            422,
+            "The return does not match what was delivered",
+            errors=problems,
+            order_no=order.order_no,
         )
-    customer = await queries.get_customer(db, order.customer_id)
-    now = datetime.now(UTC)
-    view = ReturnView(
-        return_no=return_no,
-        workflow_id=return_workflow_id(return_no),
-        order_no=order_no,
-        customer_id=order.customer_id,
-        customer_group=customer.customer_group if customer else None,
-        status=ReturnStatus.REQUESTED,
-        status_label=ReturnStatus.REQUESTED.labels,
-        resolution=body.resolution,
-        reason=body.reason,
-        requested_by=principal.name,
-        lines=lines,
-        requested_at=now,
-        updated_at=now,
-    )
-    client = await temporal.get()
-    try:
-        await client.start_workflow(
-            ReturnWorkflow.run,
-            ReturnWorkflowInput(view=view, fingerprint=fingerprint),
-            id=view.workflow_id,
-            task_queue=settings.task_queue,
-            task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            static_summary=UiText(f"Return {return_no} of order {order_no} · {body.resolution}"),
-        )
-    except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle(view.workflow_id)
-        current: ReturnView = await handle.query(ReturnWorkflow.view)
-        # The workflow knows its own fingerprint only through the read model; compare bodies.
-        same = current.lines == view.lines and current.reason == view.reason
-        return _same_return(
-            fingerprint if same else "", fingerprint, current.model_dump(mode="json"), response
-        )
-    except RPCError as exc:
-        raise rpc_to_problem(exc, order_no) from exc
-    response.headers["Location"] = f"/returns/{return_no}"
-    log.info("return_requested", order_no=order_no, return_no=return_no)
-    await record_command(
-        db, principal, "request_return", "ok", order_no=order_no, detail={"return_no": return_no}
-    )
-    return view
+    return lines
 
 
 def _same_return(
