@@ -916,11 +916,12 @@ async def credit_order(
     note = await session.get(CreditNote, note_id)
     refund = await session.get(Refund, refund_id)
     if note is None:
-        left = amount
+        left, credited = amount, list[str]()
         for invoice in invoices:
             if invoice.status != "issued" or left <= 0:
                 continue
             applied = min(left, invoice.amount - invoice.paid_amount - invoice.credited_amount)
+            credited.append(invoice.id)
             invoice.credited_amount += applied
             if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
                 invoice.status = "paid"  # settled: nothing is owed on it any more
@@ -929,7 +930,8 @@ async def credit_order(
         note = CreditNote(
             id=note_id,
             order_no=order_no,
-            invoice_id=invoices[0].id if invoices else "",
+            # The invoice it settled first, else the order's latest (refunded against it).
+            invoice_id=(credited or [i.id for i in invoices[-1:]] or [""])[0],
             amount=amount,
             reason=reason[:200],
             issued_at=at,

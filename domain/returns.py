@@ -174,6 +174,10 @@ class ReturnStepInput(BaseModel):
 ReturnCreditResult = CreditResult  # what a return's credit note did
 
 
+# The order workflow's signal a return sends when its credit settled part of what was owed.
+RETURN_CREDITED_SIGNAL = "return_credited"
+
+
 class ReturnCredited(BaseModel):
     """The order workflow's signal: a return's credit note settled part of what it owed."""
 

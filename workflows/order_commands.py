@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         status_label,
     )
     from domain.policy import Sla
-    from domain.returns import ReturnCredited
+    from domain.returns import RETURN_CREDITED_SIGNAL, ReturnCredited
     from domain.statuses import OrderStatus
     from workflows import rules
     from workflows.order_core import OrderCore
@@ -265,7 +265,7 @@ class OrderCommands(OrderCore):
         if not rules.already_paid(self._view, inp):
             rules.check_payment(self._view, inp)
 
-    @workflow.signal(name="return_credited")
+    @workflow.signal(name=RETURN_CREDITED_SIGNAL)
     async def return_credited(self, inp: ReturnCredited) -> None:
         """A return's credit note took returned goods off what the order still owed (the
         return workflow sends this; the order may now be settled without another payment)."""

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import ShipmentView, TimelineEntry, workflow_id_for
     from domain.policy import Sla
     from domain.returns import (
+        RETURN_CREDITED_SIGNAL,
         InspectReturnInput,
         ReceiveReturnInput,
         RefuseReturnInput,
@@ -50,7 +51,6 @@ R = TypeVar("R")
 
 # A credit note that settles part of an unpaid invoice is applied to it, and the order told.
 CREDIT_SETTLES_PATCH = "return-credit-settles-invoice"
-RETURN_CREDITED_SIGNAL = "return_credited"
 # A return whose inspection accepted nothing ends there.
 NOTHING_ACCEPTED_PATCH = "return-nothing-accepted"
 
