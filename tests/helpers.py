@@ -5,17 +5,34 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.engine import make_url
 
+from api.main import create_app
 from settings import Settings
+from tests.auth import ActAs
 from tests.conftest import unique
 
 T = TypeVar("T")
 Factory = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@asynccontextmanager
+async def api_for(
+    settings: Settings, *, request_seconds: float = 30
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An API of its own on `settings` (its own task queue, say), signed in like `api`."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(
+            auth=ActAs(app), transport=transport, base_url="http://test", timeout=request_seconds
+        ) as client:
+            yield client
 
 
 async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 10.0) -> T:

@@ -21,7 +21,6 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
-from api.main import create_app
 from domain.messages import ActivityName
 from settings import Settings
 from store.db import Database
@@ -35,8 +34,14 @@ from store.tables import (
     Reservation,
     Shipment,
 )
-from tests.auth import ActAs
-from tests.helpers import Factory, eventually, post_ok, submit_ok, worker_environment
+from tests.helpers import (
+    Factory,
+    api_for,
+    eventually,
+    post_ok,
+    submit_ok,
+    worker_environment,
+)
 from worker import build_worker
 from workflows import search_attributes as sa
 
@@ -259,49 +264,44 @@ async def test_a_worker_killed_mid_saga_still_finishes_it_exactly_once(
     customer = await new_customer(payment_terms="prepaid")
     product = await new_product(stock_on_hand=10, unit_price=100)
     sku = product["sku"]
-    app = create_app(own)
     worker = start_worker()
     try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                auth=ActAs(app), transport=transport, base_url="http://test", timeout=60
-            ) as api:
-                order = await submit_ok(
-                    api, customer_id=customer["customer_id"], lines=[{"sku": sku, "quantity": 4}]
-                )
-                order_no = order["order_no"]
-                await post_ok(
-                    api,
-                    f"/orders/{order_no}/payments",
-                    {"amount": 400, "method": "bank", "reference": "K1"},
-                )
-                handle = temporal_client.get_workflow_handle(f"order-{order_no}")
-                accepted_before = await _accepted_updates(handle)
+        async with api_for(own, request_seconds=60) as api:
+            order = await submit_ok(
+                api, customer_id=customer["customer_id"], lines=[{"sku": sku, "quantity": 4}]
+            )
+            order_no = order["order_no"]
+            await post_ok(
+                api,
+                f"/orders/{order_no}/payments",
+                {"amount": 400, "method": "bank", "reference": "K1"},
+            )
+            handle = temporal_client.get_workflow_handle(f"order-{order_no}")
+            accepted_before = await _accepted_updates(handle)
 
-                # Hold SQLite's write lock: the saga's first compensation blocks in the worker.
-                path = make_url(own.database_url).database
-                assert path is not None
-                lock = sqlite3.connect(path, isolation_level=None, timeout=30)
-                lock.execute("BEGIN IMMEDIATE")
-                cancel = asyncio.create_task(api.post(f"/orders/{order_no}/cancel", json=CANCEL))
-                # Once the cancel update is on record (the blocked task heartbeats), kill -9.
-                await eventually(_more_updates(handle, accepted_before), within=30)
-                worker.send_signal(signal.SIGKILL)
-                worker.wait()
-                lock.execute("ROLLBACK")
-                lock.close()
-                worker = start_worker()
+            # Hold SQLite's write lock: the saga's first compensation blocks in the worker.
+            path = make_url(own.database_url).database
+            assert path is not None
+            lock = sqlite3.connect(path, isolation_level=None, timeout=30)
+            lock.execute("BEGIN IMMEDIATE")
+            cancel = asyncio.create_task(api.post(f"/orders/{order_no}/cancel", json=CANCEL))
+            # Once the cancel update is on record (the blocked task heartbeats), kill -9.
+            await eventually(_more_updates(handle, accepted_before), within=30)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            lock.execute("ROLLBACK")
+            lock.close()
+            worker = start_worker()
 
-                async def cancelled() -> None:
-                    view = (await api.get(f"/orders/{order_no}")).json()
-                    assert view["status"] == "CANCELLED" and view["closed"]
+            async def cancelled() -> None:
+                view = (await api.get(f"/orders/{order_no}")).json()
+                assert view["status"] == "CANCELLED" and view["closed"]
 
-                await eventually(cancelled, within=60)
-                cancel.cancel()
-                # The history shows the killed worker's task timing out, then the takeover.
-                kinds = [e.WhichOneof("attributes") for e in (await handle.fetch_history()).events]
-                assert "workflow_task_timed_out_event_attributes" in kinds
+            await eventually(cancelled, within=60)
+            cancel.cancel()
+            # The history shows the killed worker's task timing out, then the takeover.
+            kinds = [e.WhichOneof("attributes") for e in (await handle.fetch_history()).events]
+            assert "workflow_task_timed_out_event_attributes" in kinds
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
@@ -359,14 +359,7 @@ async def test_the_order_shows_cancelling_while_its_steps_are_undone(
     own = settings.model_copy(update={"task_queue": f"gate-{uuid.uuid4().hex[:6]}"})
     gate = _Gate(ActivityName.CANCEL_SHIPMENTS)
     customer, product = await new_customer(), await new_product()
-    app = create_app(own)
-    async with (
-        build_worker(temporal_client, db, own, [gate]),
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            auth=ActAs(app), transport=httpx.ASGITransport(app=app), base_url="http://test"
-        ) as api,
-    ):
+    async with build_worker(temporal_client, db, own, [gate]), api_for(own) as api:
         order = await submit_ok(
             api,
             customer_id=customer["customer_id"],

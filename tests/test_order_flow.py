@@ -15,13 +15,19 @@ from sqlmodel import select
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
-from api.main import create_app
 from settings import Settings
 from store.db import Database
 from store.tables import AuditEntry
-from tests.auth import ActAs
 from tests.conftest import unique
-from tests.helpers import Factory, error_fields, eventually, post_ok, submit, submit_ok
+from tests.helpers import (
+    Factory,
+    api_for,
+    error_fields,
+    eventually,
+    post_ok,
+    submit,
+    submit_ok,
+)
 from worker import build_worker
 from workflows import search_attributes as sa
 
@@ -490,22 +496,10 @@ async def test_approval_limits_from_settings_reach_the_worker(
     customer = await new_customer(credit_limit=1_000_000)
     product = await new_product(unit_price=100, stock_on_hand=1000)
     cid, sku = customer["customer_id"], product["sku"]
-    app = create_app(own)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with (
-            httpx.AsyncClient(
-                auth=ActAs(app), transport=transport, base_url="http://test", timeout=30
-            ) as own_api,
-            build_worker(temporal_client, db, own),
-        ):
-            at_limit = await submit_ok(
-                own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 10}]
-            )
-            above = await submit_ok(own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 11}])
-            two_level = await submit_ok(
-                own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 51}]
-            )
+    async with api_for(own) as own_api, build_worker(temporal_client, db, own):
+        at_limit = await submit_ok(own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 10}])
+        above = await submit_ok(own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 11}])
+        two_level = await submit_ok(own_api, customer_id=cid, lines=[{"sku": sku, "quantity": 51}])
     assert (at_limit["total"], at_limit["status"]) == (1000, "READY_TO_SHIP")
     assert (above["total"], above["status"]) == (1100, "PENDING_APPROVAL")
     (reason,) = above["approval"]["reasons"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 from temporalio.client import Client
@@ -17,20 +15,9 @@ from domain.auth import Role
 from settings import Settings
 from store.db import Database
 from store.tables import User
-from tests.auth import ActAs, bearer
-from tests.helpers import Factory, error_fields, submit_ok
+from tests.auth import bearer
+from tests.helpers import Factory, api_for, error_fields, submit_ok
 from worker import build_worker
-
-
-@asynccontextmanager
-async def api_for(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(
-            auth=ActAs(app), transport=transport, base_url="http://test"
-        ) as client:
-            yield client
 
 
 def closed_port() -> int:
