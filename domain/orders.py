@@ -117,6 +117,11 @@ class AmendOrderInput(Amendment):
     """The amendment with who asked for it: the workflow update's input."""
 
     requested_by: ShortText
+    today: date | None = Field(
+        default=None,
+        description="The company's date when the API took the request (the workflow knows "
+        "only UTC's): a requested delivery date before it is in the past.",
+    )
 
 
 class Problem(Frozen):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -494,3 +495,22 @@ async def test_going_over_the_credit_limit_sends_an_approved_order_back_to_appro
     assert order["status"] == "READY_TO_SHIP"
     assert order["changes"][0]["approved_by"] == ["sup.xu", "mgr.he"]
     assert order["lines"][0]["reserved_quantity"] == 15
+
+
+async def test_a_delivery_date_is_in_the_past_by_the_companys_calendar(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """From 00:00 to 08:00 in Shanghai, UTC's date is still the company's yesterday: that
+    date is past for the company, whatever the workflow's clock says."""
+    customer, product = await new_customer(), await new_product()
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    response = await api.patch(
+        f"/orders/{order['order_no']}", json=WHO | {"requested_delivery_date": yesterday}
+    )
+    assert response.status_code == 422 and error_fields(response) == {"requested_delivery_date"}
+    order = await patch_ok(api, order["order_no"], {"requested_delivery_date": today.isoformat()})
+    assert order["requested_delivery_date"] == today.isoformat()

@@ -298,7 +298,9 @@ class OrderCommands(OrderCore):
         """修改: a new revision. New lines are validated like a new order and the approval rules
         run again: the order awaits approval at the level the new content needs."""
         async with self._amend_lock:
-            rules.check_amendable(self._view, inp, self._closing, workflow.now().date())
+            rules.check_amendable(
+                self._view, inp, self._closing, inp.today or workflow.now().date()
+            )
             view, changed = self._view, inp.changed_fields()
             change = ChangeView(
                 revision=view.revision + 1,
@@ -323,7 +325,7 @@ class OrderCommands(OrderCore):
 
     @amend.validator
     def _check_amend(self, inp: AmendOrderInput) -> None:
-        rules.check_amendable(self._view, inp, self._closing, workflow.now().date())
+        rules.check_amendable(self._view, inp, self._closing, inp.today or workflow.now().date())
 
     async def _amend_lines(self, lines: list[OrderLineRequest], change: ChangeView) -> None:
         """New lines for an order awaiting approval: validate, re-price, re-run the rules."""

@@ -7,9 +7,10 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import structlog
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -37,6 +38,7 @@ from api.record import outcome_of, record_command
 from api.routes.commands import CommandsDep
 from api.routes.reports import OverdueDeadline, overdue_deadlines
 from domain.auth import Permission
+from domain.calendar import BusinessCalendar
 from domain.messages import (
     Approval,
     ApproveOrderInput,
@@ -402,6 +404,7 @@ async def record_payment(
 async def amend_order(
     order_no: str,
     body: Amendment,
+    request: Request,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
 ) -> OrderView:
@@ -410,10 +413,13 @@ async def amend_order(
     200 with the new revision and its change record. New lines pass entry validation (422
     otherwise) and the approval rules run again: the order awaits approval at the level the new
     content needs, or goes on if none applies. 409 once goods have shipped (then: returns), and,
-    for lines, once the order is past approval. A new delivery date moves the delivery deadline.
+    for lines, once the order has payments (cancel it and enter a new one). A new delivery date
+    (not before the company's today) moves the delivery deadline.
     """
+    calendar: BusinessCalendar = request.app.state.calendar
+    today = datetime.now(ZoneInfo(calendar.timezone)).date()
     arg = AmendOrderInput.model_validate(
-        {**body.model_dump(exclude_unset=True), "requested_by": principal.name}
+        {**body.model_dump(exclude_unset=True), "requested_by": principal.name, "today": today}
     )
     return await commands.update(principal, order_no, OrderWorkflow.amend, arg)
 
