@@ -8,7 +8,7 @@ crash finds what the first attempt wrote and returns it instead of acting twice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -523,8 +523,7 @@ class OrderActivities:
                     received_at=inp.at,
                 )
                 invoice.paid_amount += inp.amount
-                if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
-                    invoice.status = "paid"
+                invoice.settle_if_covered()
                 session.add_all([payment, invoice])
             result = RecordPaymentResult(
                 payment=PaymentView(
@@ -705,16 +704,7 @@ class OrderActivities:
     @activity.defn(name=ActivityName.CREDIT_ORDER)
     async def credit_order(self, inp: CreditOrderInput) -> CreditResult:
         """Credit part of an order (a paid-for backorder that was short-closed), once."""
-        async with self.db.writer() as session:
-            result = await credit_order(
-                session,
-                inp.order_no,
-                f"CN-{inp.credit_id}",
-                f"RF-{inp.credit_id}",
-                inp.amount,
-                inp.reason,
-                inp.at,
-            )
+        result = await credit_order(self.db, inp)
         log.info("order_credited", credit_note=result.credit_note.id, amount=str(inp.amount))
         return result
 
@@ -891,79 +881,72 @@ async def _on_credit_hold(session: AsyncSession, customer_id: str) -> bool:
     return (await session.exec(query)).first() is not None
 
 
-async def credit_order(
-    session: AsyncSession,
-    order_no: str,
-    note_id: str,
-    refund_id: str,
-    amount: Decimal,
-    reason: str,
-    at: datetime,
-) -> CreditResult:
-    """A credit note on an order, once (by `note_id`): first taken off what the order still
-    owes on its open invoices, oldest first; what exceeds that is refunded from what was paid.
-    """
-    await lock_order(session, order_no)
-    invoices = list(
-        (
-            await session.exec(
-                select(Invoice)
-                .where(col(Invoice.order_no) == order_no)
-                .order_by(col(Invoice.issued_at), col(Invoice.id))
-            )
-        ).all()
-    )
-    note = await session.get(CreditNote, note_id)
-    refund = await session.get(Refund, refund_id)
-    if note is None:
-        left, credited = amount, list[str]()
-        for invoice in invoices:
-            if invoice.status != "issued" or left <= 0:
-                continue
-            applied = min(left, invoice.amount - invoice.paid_amount - invoice.credited_amount)
-            credited.append(invoice.id)
-            invoice.credited_amount += applied
-            if invoice.paid_amount + invoice.credited_amount >= invoice.amount:
-                invoice.status = "paid"  # settled: nothing is owed on it any more
-            left -= applied
-            session.add(invoice)
-        note = CreditNote(
-            id=note_id,
-            order_no=order_no,
-            # The invoice it settled first, else the order's latest (refunded against it).
-            invoice_id=(credited or [i.id for i in invoices[-1:]] or [""])[0],
-            amount=amount,
-            reason=reason[:200],
-            issued_at=at,
+async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
+    """A credit note on an order, once (its id, and its refund's, derive from `credit_id`):
+    first taken off what the order still owes on its open invoices, oldest first; what exceeds
+    that is refunded from what was paid."""
+    note_id, refund_id = f"CN-{inp.credit_id}", f"RF-{inp.credit_id}"
+    async with db.writer() as session:
+        await lock_order(session, inp.order_no)
+        invoices = list(
+            (
+                await session.exec(
+                    select(Invoice)
+                    .where(col(Invoice.order_no) == inp.order_no)
+                    .order_by(col(Invoice.issued_at), col(Invoice.id))
+                )
+            ).all()
         )
-        session.add(note)
-        paid = await _total(session, Payment.amount, Payment.order_no, order_no)
-        refunded = await _total(session, Refund.amount, Refund.order_no, order_no)
-        due = min(left, paid - refunded)
-        if due > 0:
-            refund = Refund(
-                id=refund_id,
-                order_no=order_no,
-                payment_id=f"credit:{note_id}",
-                amount=due,
-                reason=reason[:200],
-                refunded_at=at,
+        note = await session.get(CreditNote, note_id)
+        refund = await session.get(Refund, refund_id)
+        if note is None:
+            left, credited = inp.amount, list[str]()
+            for invoice in invoices:
+                if invoice.status != "issued" or left <= 0:
+                    continue
+                applied = min(left, invoice.outstanding)
+                credited.append(invoice.id)
+                invoice.credited_amount += applied
+                invoice.settle_if_covered()
+                left -= applied
+                session.add(invoice)
+            note = CreditNote(
+                id=note_id,
+                order_no=inp.order_no,
+                # The invoice it settled first, else the order's latest (refunded against it).
+                invoice_id=(credited or [i.id for i in invoices[-1:]] or [""])[0],
+                amount=inp.amount,
+                reason=inp.reason[:200],
+                issued_at=inp.at,
             )
-            session.add(refund)
-    return CreditResult(
-        credit_note=CreditNoteView(
-            id=note.id, invoice_id=note.invoice_id, amount=note.amount, issued_at=note.issued_at
-        ),
-        refund=RefundView(
-            id=refund.id,
-            payment_id=refund.payment_id,
-            amount=refund.amount,
-            refunded_at=refund.refunded_at,
+            session.add(note)
+            paid = await _total(session, Payment.amount, Payment.order_no, inp.order_no)
+            refunded = await _total(session, Refund.amount, Refund.order_no, inp.order_no)
+            due = min(left, paid - refunded)
+            if due > 0:
+                refund = Refund(
+                    id=refund_id,
+                    order_no=inp.order_no,
+                    payment_id=f"credit:{note_id}",
+                    amount=due,
+                    reason=inp.reason[:200],
+                    refunded_at=inp.at,
+                )
+                session.add(refund)
+        return CreditResult(
+            credit_note=CreditNoteView(
+                id=note.id, invoice_id=note.invoice_id, amount=note.amount, issued_at=note.issued_at
+            ),
+            refund=RefundView(
+                id=refund.id,
+                payment_id=refund.payment_id,
+                amount=refund.amount,
+                refunded_at=refund.refunded_at,
+            )
+            if refund is not None
+            else None,
+            invoices=[_invoice_view(invoice) for invoice in invoices],
         )
-        if refund is not None
-        else None,
-        invoices=[_invoice_view(invoice) for invoice in invoices],
-    )
 
 
 async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) -> Decimal:

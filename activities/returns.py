@@ -18,10 +18,10 @@ from activities.orders import (
     reserve,
     shipment_view,
 )
-from domain.messages import ActivityName
+from domain.messages import ActivityName, CreditOrderInput, CreditResult
 from domain.money import round_money
 from domain.orders import ShipmentLineView, ShipmentView
-from domain.returns import ReturnCreditResult, ReturnStepInput, SaveReturnInput
+from domain.returns import ReturnStepInput, SaveReturnInput
 from store.db import Database
 from store.tables import (
     Product,
@@ -99,21 +99,21 @@ class ReturnActivities:
         log.info("return_restocked", return_no=view.return_no)
 
     @activity.defn(name=ActivityName.CREDIT_RETURN)
-    async def credit_return(self, inp: ReturnStepInput) -> ReturnCreditResult:
+    async def credit_return(self, inp: ReturnStepInput) -> CreditResult:
         """A credit note for what was accepted, once: first taken off what the order still
         owes on its open invoices, the rest (already paid) refunded."""
         view = inp.view
         amount = round_money(view.accepted_value)
-        async with self.db.writer() as session:
-            result = await credit_order(
-                session,
-                view.order_no,
-                f"CN-{view.return_no}",
-                f"RF-{view.return_no}",
-                amount,
-                f"return {view.return_no}",
-                inp.at,
-            )
+        result = await credit_order(
+            self.db,
+            CreditOrderInput(
+                order_no=view.order_no,
+                credit_id=view.return_no,
+                amount=amount,
+                reason=f"return {view.return_no}",
+                at=inp.at,
+            ),
+        )
         log.info("return_credited", return_no=view.return_no, amount=str(amount))
         return result
 

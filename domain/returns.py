@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.messages import CreditResult, EscalationRecord
+from domain.messages import EscalationRecord
 from domain.messages import Resolution as DeadlineResolution
 from domain.money import Money
 from domain.orders import (
@@ -169,9 +169,6 @@ class ReturnStepInput(BaseModel):
 
     view: ReturnView
     at: datetime
-
-
-ReturnCreditResult = CreditResult  # what a return's credit note did
 
 
 # The order workflow's signal a return sends when its credit settled part of what was owed.

@@ -119,17 +119,17 @@ async def lock_order(session: AsyncSession, order_no: str) -> None:
 
 async def returns_of(db: Database, order_no: str) -> Sequence[ReturnRecord]:
     async with db.reader() as session:
-        query = (
-            select(ReturnRecord)
-            .where(col(ReturnRecord.order_no) == order_no)
-            .order_by(col(ReturnRecord.requested_at))
-        )
-        return (await session.exec(query)).all()
+        return await returns_in(session, order_no)
 
 
 async def returns_in(session: AsyncSession, order_no: str) -> Sequence[ReturnRecord]:
-    """An order's returns, read inside the caller's transaction (under `lock_order`)."""
-    query = select(ReturnRecord).where(col(ReturnRecord.order_no) == order_no)
+    """An order's returns, oldest first, read in the caller's session (a writer holding
+    `lock_order` sees every return requested before it)."""
+    query = (
+        select(ReturnRecord)
+        .where(col(ReturnRecord.order_no) == order_no)
+        .order_by(col(ReturnRecord.requested_at))
+    )
     return (await session.exec(query)).all()
 
 

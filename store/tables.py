@@ -197,6 +197,15 @@ class Invoice(SQLModel, table=True):
     status: str = Field(default="issued", max_length=16)  # issued | paid | void | credited
     issued_at: datetime = Field(sa_type=UTCDateTime)
 
+    @property
+    def outstanding(self) -> Decimal:
+        return self.amount - self.paid_amount - self.credited_amount
+
+    def settle_if_covered(self) -> None:
+        """Paid (settled) once payments and credit notes cover it."""
+        if self.outstanding <= 0:
+            self.status = "paid"
+
 
 class CreditNote(SQLModel, table=True):
     """Cancels an invoice that was paid (or part-paid); the payments are refunded."""
@@ -214,9 +223,8 @@ class Refund(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=100)
     order_no: str = Field(index=True, max_length=64)
-    payment_id: str = Field(
-        unique=True, max_length=120
-    )  # or "credit:<credit note id>" (a return, a short-close)
+    # A payment's id, or "credit:<credit note id>" (a return, a short-close).
+    payment_id: str = Field(unique=True, max_length=120)
     amount: Decimal = Field(sa_type=MoneyType)
     reason: str = Field(default="", max_length=200)
     refunded_at: datetime = Field(sa_type=UTCDateTime)

@@ -45,10 +45,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import (
         AmendOrderInput,
         ChangeView,
+        CreditNoteView,
         HoldView,
         InvoiceView,
         OrderLineRequest,
         OrderView,
+        RefundView,
         ShipmentView,
         line_diff,
         status_label,
@@ -272,16 +274,26 @@ class OrderCommands(OrderCore):
         if self._view.closed:
             return
         async with self._payment_lock:
-            fresh = {invoice.id: invoice for invoice in inp.invoices}
-            self._view.invoices = [fresh.get(i.id, i) for i in self._view.invoices]
-            if inp.credit_note.id not in {note.id for note in self._view.credit_notes}:
-                self._view.credit_notes.append(inp.credit_note)
+            touched = self._take_credit(inp.credit_note, inp.invoices)
             self._record(
                 "return_credited",
                 "finance",
                 f"{inp.credit_note.id} for return {inp.return_no}: {inp.credit_note.amount}",
             )
-            await self._settled_invoices([i for i in self._view.invoices if i.id in fresh])
+            await self._settled_invoices(touched)
+
+    def _take_credit(
+        self, note: CreditNoteView, invoices: list[InvoiceView], refund: RefundView | None = None
+    ) -> list[InvoiceView]:
+        """A credit note, the invoices it changed and its refund, into the view (once each);
+        returns those invoices."""
+        fresh = {invoice.id: invoice for invoice in invoices}
+        self._view.invoices = [fresh.get(i.id, i) for i in self._view.invoices]
+        if note.id not in {n.id for n in self._view.credit_notes}:
+            self._view.credit_notes.append(note)
+        if refund is not None and refund.id not in {r.id for r in self._view.refunds}:
+            self._view.refunds.append(refund)
+        return [i for i in self._view.invoices if i.id in fresh]
 
     async def _settled_invoices(self, invoices: list[InvoiceView]) -> None:
         """Invoices paid (or credited) in full meet their deadlines; all of them, the order's."""
@@ -442,11 +454,7 @@ class OrderCommands(OrderCore):
             ),
             CreditResult,
         )
-        fresh = {invoice.id: invoice for invoice in credit.invoices}
-        self._view.invoices = [fresh.get(i.id, i) for i in self._view.invoices]
-        self._view.credit_notes.append(credit.credit_note)
-        if credit.refund is not None:
-            self._view.refunds.append(credit.refund)
+        self._take_credit(credit.credit_note, credit.invoices, credit.refund)
         refunded = f"; refund {credit.refund.amount}" if credit.refund else ""
         self._record("short_close_credited", "finance", f"credit note {value}{refunded}")
 

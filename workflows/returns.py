@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import Refusal
     from domain.messages import (
         ActivityName,
+        CreditResult,
         DeadlineRequest,
         DeliverInput,
         DeliverShipmentInput,
@@ -34,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         ReceiveReturnInput,
         RefuseReturnInput,
         ReturnCredited,
-        ReturnCreditResult,
         ReturnDecision,
         ReturnDecisionInput,
         ReturnResolution,
@@ -96,7 +96,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
         await self._act(ActivityName.RESTOCK_RETURN, step, type(None))
         self._record("return_restocked", "warehouse")
         if view.resolution is ReturnResolution.REFUND:
-            credit = await self._act(ActivityName.CREDIT_RETURN, step, ReturnCreditResult)
+            credit = await self._act(ActivityName.CREDIT_RETURN, step, CreditResult)
             view.credit_note, view.refund = credit.credit_note, credit.refund
             refunded = f"; refund {credit.refund.amount}" if credit.refund else ""
             self._record(
@@ -252,7 +252,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             )
         return shipment
 
-    async def _tell_order(self, credit: ReturnCreditResult) -> None:
+    async def _tell_order(self, credit: CreditResult) -> None:
         """The order still waiting for its payment learns what it no longer owes."""
         order = workflow.get_external_workflow_handle(workflow_id_for(self._view.order_no))
         try:
