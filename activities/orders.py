@@ -543,42 +543,10 @@ class OrderActivities:
 
     @activity.defn(name=ActivityName.SAVE_ORDER_VIEW)
     async def save_order_view(self, inp: SaveOrderViewInput) -> None:
-        """Write the order's read-model row (only forward: an older `seq` never overwrites)."""
-        view = inp.view
-        async with self.db.writer() as session:
-            record = await session.get(
-                OrderRecord,
-                view.order_no,
-                with_for_update=True,
-                options=[queries.WITHOUT_VIEW],  # replaced whole below
-            )
-            if record is None:
-                record = OrderRecord(
-                    order_no=view.order_no,
-                    workflow_id=view.workflow_id,
-                    customer_id=view.customer_id,
-                    status=view.status,
-                    total=view.total,
-                    priority=view.priority,
-                    entered_by=view.entered_by,
-                    fingerprint=inp.fingerprint,
-                    received_at=view.received_at,
-                    updated_at=view.updated_at,
-                    view={},
-                    seq=-1,
-                )
-            if inp.seq > record.seq:
-                record.seq = inp.seq
-                record.status = view.status
-                record.total = view.total
-                record.closed = view.closed
-                record.overdue = view.overdue
-                record.escalation_level = view.escalation_level
-                record.updated_at = view.updated_at
-                record.view = view.model_dump(mode="json")
-                session.add(record)
-            await _add_audit(session, inp.audit)
-            await log_escalations(session, inp.escalations, inp.resolutions)
+        """Write the order's read-model row (only forward: an older `seq` never overwrites).
+
+        Saves of orders running at the same time share a transaction (`save_views`)."""
+        await self.db.grouped(save_views).write(inp)
 
     # --- compensation (cancellation undoes each step, once) -------------------------------
 
@@ -762,6 +730,48 @@ class OrderActivities:
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> None:
+    """Read-model rows of one or more orders, with their audit entries and escalation log."""
+    found = await session.exec(
+        select(OrderRecord)
+        .where(col(OrderRecord.order_no).in_({inp.view.order_no for inp in saves}))
+        .options(queries.WITHOUT_VIEW)  # replaced whole below
+        .with_for_update()
+    )
+    records = {record.order_no: record for record in found}
+    for inp in saves:
+        view = inp.view
+        record = records.get(view.order_no)
+        if record is None:
+            record = records[view.order_no] = OrderRecord(
+                order_no=view.order_no,
+                workflow_id=view.workflow_id,
+                customer_id=view.customer_id,
+                status=view.status,
+                total=view.total,
+                priority=view.priority,
+                entered_by=view.entered_by,
+                fingerprint=inp.fingerprint,
+                received_at=view.received_at,
+                updated_at=view.updated_at,
+                view={},
+                seq=-1,
+            )
+        if inp.seq > record.seq:
+            record.seq = inp.seq
+            record.status = view.status
+            record.total = view.total
+            record.closed = view.closed
+            record.overdue = view.overdue
+            record.escalation_level = view.escalation_level
+            record.updated_at = view.updated_at
+            record.view = view.model_dump(mode="json")
+            session.add(record)
+    await _add_audit(session, [record for inp in saves for record in inp.audit])
+    for inp in saves:
+        await log_escalations(session, inp.escalations, inp.resolutions)
 
 
 async def _add_audit(session: AsyncSession, records: list[AuditRecord]) -> None:

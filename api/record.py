@@ -30,7 +30,9 @@ async def record_command(
     order_no: str = "",
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Append one entry; a failure to write it is logged, never hides the command's answer."""
+    """Append one entry before the answer goes out; a failure to write it is logged, never
+    hides the command's answer. Entries of requests answered at the same time share a
+    transaction (`Database.grouped`)."""
     entry = AuditEntry(
         id=uuid.uuid4().hex,
         at=datetime.now(UTC),
@@ -43,8 +45,7 @@ async def record_command(
         detail=detail or {},
     )
     try:
-        async with db.writer() as session:
-            await audit.append(session, [entry])
+        await db.grouped(audit.append).write(entry)
     except Exception as exc:  # the database is down: the answer still goes out
         log.warning("command_not_audited", action=action, order_no=order_no, error=repr(exc))
 

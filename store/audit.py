@@ -47,9 +47,10 @@ async def append(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
     """Chain and add entries not yet recorded (an entry id is written once)."""
     if not entries:
         return
-    ids = [e.id for e in entries]
+    once = {e.id: e for e in reversed(entries)}  # the first of each id, in order below
+    ids = list(once)
     seen = set((await session.exec(select(AuditEntry.id).where(col(AuditEntry.id).in_(ids)))).all())
-    fresh = [e for e in entries if e.id not in seen]
+    fresh = [e for e in entries if e.id not in seen and once[e.id] is e]
     if not fresh:
         return
     if session.get_bind().dialect.name == "postgresql":

@@ -19,11 +19,13 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from activities.orders import OrderActivities
+from activities.orders import OrderActivities, save_views
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
+    AuditRecord,
     IssueInvoiceInput,
     RecordPaymentInput,
     ReserveStockInput,
@@ -34,7 +36,7 @@ from domain.orders import OrderView, Priority, status_label
 from domain.statuses import OrderStatus
 from store import queries
 from store.db import Database
-from store.tables import OrderRecord, Product, ProductCreate, Reservation
+from store.tables import AuditEntry, OrderRecord, Product, ProductCreate, Reservation
 from tests.conftest import POSTGRES_URL, unique
 from tests.helpers import libpq_url, postgres_url_with_schema
 
@@ -178,31 +180,104 @@ async def test_payments_count_once_and_money_stays_exact(
     assert result.invoice.status == "paid"
 
 
+def order_view(order_no: str, status: OrderStatus, customer_id: str = "C") -> OrderView:
+    return OrderView(
+        order_no=order_no,
+        workflow_id=f"order-{order_no}",
+        status=status,
+        status_label=status_label(status),
+        customer_id=customer_id,
+        entered_by="s",
+        priority=Priority.NORMAL,
+        received_at=NOW,
+        updated_at=NOW,
+    )
+
+
 async def test_read_model_only_moves_forward(store: Database, acts: OrderActivities) -> None:
     order_no = unique("SO")
-
-    def view(status: OrderStatus) -> OrderView:
-        return OrderView(
-            order_no=order_no,
-            workflow_id=f"order-{order_no}",
-            status=status,
-            status_label=status_label(status),
-            customer_id="C",
-            entered_by="s",
-            priority=Priority.NORMAL,
-            received_at=NOW,
-            updated_at=NOW,
-        )
-
     await acts.save_order_view(
-        SaveOrderViewInput(view=view(OrderStatus.SHIPPED), seq=5, fingerprint="f")
+        SaveOrderViewInput(view=order_view(order_no, OrderStatus.SHIPPED), seq=5, fingerprint="f")
     )
     await acts.save_order_view(
-        SaveOrderViewInput(view=view(OrderStatus.READY_TO_SHIP), seq=3, fingerprint="f")
+        SaveOrderViewInput(
+            view=order_view(order_no, OrderStatus.READY_TO_SHIP), seq=3, fingerprint="f"
+        )
     )
     async with store.reader() as session:
         record = await session.get(OrderRecord, order_no)
     assert record is not None and record.status == "SHIPPED" and record.seq == 5
+
+
+async def test_saves_at_the_same_time_share_a_transaction_and_a_bad_one_fails_alone(
+    store: Database,
+) -> None:
+    batches: list[list[str]] = []
+
+    async def write(session: AsyncSession, saves: list[SaveOrderViewInput]) -> None:
+        batches.append([inp.view.order_no for inp in saves])
+        if any(inp.view.customer_id == "REFUSED" for inp in saves):
+            raise ValueError("refused")
+        await save_views(session, saves)
+
+    good = [unique("SO") for _ in range(12)]
+    bad = unique("SO")
+    saves = [
+        SaveOrderViewInput(view=order_view(no, OrderStatus.READY_TO_SHIP), seq=1, fingerprint="f")
+        for no in good
+    ] + [
+        SaveOrderViewInput(
+            view=order_view(bad, OrderStatus.READY_TO_SHIP, "REFUSED"), seq=1, fingerprint="f"
+        )
+    ]
+    group = store.grouped(write)
+    results = await asyncio.gather(*(group.write(inp) for inp in saves), return_exceptions=True)
+
+    assert results[:-1] == [None] * len(good)
+    assert isinstance(results[-1], ValueError)
+    assert batches[0] == [*good, bad]  # one transaction for all, then each alone
+    assert sorted(map(tuple, batches[1:])) == sorted((no,) for no in [*good, bad])
+    async with store.reader() as session:
+        stored = (
+            await session.exec(
+                select(OrderRecord.order_no).where(col(OrderRecord.order_no).in_([*good, bad]))
+            )
+        ).all()
+    assert sorted(stored) == sorted(good)
+
+
+async def test_one_orders_saves_in_one_transaction_keep_the_newest_and_log_once(
+    store: Database, acts: OrderActivities
+) -> None:
+    order_no = unique("SO")
+    entry = AuditRecord(
+        id=uuid.uuid4().hex, at=NOW, order_no=order_no, action="shipped", actor="w", outcome="ok"
+    )
+    await asyncio.gather(
+        acts.save_order_view(
+            SaveOrderViewInput(
+                view=order_view(order_no, OrderStatus.SHIPPED),
+                seq=5,
+                fingerprint="f",
+                audit=[entry],
+            )
+        ),
+        acts.save_order_view(  # a retry of an older save, arriving in the same transaction
+            SaveOrderViewInput(
+                view=order_view(order_no, OrderStatus.READY_TO_SHIP),
+                seq=3,
+                fingerprint="f",
+                audit=[entry],
+            )
+        ),
+    )
+    async with store.reader() as session:
+        record = await session.get(OrderRecord, order_no)
+        logged = (
+            await session.exec(select(AuditEntry).where(col(AuditEntry.order_no) == order_no))
+        ).all()
+    assert record is not None and record.status == "SHIPPED" and record.seq == 5
+    assert [e.id for e in logged] == [entry.id]
 
 
 async def test_an_existing_database_gets_new_indexes_and_lists_from_them(store: Database) -> None:
