@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy import BigInteger, func, type_coerce, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -67,7 +69,7 @@ from domain.orders import (
     ShipmentView,
     net_days,
 )
-from store import audit, queries
+from store import audit
 from store.db import Database
 from store.queries import lock_order
 from store.tables import (
@@ -733,42 +735,57 @@ class OrderActivities:
 
 
 async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> None:
-    """Read-model rows of one or more orders, with their audit entries and escalation log."""
-    found = await session.exec(
-        select(OrderRecord)
-        .where(col(OrderRecord.order_no).in_({inp.view.order_no for inp in saves}))
-        .options(queries.WITHOUT_VIEW)  # replaced whole below
-        .with_for_update()
-    )
-    records = {record.order_no: record for record in found}
+    """Read-model rows of one or more orders, with their audit entries and escalation log.
+
+    One statement writes the rows: an order's newest save inserts or replaces its row, and an
+    older one (a retry, a late arrival) never overwrites a newer row."""
+    newest: dict[str, SaveOrderViewInput] = {}
     for inp in saves:
-        view = inp.view
-        record = records.get(view.order_no)
-        if record is None:
-            record = records[view.order_no] = OrderRecord(
-                order_no=view.order_no,
-                workflow_id=view.workflow_id,
-                customer_id=view.customer_id,
-                status=view.status,
-                total=view.total,
-                priority=view.priority,
-                entered_by=view.entered_by,
-                fingerprint=inp.fingerprint,
-                received_at=view.received_at,
-                updated_at=view.updated_at,
-                view={},
-                seq=-1,
-            )
-        if inp.seq > record.seq:
-            record.seq = inp.seq
-            record.status = view.status
-            record.total = view.total
-            record.closed = view.closed
-            record.overdue = view.overdue
-            record.escalation_level = view.escalation_level
-            record.updated_at = view.updated_at
-            record.view = view.model_dump(mode="json")
-            session.add(record)
+        kept = newest.get(inp.view.order_no)
+        if kept is None or inp.seq > kept.seq:
+            newest[inp.view.order_no] = inp
+    upsert = (sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert)(
+        OrderRecord
+    )
+    replaced = (
+        "seq",
+        "status",
+        "total",
+        "closed",
+        "overdue",
+        "escalation_level",
+        "updated_at",
+        "view",
+    )
+    rows = [
+        {
+            "order_no": view.order_no,
+            "workflow_id": view.workflow_id,
+            "customer_id": view.customer_id,
+            "priority": view.priority.value,
+            "entered_by": view.entered_by,
+            "fingerprint": inp.fingerprint,
+            "received_at": view.received_at,
+            "seq": inp.seq,
+            "status": view.status.value,
+            "total": view.total,
+            "closed": view.closed,
+            "overdue": view.overdue,
+            "escalation_level": view.escalation_level,
+            "updated_at": view.updated_at,
+            "view": view.model_dump(mode="json"),
+        }
+        for inp in newest.values()
+        for view in [inp.view]
+    ]
+    await session.exec(
+        upsert.on_conflict_do_update(
+            index_elements=[OrderRecord.order_no],
+            set_={name: upsert.excluded[name] for name in replaced},
+            where=col(OrderRecord.seq) < upsert.excluded.seq,
+        ),
+        params=rows,
+    )
     await _add_audit(session, [record for inp in saves for record in inp.audit])
     for inp in saves:
         await log_escalations(session, inp.escalations, inp.resolutions)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,25 +47,32 @@ async def append(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
     """Chain and add entries not yet recorded (an entry id is written once)."""
     if not entries:
         return
-    once = {e.id: e for e in reversed(entries)}  # the first of each id, in order below
-    ids = list(once)
-    seen = set((await session.exec(select(AuditEntry.id).where(col(AuditEntry.id).in_(ids)))).all())
-    fresh = [e for e in entries if e.id not in seen and once[e.id] is e]
-    if not fresh:
-        return
     if session.get_bind().dialect.name == "postgresql":
         await session.exec(select(func.pg_advisory_xact_lock(AUDIT_LOCK)))
-    last = (
-        await session.exec(
-            select(AuditEntry)
-            .where(col(AuditEntry.seq).is_not(None))
-            .order_by(col(AuditEntry.seq).desc())
-            .limit(1)
-        )
-    ).first()
-    seq = last.seq if last is not None and last.seq is not None else 0
-    prev = last.hash if last is not None else GENESIS
-    for entry in fresh:
+    # One round trip: which of them are recorded already, and the chain's last entry.
+    ids = {entry.id for entry in entries}
+    last_one = (
+        select(AuditEntry.id, AuditEntry.seq, AuditEntry.hash)
+        .where(col(AuditEntry.seq).is_not(None))
+        .order_by(col(AuditEntry.seq).desc())
+        .limit(1)
+        .subquery()
+    )
+    both = union_all(
+        select(AuditEntry.id, AuditEntry.seq, AuditEntry.hash).where(col(AuditEntry.id).in_(ids)),
+        select(last_one.c.id, last_one.c.seq, last_one.c.hash),
+    ).subquery()
+    found: list[tuple[str, int | None, str]] = list(
+        (await session.exec(select(both.c.id, both.c.seq, both.c.hash))).all()
+    )
+    seq, prev = max(
+        ((seq, hash_) for _, seq, hash_ in found if seq is not None), default=(0, GENESIS)
+    )
+    written = {id_ for id_, _, _ in found if id_ in ids}
+    for entry in entries:
+        if entry.id in written:
+            continue
+        written.add(entry.id)
         seq += 1
         entry.seq = seq
         entry.prev_hash = prev
