@@ -177,17 +177,27 @@ class WriteTurn:
 
     @asynccontextmanager
     async def take(self) -> AsyncIterator[None]:
-        async with self._local:
+        """Our turn to write; `TimeoutError` when it does not come within the timeout (also
+        for a writer nested in another's transaction, which waits for itself)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
+        try:
+            await asyncio.wait_for(self._local.acquire(), self._timeout)
+        except TimeoutError:
+            raise self._late() from None
+        try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             fd = self._fd
-            await self._lock(fd)
+            await self._lock(fd, max(deadline - loop.time(), 0))
             try:
                 yield
             finally:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            self._local.release()
 
-    async def _lock(self, fd: int) -> None:
+    async def _lock(self, fd: int, seconds: float) -> None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
@@ -195,7 +205,7 @@ class WriteTurn:
             pass
         waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
         try:
-            await asyncio.wait_for(asyncio.shield(waiting), self._timeout)
+            await asyncio.wait_for(asyncio.shield(waiting), seconds)
         except BaseException as exc:
             # Given up (cancelled, timed out) while a thread still waits in `flock`: that
             # descriptor goes with the thread and is closed when it returns, which lets go of
@@ -203,10 +213,11 @@ class WriteTurn:
             self._fd = None
             waiting.add_done_callback(lambda _: os.close(fd))
             if isinstance(exc, TimeoutError):
-                raise TimeoutError(
-                    f"no turn to write {self._path.name} within {self._timeout} s"
-                ) from None
+                raise self._late() from None
             raise
+
+    def _late(self) -> TimeoutError:
+        return TimeoutError(f"no turn to write {self._path.name} within {self._timeout} s")
 
     def close(self) -> None:
         if self._fd is not None:

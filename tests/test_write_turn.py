@@ -103,3 +103,16 @@ async def test_no_turn_within_the_timeout_is_an_error_naming_the_file(tmp_path: 
         pass
     mine.close()
     theirs.close()
+
+
+async def test_a_writer_nested_in_another_of_its_process_fails_instead_of_hanging(
+    tmp_path: Path,
+) -> None:
+    turn = WriteTurn(tmp_path / "orders.db-writer", timeout=0.2)
+    async with turn.take():
+        with pytest.raises(TimeoutError, match="no turn to write"):
+            async with turn.take():
+                pass
+    async with turn.take():  # and the outer one let go of its turn
+        pass
+    turn.close()
