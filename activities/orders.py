@@ -7,6 +7,7 @@ crash finds what the first attempt wrote and returns it instead of acting twice.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -17,7 +18,7 @@ import structlog
 from sqlalchemy import BigInteger, func, type_coerce, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -79,7 +80,6 @@ from store.tables import (
     Customer,
     Escalation,
     Invoice,
-    OrderRecord,
     Payment,
     Product,
     ProductionOrder,
@@ -734,6 +734,31 @@ class OrderActivities:
 # --- helpers -------------------------------------------------------------------------------
 
 
+_REPLACED = (
+    "seq",
+    "status",
+    "total",
+    "closed",
+    "overdue",
+    "escalation_level",
+    "updated_at",
+    "view",
+)
+
+
+@functools.cache
+def _view_upsert(dialect: str) -> Any:
+    """Insert an order's row, or replace the columns that change if its `seq` is newer (a
+    plain statement: this runs at every point every order waits)."""
+    table = SQLModel.metadata.tables["orderrecord"]
+    upsert = (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
+    return upsert.on_conflict_do_update(
+        index_elements=[table.c.order_no],
+        set_={name: upsert.excluded[name] for name in _REPLACED},
+        where=table.c.seq < upsert.excluded.seq,
+    )
+
+
 async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> None:
     """Read-model rows of one or more orders, with their audit entries and escalation log.
 
@@ -744,19 +769,6 @@ async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> 
         kept = newest.get(inp.view.order_no)
         if kept is None or inp.seq > kept.seq:
             newest[inp.view.order_no] = inp
-    upsert = (sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert)(
-        OrderRecord
-    )
-    replaced = (
-        "seq",
-        "status",
-        "total",
-        "closed",
-        "overdue",
-        "escalation_level",
-        "updated_at",
-        "view",
-    )
     rows = [
         {
             "order_no": view.order_no,
@@ -778,14 +790,7 @@ async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> 
         for inp in newest.values()
         for view in [inp.view]
     ]
-    await session.exec(
-        upsert.on_conflict_do_update(
-            index_elements=[OrderRecord.order_no],
-            set_={name: upsert.excluded[name] for name in replaced},
-            where=col(OrderRecord.seq) < upsert.excluded.seq,
-        ),
-        params=rows,
-    )
+    await session.exec(_view_upsert(session.get_bind().dialect.name), params=rows)
     await _add_audit(session, [record for inp in saves for record in inp.audit])
     for inp in saves:
         await log_escalations(session, inp.escalations, inp.resolutions)

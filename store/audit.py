@@ -13,8 +13,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, union_all
-from sqlmodel import col, select
+from sqlalchemy import bindparam, func, insert, union_all
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.db import Database
@@ -43,32 +43,42 @@ def entry_hash(prev_hash: str, entry: AuditEntry) -> str:
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
+# Which of some entries are recorded already, and the chain's last entry: one round trip.
+_LAST = (
+    select(AuditEntry.id, AuditEntry.seq, AuditEntry.hash)
+    .where(col(AuditEntry.seq).is_not(None))
+    .order_by(col(AuditEntry.seq).desc())
+    .limit(1)
+    .subquery()
+)
+_KNOWN_OR_LAST = union_all(
+    select(AuditEntry.id, AuditEntry.seq, AuditEntry.hash).where(
+        col(AuditEntry.id).in_(bindparam("ids", expanding=True))
+    ),
+    select(_LAST.c.id, _LAST.c.seq, _LAST.c.hash),
+).subquery()
+_FOUND = select(_KNOWN_OR_LAST.c.id, _KNOWN_OR_LAST.c.seq, _KNOWN_OR_LAST.c.hash)
+_INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no ORM
+
+
 async def append(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
-    """Chain and add entries not yet recorded (an entry id is written once)."""
+    """Chain and add entries not yet recorded (an entry id is written once).
+
+    Plain statements, not the ORM's unit of work: this runs for every command and every
+    order step, inside the write transaction."""
     if not entries:
         return
     if session.get_bind().dialect.name == "postgresql":
         await session.exec(select(func.pg_advisory_xact_lock(AUDIT_LOCK)))
-    # One round trip: which of them are recorded already, and the chain's last entry.
     ids = {entry.id for entry in entries}
-    last_one = (
-        select(AuditEntry.id, AuditEntry.seq, AuditEntry.hash)
-        .where(col(AuditEntry.seq).is_not(None))
-        .order_by(col(AuditEntry.seq).desc())
-        .limit(1)
-        .subquery()
-    )
-    both = union_all(
-        select(AuditEntry.id, AuditEntry.seq, AuditEntry.hash).where(col(AuditEntry.id).in_(ids)),
-        select(last_one.c.id, last_one.c.seq, last_one.c.hash),
-    ).subquery()
     found: list[tuple[str, int | None, str]] = list(
-        (await session.exec(select(both.c.id, both.c.seq, both.c.hash))).all()
+        (await session.exec(_FOUND, params={"ids": list(ids)})).all()
     )
     seq, prev = max(
         ((seq, hash_) for _, seq, hash_ in found if seq is not None), default=(0, GENESIS)
     )
     written = {id_ for id_, _, _ in found if id_ in ids}
+    rows: list[dict[str, Any]] = []
     for entry in entries:
         if entry.id in written:
             continue
@@ -77,7 +87,9 @@ async def append(session: AsyncSession, entries: Sequence[AuditEntry]) -> None:
         entry.seq = seq
         entry.prev_hash = prev
         entry.hash = prev = entry_hash(prev, entry)
-        session.add(entry)
+        rows.append(entry.model_dump())
+    if rows:
+        await session.exec(_INSERT, params=rows)
 
 
 async def entries(
