@@ -34,8 +34,9 @@ class Database:
 
     On SQLite, writing transactions start with `BEGIN IMMEDIATE` so two writers queue on the
     busy timeout instead of failing on a lock upgrade, and ours take turns (`WriteTurn`);
-    readers never block them (WAL). On
-    PostgreSQL one engine serves both, and row-level guards keep stock from being oversold.
+    readers never block them (WAL). On PostgreSQL one engine serves both, and row-level guards
+    keep stock from being oversold. Small writes many orders make can share a transaction
+    (`grouped`).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
