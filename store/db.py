@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,6 +26,8 @@ if sys.platform != "win32":
     import fcntl
 
 SQLITE_TIMEOUT = 30  # seconds a writer waits for SQLite's write lock before it fails
+# Errors of the database itself, not of what was written.
+UNREACHABLE = (TimeoutError, OperationalError, InterfaceError)
 T = TypeVar("T")
 Write = Callable[[AsyncSession, list[T]], Awaitable[None]]
 
@@ -236,7 +239,7 @@ class GroupCommit(Generic[T]):
     commit together, so an order costs fewer transactions. `write(session, items)` must be
     idempotent per item and accept several items of one key (it sees them in arrival order).
     When a shared transaction fails, each of its items is retried alone, so one bad item
-    fails only its own caller.
+    fails only its own caller (unless the database itself failed: then all of them fail).
     """
 
     def __init__(self, db: Database, write: Write[T], *, limit: int = 64) -> None:
@@ -273,7 +276,9 @@ class GroupCommit(Generic[T]):
             async with self._db.writer() as session:
                 await self._write(session, [item for item, _ in batch])
         except Exception as exc:
-            if len(batch) > 1:
+            # An item's own fault (a constraint, a bad value) fails only that item; no turn, a
+            # locked or unreachable database fails them all at once, not once per item.
+            if len(batch) > 1 and not isinstance(exc, UNREACHABLE):
                 for one in batch:
                     await self._commit([one])
                 return

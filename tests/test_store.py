@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -244,6 +245,22 @@ async def test_saves_at_the_same_time_share_a_transaction_and_a_bad_one_fails_al
             )
         ).all()
     assert sorted(stored) == sorted(good)
+
+
+async def test_when_the_database_fails_a_shared_transaction_fails_once_for_all(
+    store: Database,
+) -> None:
+    batches: list[int] = []
+
+    async def write(session: AsyncSession, items: list[int]) -> None:
+        batches.append(len(items))
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    group = store.grouped(write)
+    results = await asyncio.gather(*(group.write(n) for n in range(5)), return_exceptions=True)
+
+    assert all(isinstance(result, OperationalError) for result in results)
+    assert batches == [5]  # not retried once per item
 
 
 async def test_one_orders_saves_in_one_transaction_keep_the_newest_and_log_once(
