@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store import sqlite_inline, tables  # noqa: F401  (tables registers them on SQLModel.metadata)
 from store.types import MoneyType
 
 if sys.platform != "win32":
@@ -67,8 +67,16 @@ class Database:
         self._groups: dict[Any, GroupCommit[Any]] = {}
 
     def _sqlite_engine(self, *, immediate: bool, echo: bool) -> AsyncEngine:
+        database = self.url.database
         engine = create_async_engine(
-            self.url, echo=echo, connect_args={"timeout": SQLITE_TIMEOUT}, pool_pre_ping=False
+            self.url,
+            echo=echo,
+            pool_pre_ping=False,
+            **(
+                {"async_creator": sqlite_inline.connector(Path(database), SQLITE_TIMEOUT)}
+                if database and database != ":memory:"
+                else {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+            ),
         )
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
