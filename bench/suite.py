@@ -764,7 +764,13 @@ def _report(
                     if scaling_runs
                     else None
                 ),
-                "skipped": None if scaling_runs else "--target: the workers are not ours",
+                "skipped": (
+                    None
+                    if scaling_runs
+                    else "--no-scaling"
+                    if not suite.cfg.scaling
+                    else "--target: the workers are not ours"
+                ),
             },
         },
         "noise": _noise(runs, scaling_runs, open_orders),
