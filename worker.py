@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Sequence
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -85,5 +87,15 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     await db.dispose()
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop (libuv's event loop, in C), asyncio's own on Windows."""
+    if sys.platform == "win32":
+        asyncio.run(main)
+    else:
+        import uvloop
+
+        uvloop.run(main)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    run(main())

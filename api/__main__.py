@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from logs import configure_logging
@@ -18,6 +20,9 @@ def main() -> None:
         port=settings.api_port,
         log_config=None,
         access_log=False,
+        # libuv's event loop and a C HTTP parser: less CPU per request than asyncio's and h11.
+        loop="asyncio" if sys.platform == "win32" else "uvloop",
+        http="httptools",
     )
 
 

@@ -16,7 +16,6 @@ unchanged) with:
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -164,7 +163,7 @@ def main() -> None:
         if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
             signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
     try:
-        asyncio.run(worker.main([Accounting()] if "accounting" in variants else ()))
+        worker.run(worker.main([Accounting()] if "accounting" in variants else ()))
     finally:
         if "accounting" in variants and out:
             LEDGER.write(out)

@@ -69,16 +69,11 @@ class Database:
 
     def _sqlite_engine(self, *, immediate: bool, echo: bool) -> AsyncEngine:
         database = self.url.database
-        engine = create_async_engine(
-            self.url,
-            echo=echo,
-            pool_pre_ping=False,
-            **(
-                {"async_creator": sqlite_inline.connector(Path(database), SQLITE_TIMEOUT)}
-                if database and database != ":memory:"
-                else {"connect_args": {"timeout": SQLITE_TIMEOUT}}
-            ),
-        )
+        connect: dict[str, Any] = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+        if database and database != ":memory:" and not self.url.query:
+            # A file, no driver options in the URL: statements run on the loop's thread.
+            connect = {"async_creator": sqlite_inline.connector(Path(database), SQLITE_TIMEOUT)}
+        engine = create_async_engine(self.url, echo=echo, pool_pre_ping=False, **connect)
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 
         @event.listens_for(engine.sync_engine, "connect")

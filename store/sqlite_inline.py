@@ -3,8 +3,8 @@
 aiosqlite hands every call (cursor, execute, fetch, close, commit) to a thread of its own
 and back, so one statement through SQLAlchemy costs about ten thread round trips: ~0.5 ms of
 CPU, against the ~10 µs SQLite needs for one of our point lookups or small writes. Run inline,
-the same SQLAlchemy code costs a fraction of that (`tests/test_store.py` and the benchmark
-notes in `bench/README.md` say how much).
+the same SQLAlchemy code costs half of that or less (`bench/README.md`, "SQLite statements on
+the event loop's thread").
 
 Why blocking the loop is fine here: our statements are short (indexed lookups and small writes
 of one order); readers never wait in WAL mode; and a writer never waits for SQLite's lock

@@ -55,3 +55,16 @@ async def test_a_failed_statement_raises_the_drivers_error_and_the_connection_go
     async with db.reader() as session:
         names = (await session.exec(select(Customer.name))).all()
     assert sorted(names) == ["first", "next"]
+
+
+async def test_a_url_with_driver_options_keeps_aiosqlites_own_connection(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}?timeout=5")
+    try:
+        await database.create_schema()
+        async with database.reader() as session:
+            connection = await session.connection()
+            driver = (await connection.get_raw_connection()).driver_connection
+            assert not isinstance(driver, InlineConnection)
+            assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await database.dispose()
