@@ -180,6 +180,15 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+@pytest.fixture
+async def fresh_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of the test's own: a new SQLite file."""
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
+    await database.create_schema()
+    yield database
+    await database.dispose()
+
+
 @pytest.fixture(scope="session")
 async def worker(temporal_client: Client, db: Database, settings: Settings) -> AsyncIterator[None]:
     async with build_worker(temporal_client, db, settings):

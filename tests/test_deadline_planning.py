@@ -6,7 +6,6 @@ date-based plans are proven, to the minute, with no server (a SQLite file for th
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,16 +40,8 @@ def ladder(plan: DeadlinePlan) -> list[tuple[str, str, int]]:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    await db.create_schema()
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
-def deadlines(database: Database) -> DeadlineActivities:
-    return DeadlineActivities(database, POLICY, CALENDAR)
+def deadlines(fresh_db: Database) -> DeadlineActivities:
+    return DeadlineActivities(fresh_db, POLICY, CALENDAR)
 
 
 async def plan(
@@ -148,9 +139,9 @@ async def test_production_by_its_due_date_across_spring_festival(
     ],
 )
 async def test_an_invoice_is_due_after_its_net_days_from_the_company_date(
-    database: Database, issued: datetime, due_date: date
+    fresh_db: Database, issued: datetime, due_date: date
 ) -> None:
-    orders = OrderActivities(database, ApprovalPolicy(), CALENDAR)
+    orders = OrderActivities(fresh_db, ApprovalPolicy(), CALENDAR)
     invoice = await orders.issue_invoice(
         IssueInvoiceInput(
             order_no=f"SO-INV-{issued:%H%M}",
@@ -164,10 +155,10 @@ async def test_an_invoice_is_due_after_its_net_days_from_the_company_date(
 
 
 async def test_invoice_dunning_by_its_due_date_in_calendar_days(
-    database: Database, deadlines: DeadlineActivities
+    fresh_db: Database, deadlines: DeadlineActivities
 ) -> None:
     issued = at("2026-12-01 07:30").astimezone(UTC)
-    orders = OrderActivities(database, ApprovalPolicy(), CALENDAR)
+    orders = OrderActivities(fresh_db, ApprovalPolicy(), CALENDAR)
     invoice = await orders.issue_invoice(
         IssueInvoiceInput(
             order_no="SO-DUN-1",
@@ -198,12 +189,12 @@ def stack_policy(policy_file: Path) -> OrderPolicy:
 
 
 async def test_every_sla_tier_and_priority_of_the_stack_policy_plans(
-    database: Database, stack_policy: OrderPolicy
+    fresh_db: Database, stack_policy: OrderPolicy
 ) -> None:
     """What the policy accepts, planning never refuses: a refusal there fails every new order
     (the local activity retries forever)."""
     policy = stack_policy
-    activities = DeadlineActivities(database, policy, CALENDAR)
+    activities = DeadlineActivities(fresh_db, policy, CALENDAR)
     start = at("2026-09-30 17:30")
     for sla, sla_policy in policy.slas.items():
         for tier in [None, *sla_policy.tier]:

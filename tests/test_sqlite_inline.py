@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,14 @@ from store.tables import Customer
 from tests.conftest import unique
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    await database.create_schema()
-    yield database
-    await database.dispose()
-
-
-async def test_reads_and_writes_run_on_the_loops_thread_and_start_no_thread(db: Database) -> None:
+async def test_reads_and_writes_run_on_the_loops_thread_and_start_no_thread(
+    fresh_db: Database,
+) -> None:
     threads = threading.active_count()
     for _ in range(3):
-        async with db.writer() as session:
+        async with fresh_db.writer() as session:
             session.add(Customer(customer_id=unique("C"), name="n", region="east"))
-    async with db.writer() as writing, db.reader() as reading:
+    async with fresh_db.writer() as writing, fresh_db.reader() as reading:
         for session in (writing, reading):
             connection = await session.connection()
             driver = (await connection.get_raw_connection()).driver_connection
@@ -42,17 +35,17 @@ async def test_reads_and_writes_run_on_the_loops_thread_and_start_no_thread(db: 
 
 
 async def test_a_failed_statement_raises_the_drivers_error_and_the_connection_goes_on(
-    db: Database,
+    fresh_db: Database,
 ) -> None:
     customer_id = unique("C")
-    async with db.writer() as session:
+    async with fresh_db.writer() as session:
         session.add(Customer(customer_id=customer_id, name="first", region="east"))
     with pytest.raises(IntegrityError):
-        async with db.writer() as session:
+        async with fresh_db.writer() as session:
             session.add(Customer(customer_id=customer_id, name="again", region="east"))
-    async with db.writer() as session:  # rolled back: the next transaction writes
+    async with fresh_db.writer() as session:  # rolled back: the next transaction writes
         session.add(Customer(customer_id=unique("C"), name="next", region="east"))
-    async with db.reader() as session:
+    async with fresh_db.reader() as session:
         names = (await session.exec(select(Customer.name))).all()
     assert sorted(names) == ["first", "next"]
 
