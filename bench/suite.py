@@ -764,13 +764,7 @@ def _report(
                     if scaling_runs
                     else None
                 ),
-                "skipped": (
-                    None
-                    if scaling_runs
-                    else "--no-scaling"
-                    if not suite.cfg.scaling
-                    else "--target: the workers are not ours"
-                ),
+                "skipped": None if scaling_runs else _no_scaling(suite.cfg),
             },
         },
         "noise": _noise(runs, scaling_runs, open_orders),
@@ -782,6 +776,10 @@ def _report(
 
 
 NOISY_PERCENT = 20.0  # other processes using more than a fifth of a core
+
+
+def _no_scaling(cfg: Config) -> str:
+    return "--no-scaling" if not cfg.scaling else "--target: the workers are not ours"
 
 
 def _noise(

@@ -38,9 +38,9 @@ class Database:
     On SQLite, writing transactions start with `BEGIN IMMEDIATE` so two writers queue on the
     busy timeout instead of failing on a lock upgrade, and ours take turns (`WriteTurn`);
     readers never block them (WAL). Statements on a SQLite file run on the event loop's own
-    thread (`store.sqlite_inline`): with the turn taken first, they never wait for a lock. On PostgreSQL one engine serves both, and row-level guards
-    keep stock from being oversold. Small writes many orders make can share a transaction
-    (`grouped`).
+    thread (`store.sqlite_inline`): with the turn taken first, they never wait for a lock. On
+    PostgreSQL one engine serves both, and row-level guards keep stock from being oversold.
+    Small writes many orders make can share a transaction (`grouped`).
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
