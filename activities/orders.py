@@ -769,31 +769,32 @@ async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> 
         kept = newest.get(inp.view.order_no)
         if kept is None or inp.seq > kept.seq:
             newest[inp.view.order_no] = inp
-    rows = [
-        {
-            "order_no": view.order_no,
-            "workflow_id": view.workflow_id,
-            "customer_id": view.customer_id,
-            "priority": view.priority.value,
-            "entered_by": view.entered_by,
-            "fingerprint": inp.fingerprint,
-            "received_at": view.received_at,
-            "seq": inp.seq,
-            "status": view.status.value,
-            "total": view.total,
-            "closed": view.closed,
-            "overdue": view.overdue,
-            "escalation_level": view.escalation_level,
-            "updated_at": view.updated_at,
-            "view": view.model_dump(mode="json"),
-        }
-        for inp in newest.values()
-        for view in [inp.view]
-    ]
+    rows = [_view_row(inp) for inp in newest.values()]
     await session.exec(_view_upsert(session.get_bind().dialect.name), params=rows)
     await _add_audit(session, [record for inp in saves for record in inp.audit])
     for inp in saves:
         await log_escalations(session, inp.escalations, inp.resolutions)
+
+
+def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
+    view = inp.view
+    return {
+        "order_no": view.order_no,
+        "workflow_id": view.workflow_id,
+        "customer_id": view.customer_id,
+        "priority": view.priority.value,
+        "entered_by": view.entered_by,
+        "fingerprint": inp.fingerprint,
+        "received_at": view.received_at,
+        "seq": inp.seq,
+        "status": view.status.value,
+        "total": view.total,
+        "closed": view.closed,
+        "overdue": view.overdue,
+        "escalation_level": view.escalation_level,
+        "updated_at": view.updated_at,
+        "view": view.model_dump(mode="json"),
+    }
 
 
 async def _add_audit(session: AsyncSession, records: list[AuditRecord]) -> None:

@@ -48,12 +48,14 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._turn: WriteTurn | None = None
         if self.is_sqlite:
-            if self.url.database and self.url.database != ":memory:":
-                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+            database = self.url.database
+            file = Path(database) if database and database != ":memory:" else None
+            if file is not None:
+                file.parent.mkdir(parents=True, exist_ok=True)
                 if sys.platform != "win32":
-                    self._turn = WriteTurn(Path(f"{self.url.database}-writer"), SQLITE_TIMEOUT)
-            self.read_engine = self._sqlite_engine(immediate=False, echo=echo)
-            self.write_engine = self._sqlite_engine(immediate=True, echo=echo)
+                    self._turn = WriteTurn(Path(f"{file}-writer"), SQLITE_TIMEOUT)
+            self.read_engine = self._sqlite_engine(file, immediate=False, echo=echo)
+            self.write_engine = self._sqlite_engine(file, immediate=True, echo=echo)
         else:
             self.read_engine = create_async_engine(
                 self.url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20
@@ -67,12 +69,11 @@ class Database:
         )
         self._groups: dict[Any, GroupCommit[Any]] = {}
 
-    def _sqlite_engine(self, *, immediate: bool, echo: bool) -> AsyncEngine:
-        database = self.url.database
+    def _sqlite_engine(self, file: Path | None, *, immediate: bool, echo: bool) -> AsyncEngine:
         connect: dict[str, Any] = {"connect_args": {"timeout": SQLITE_TIMEOUT}}
-        if database and database != ":memory:" and not self.url.query:
+        if file is not None and not self.url.query:
             # A file, no driver options in the URL: statements run on the loop's thread.
-            connect = {"async_creator": sqlite_inline.connector(Path(database), SQLITE_TIMEOUT)}
+            connect = {"async_creator": sqlite_inline.connector(file, SQLITE_TIMEOUT)}
         engine = create_async_engine(self.url, echo=echo, pool_pre_ping=False, **connect)
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
 

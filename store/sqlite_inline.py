@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class InlineConnection(aiosqlite.Connection):
         self._tx = _Inline()  # type: ignore[assignment]
 
     async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        # Every cursor and connection call comes here: run it without a future in between.
         if not self._running or not self._connection:
             raise ValueError("Connection closed")
         return fn(*args, **kwargs)
@@ -57,7 +58,7 @@ class InlineConnection(aiosqlite.Connection):
         return self._connect().__await__()  # no thread to start
 
 
-def connector(path: Path, timeout: float) -> Callable[[], Any]:
+def connector(path: Path, timeout: float) -> Callable[[], Awaitable[InlineConnection]]:
     """`create_async_engine(..., async_creator=connector(path, timeout))`."""
 
     async def connect() -> InlineConnection:
