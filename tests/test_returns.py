@@ -335,6 +335,30 @@ async def test_two_returns_at_once_cannot_both_take_the_last_units(
     assert sorted(a.status_code for a in answers) == [201, 422, 422, 422], [a.text for a in answers]
 
 
+async def test_the_same_return_sent_several_times_at_once_is_one_return(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """A client that retries a slow request: every copy gets the one return. The copies queue
+    for the write turn behind the first; none may wait there on the new return's workflow,
+    which needs that turn for its first save (they did, and all four answers then took ~9 s:
+    5 s here catches that hang, it is not a speed figure)."""
+    order, sku = await delivered_order(api, new_customer, new_product, paid=True)
+    body = {
+        "return_no": f"RT-{order['order_no']}-TWICE",
+        "lines": [{"sku": sku, "quantity": 1}],
+        "reason": "x",
+        "resolution": "refund",
+    }
+    url = f"/orders/{order['order_no']}/returns"
+    answers = await asyncio.wait_for(
+        asyncio.gather(*(api.post(url, json=body) for _ in range(4))), timeout=5
+    )
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201], [a.text for a in answers]
+    assert {a.json()["return_no"] for a in answers} == {body["return_no"]}
+    returns = (await api.get(f"/orders/{order['order_no']}")).json()["returns"]
+    assert [r["return_no"] for r in returns] == [body["return_no"]]
+
+
 async def test_a_partial_orders_delivered_goods_can_come_back_before_the_rest_ships(
     api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
 ) -> None:

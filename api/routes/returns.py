@@ -96,9 +96,16 @@ async def request_return(
     customer = await queries.get_customer(db, order.customer_id)
     client = await temporal.get()
     # One return request of an order at a time, from the check of what is left to return to
-    # the new return's row: two at once must not both take the last units back.
+    # the new return's row: two at once must not both take the last units back. The write turn
+    # is held across the workflow's start (an RPC that does not wait for a worker), never
+    # across a query: a new return's worker saves through the same turn before it answers.
+    started_elsewhere = False
     async with db.writer() as session:
         await queries.lock_order(session, order_no)
+        # The same request sent twice at once: the first one's row is committed by now.
+        existing = await session.get(ReturnRecord, return_no)
+        if existing is not None:
+            return _same_return(existing.fingerprint, fingerprint, existing.view, response)
         lines = _returnable(order, body, await queries.returns_in(session, order_no))
         now = datetime.now(UTC)
         view = ReturnView(
@@ -130,28 +137,37 @@ async def request_return(
                 ),
             )
         except WorkflowAlreadyStartedError:
-            handle = client.get_workflow_handle(view.workflow_id)
-            current: ReturnView = await handle.query(ReturnWorkflow.view)
-            # The workflow knows its own fingerprint only through the read model; compare bodies.
-            same = current.lines == view.lines and current.reason == view.reason
-            return _same_return(
-                fingerprint if same else "", fingerprint, current.model_dump(mode="json"), response
+            # Started by a request whose row did not commit (it failed or is still running
+            # elsewhere): the workflow is the truth; ask it once the turn is given back.
+            started_elsewhere = True
+        except RPCError as exc:
+            raise rpc_to_problem(exc, order_no) from exc
+        else:
+            # Its row until the workflow's first save replaces it (only forwards, by `seq`).
+            session.add(
+                ReturnRecord(
+                    return_no=return_no,
+                    order_no=order_no,
+                    customer_id=order.customer_id,
+                    status=view.status,
+                    fingerprint=fingerprint,
+                    seq=-1,
+                    requested_at=now,
+                    updated_at=now,
+                    view=view.model_dump(mode="json"),
+                )
+            )
+    if started_elsewhere:
+        try:
+            current: ReturnView = await client.get_workflow_handle(view.workflow_id).query(
+                ReturnWorkflow.view
             )
         except RPCError as exc:
             raise rpc_to_problem(exc, order_no) from exc
-        # Its row until the workflow's first save replaces it (only forwards, by `seq`).
-        session.add(
-            ReturnRecord(
-                return_no=return_no,
-                order_no=order_no,
-                customer_id=order.customer_id,
-                status=view.status,
-                fingerprint=fingerprint,
-                seq=-1,
-                requested_at=now,
-                updated_at=now,
-                view=view.model_dump(mode="json"),
-            )
+        # The workflow knows its own fingerprint only through the read model; compare bodies.
+        same = current.lines == view.lines and current.reason == view.reason
+        return _same_return(
+            fingerprint if same else "", fingerprint, current.model_dump(mode="json"), response
         )
     response.headers["Location"] = f"/returns/{return_no}"
     log.info("return_requested", order_no=order_no, return_no=return_no)
