@@ -12,6 +12,12 @@ those without the key (the dev UI has no token to call our codec server with), s
 the clear, marked `in-clear: ui-metadata`. They may hold only what the search attributes already
 show in plain text (order number, customer id, total, status, escalation level) and which step
 an order waits for: never a name, a price, an address or a person's free text.
+
+A payload is compressed (zlib) before it is sealed when that makes it smaller: the order views
+the updates return are JSON that shrinks to a third, which halves an order's history (what the
+Temporal server writes, sends and keeps until retention). The compressed form is itself a
+payload (`binary/zlib`) inside the seal, so it is authenticated with the rest, and payloads
+sealed before are opened as they were.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import base64
 import binascii
 import dataclasses
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,6 +44,11 @@ NONCE_BYTES = 12
 # Metadata marking a payload the codec leaves readable on purpose (see the module docstring).
 IN_CLEAR = "in-clear"
 UI_METADATA = b"ui-metadata"
+COMPRESSED = b"binary/zlib"
+# Smaller payloads (ids, amounts, short commands) rarely shrink enough to pay for the header.
+COMPRESS_FROM_BYTES = 256
+# Temporal refuses payloads over 2 MiB by default: nothing sealed here opens to more than this.
+MAX_OPENED_BYTES = 4 * 1024 * 1024
 
 
 class UiText(str):
@@ -95,7 +107,7 @@ class EncryptionCodec(PayloadCodec):
         nonce = os.urandom(NONCE_BYTES)
         key_id = self._active.encode()
         # The key id is authenticated too: a payload cannot be re-labelled to another key.
-        sealed = self._ciphers[self._active].encrypt(nonce, payload.SerializeToString(), key_id)
+        sealed = self._ciphers[self._active].encrypt(nonce, compress(payload), key_id)
         return Payload(metadata={"encoding": ENCODING, KEY_ID: key_id}, data=nonce + sealed)
 
     def open(self, payload: Payload) -> Payload:
@@ -112,9 +124,36 @@ class EncryptionCodec(PayloadCodec):
         except InvalidTag as exc:
             raise CodecError("the payload was altered or sealed with another key") from exc
         try:
-            return Payload.FromString(plain)
+            opened = Payload.FromString(plain)
+            if opened.metadata.get("encoding") == COMPRESSED:
+                opened = Payload.FromString(decompress(opened.data))
         except DecodeError as exc:  # authentic but not a payload: sealed by something else
             raise CodecError("the sealed content is not a Temporal payload") from exc
+        return opened
+
+
+def compress(payload: Payload) -> bytes:
+    """The serialized payload, or a `binary/zlib` payload holding it when that is smaller."""
+    plain = payload.SerializeToString()
+    if len(plain) < COMPRESS_FROM_BYTES:
+        return plain
+    packed = Payload(
+        metadata={"encoding": COMPRESSED}, data=zlib.compress(plain)
+    ).SerializeToString()
+    return packed if len(packed) < len(plain) else plain
+
+
+def decompress(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        plain = inflater.decompress(data, MAX_OPENED_BYTES)
+    except zlib.error as exc:
+        raise CodecError("the sealed content is not valid zlib") from exc
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise CodecError(
+            f"the sealed content is truncated or opens to over {MAX_OPENED_BYTES} bytes"
+        )
+    return plain
 
 
 def data_converter(codec: EncryptionCodec | None) -> DataConverter:

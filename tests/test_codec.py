@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import os
+import zlib
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
@@ -16,9 +18,12 @@ from temporalio.client import Client
 from temporalio.common import RawValue
 
 from payload_codec import (
+    COMPRESSED,
     ENCODING,
     IN_CLEAR,
     KEY_ID,
+    MAX_OPENED_BYTES,
+    NONCE_BYTES,
     CodecError,
     EncryptionCodec,
     UiText,
@@ -64,6 +69,47 @@ async def test_keys_rotate_by_id_and_tampering_is_detected() -> None:
         await after.decode([relabelled])
     with pytest.raises(ValueError, match="32 bytes"):
         parse_keys({"short": base64.b64encode(b"short").decode()})
+
+
+async def test_large_payloads_are_compressed_inside_the_seal() -> None:
+    codec = EncryptionCodec(parse_keys({"k1": key()}), "k1")
+    view = json.dumps(
+        {
+            "timeline": [
+                {"event": "shipment_dispatched", "actor": "warehouse", "n": i} for i in range(60)
+            ]
+        }
+    )
+    small = plain('{"total": 12}')
+    sealed_view, sealed_small = await codec.encode([plain(view), small])
+    assert len(sealed_view.data) < len(view) / 3  # an order view shrinks to a third or less
+    assert sealed_view.metadata["encoding"] == ENCODING
+    assert len(sealed_small.data) == NONCE_BYTES + small.ByteSize() + 16  # not worth it: as is
+    opened = await codec.decode([sealed_view, sealed_small])
+    assert [p.data for p in opened] == [view.encode(), small.data]
+    assert opened[0].metadata["encoding"] == b"json/plain"
+
+
+def _seal_raw(secret: str, content: bytes) -> Payload:
+    """Sealed like the codec does, around content the codec itself would never produce."""
+    nonce = os.urandom(NONCE_BYTES)
+    sealed = AESGCM(base64.b64decode(secret)).encrypt(nonce, content, b"k1")
+    return Payload(metadata={"encoding": ENCODING, KEY_ID: b"k1"}, data=nonce + sealed)
+
+
+async def test_a_sealed_payload_that_does_not_decompress_is_refused() -> None:
+    secret = key()
+    codec = EncryptionCodec(parse_keys({"k1": secret}), "k1")
+    inner = plain("x" * (MAX_OPENED_BYTES + 1)).SerializeToString()
+    bomb = Payload(metadata={"encoding": COMPRESSED}, data=zlib.compress(inner, 9))
+    garbage = Payload(metadata={"encoding": COMPRESSED}, data=b"not zlib at all")
+    truncated = Payload(metadata={"encoding": COMPRESSED}, data=zlib.compress(inner)[:-8])
+    with pytest.raises(CodecError, match="over"):
+        await codec.decode([_seal_raw(secret, bomb.SerializeToString())])
+    with pytest.raises(CodecError, match="not valid zlib"):
+        await codec.decode([_seal_raw(secret, garbage.SerializeToString())])
+    with pytest.raises(CodecError, match="truncated"):
+        await codec.decode([_seal_raw(secret, truncated.SerializeToString())])
 
 
 async def test_histories_hold_no_plain_order_data_and_ops_decode_them(
