@@ -94,6 +94,10 @@ def principal_cache(request: Request) -> PrincipalCache:
     return cache
 
 
+async def principal_cache_dep(request: Request) -> PrincipalCache:
+    return principal_cache(request)
+
+
 # A user that does not exist costs as much as a wrong password (no user enumeration by timing).
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 

@@ -1,4 +1,7 @@
-"""Dependencies: the database, the Temporal client and the settings, per request."""
+"""Dependencies: the database, the Temporal client and the settings, per request.
+
+Every dependency is `async def`, even when it awaits nothing: FastAPI runs a plain `def`
+dependency in its thread pool, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -40,17 +43,17 @@ class TemporalConnection:
             return self._client
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Database:
+async def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_temporal(request: Request) -> TemporalConnection:
+async def get_temporal(request: Request) -> TemporalConnection:
     # The connection, not the client: a route validates its input before it needs Temporal,
     # so a malformed request is a 422 even while Temporal is down.
     connection: TemporalConnection = request.app.state.temporal

@@ -84,6 +84,23 @@ named after the role (`sales`, `approver_l1`, `approver_l2`, `warehouse`, `produ
 """
 
 
+ROUTERS = tuple(
+    module.router
+    for module in (
+        auth,
+        orders,
+        returns,
+        operations,
+        catalog,
+        calendar,
+        reports,
+        audit,
+        codec,
+        health,
+    )
+)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -121,10 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "X-Namespace"],
         allow_credentials=True,
     )
-    modules = (auth, orders, returns, operations, catalog, calendar, reports, audit, codec, health)
-    for module in modules:
-        document_permissions(module.router.routes)
-        app.include_router(module.router)
+    for router in ROUTERS:
+        document_permissions(router.routes)
+        app.include_router(router)
 
     app.add_middleware(RequestLog)
     return app

@@ -179,7 +179,7 @@ def update_id(update: Any, idempotency_key: str | None) -> str | None:
     return f"{getattr(update, '__name__', update)}:{idempotency_key}"
 
 
-def get_commands(
+async def get_commands(
     db: DbDep, temporal: TemporalDep, settings: SettingsDep, idempotency_key: IdempotencyKey = None
 ) -> OrderCommands:
     return OrderCommands(
