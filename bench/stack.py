@@ -128,6 +128,7 @@ class Stack:
         """`python -m module`, under `bench.profiled` with `--profile`."""
         if self.profile_dir is None:
             return [sys.executable, "-m", module, *args]
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
         out = self.profile_dir / f"{name}.prof"
         return [sys.executable, "-m", "bench.profiled", str(out), module, *args]
 
