@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
-from temporalio.worker import Interceptor, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_client
@@ -29,15 +29,23 @@ log = structlog.get_logger(__name__)
 WORKFLOWS = [OrderWorkflow, ReturnWorkflow]
 
 
-def workflow_runner(*, strict: bool = False) -> SandboxedWorkflowRunner:
-    """The sandbox our workflows run in.
+def workflow_runner(*, sandboxed: bool = True, strict: bool = False) -> WorkflowRunner:
+    """What our workflows run in: Temporal's sandbox, or (`sandboxed=False`, production's
+    default: `Settings.sandboxed`) plainly on the worker's workflow threads.
 
-    Our domain models and workflow modules are pure and deterministic: the worker passes
-    them through instead of importing them afresh into every order's sandbox (which costs
-    ~7 ms of worker CPU per order, mostly re-declaring the workflow classes). `strict`
-    re-imports the workflow modules into each sandbox as Temporal does by default, so the
-    sandbox's runtime checks apply to their code: the replay tests run that way.
+    The sandbox stops a non-deterministic call (a clock, randomness, I/O) when it runs, at a
+    price on every activation: for each payload it hands over, the SDK asks the sandbox for
+    its serialization context by running code compiled from a string (15-20% of the worker's
+    CPU per order, `bench/README.md`). Every workflow path the tests take runs in it, and the
+    replay tests run in its `strict` form, so production can run without it.
+
+    Sandboxed, our domain models and workflow modules pass through instead of being imported
+    afresh into every order's sandbox (which costs ~7 ms of worker CPU per order, mostly
+    re-declaring the workflow classes); `strict` re-imports the workflow modules into each
+    sandbox as Temporal does by default, so the sandbox's runtime checks apply to their code.
     """
+    if not sandboxed:
+        return UnsandboxedWorkflowRunner()
     passthrough = ("domain", "pydantic") if strict else ("domain", "pydantic", "workflows")
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*passthrough)
@@ -61,7 +69,7 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=activities,
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(sandboxed=settings.sandboxed()),
         max_cached_workflows=settings.max_cached_workflows,
         interceptors=[OrderLogContext(), *interceptors],
     )
@@ -80,7 +88,10 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     worker = build_worker(client, db, settings, interceptors)
     async with worker:
         log.info(
-            "worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address
+            "worker_started",
+            task_queue=settings.task_queue,
+            temporal=settings.temporal_address,
+            workflow_sandbox=settings.sandboxed(),
         )
         await stop.wait()
         log.info("worker_stopping")

@@ -56,10 +56,10 @@ def parse(argv: list[str]) -> Config:
         "writes DIR/<process>.prof and .txt. Slows them down: not for the figures",
     )
     parser.add_argument(
-        "--worker-variant",
-        choices=["unsandboxed"],
-        help="an experiment: our worker with the unsandboxed workflow runner "
-        "(bench/variant_worker.py); the report says so",
+        "--workflow-sandbox",
+        action="store_true",
+        help="run our worker's and the baseline's workflows in Temporal's sandbox (default: "
+        "outside it, as in production; WORKFLOW_SANDBOX in the README)",
     )
     parser.add_argument("--no-scaling", action="store_true", help="skip the two-worker runs")
     parser.add_argument("--log-level", default="INFO", help="of the API and worker (JSON logs)")
@@ -86,7 +86,7 @@ def parse(argv: list[str]) -> Config:
         command=reproduce_command(argv),
         scaling=not args.no_scaling,
         database_url=args.database_url,
-        worker_variant=args.worker_variant,
+        workflow_sandbox=args.workflow_sandbox,
         profile_dir=args.profile.resolve() if args.profile else None,
     )
 

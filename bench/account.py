@@ -4,7 +4,8 @@ Starts the stack like the suite, with the worker under `bench.variant_worker acc
 runs auto-approved orders one at a time (so the CPU of each cause is its own), and prints the
 worker's CPU per order by cause: each activity type, workflow activations, creating workflow
 instances, decoding and encoding payloads, and the rest (the SDK's polling and plumbing),
-next to the process CPU of the worker, the API and the Temporal server.
+next to the process CPU of the worker, the API and the Temporal server. The worker runs its
+workflows outside Temporal's sandbox, as in production; `--sandboxed` measures them inside.
 """
 
 from __future__ import annotations
@@ -42,15 +43,15 @@ def _snapshot(pid: int, path: Path) -> dict[str, Any]:
     return data
 
 
-async def account(orders: int, warm: int, unsandboxed: bool = False) -> dict[str, Any]:
+async def account(orders: int, warm: int, sandboxed: bool = False) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-account-"))
     ledger = workdir / "accounting.json"
-    variant = "accounting unsandboxed" if unsandboxed else "accounting"
     stack = await start_own(
         workdir,
         "INFO",
-        worker_variant=variant,
+        worker_variant="accounting",
         worker_env={"BENCH_ACCOUNTING_OUT": str(ledger)},
+        workflow_sandbox=sandboxed,
     )
     try:
         async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
@@ -93,7 +94,8 @@ async def account(orders: int, warm: int, unsandboxed: bool = False) -> dict[str
     }
     return {
         "orders": orders,
-        "worker": f"python -m bench.variant_worker {variant}",
+        "worker": "python -m bench.variant_worker accounting",
+        "workflow_sandbox": sandboxed,
         "worker_cpu_ms_per_order": round(1000 * worker_cpu / orders, 1),
         "process_cpu_ms_per_order": cpu.ms_per(orders),
         "machine": procstat.machine(),
@@ -106,11 +108,13 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=40)
     parser.add_argument("--warm", type=int, default=10)
     parser.add_argument(
-        "--unsandboxed", action="store_true", help="the worker with the unsandboxed runner"
+        "--sandboxed",
+        action="store_true",
+        help="the worker's workflows in Temporal's sandbox (default: outside, as in production)",
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(account(args.orders, args.warm, args.unsandboxed))
+    result = asyncio.run(account(args.orders, args.warm, args.sandboxed))
     print(f"worker CPU per auto-approved order: {result['worker_cpu_ms_per_order']} ms")
     print(f"process CPU per order (ms): {result['process_cpu_ms_per_order']}")
     for cause, value in sorted(

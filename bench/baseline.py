@@ -1,7 +1,8 @@
 """The engine's ceiling: bare workflows with no-op steps, on their own task queue.
 
-`python -m bench.baseline --address HOST:PORT --task-queue Q` runs the worker; the suite starts
-it as a separate process (like our worker) and drives it with `run_bare` / `run_interactive`.
+`python -m bench.baseline --address HOST:PORT --task-queue Q [--sandboxed]` runs the worker;
+the suite starts it as a separate process (like our worker, and in Temporal's sandbox exactly
+when ours is) and drives it with `run_bare` / `run_interactive`.
 
 - `BareWorkflow(activities, local_activities)`: as many no-op steps as an auto-approved order
   has (regular activities and local activities counted from a real order's history), run one
@@ -23,7 +24,8 @@ from typing import Any
 from temporalio import activity, workflow
 from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench.load import Measured, closed_loop
 
@@ -131,7 +133,7 @@ async def run_interactive(
 # --- the worker process ---------------------------------------------------------------------
 
 
-async def serve(address: str, namespace: str, task_queue: str) -> None:
+async def serve(address: str, namespace: str, task_queue: str, sandboxed: bool) -> None:
     client = await Client.connect(address, namespace=namespace)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -142,6 +144,7 @@ async def serve(address: str, namespace: str, task_queue: str) -> None:
         task_queue=task_queue,
         workflows=[BareWorkflow, InteractiveWorkflow],
         activities=[noop],
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     ):
         print("baseline worker ready", flush=True)
         await stop.wait()
@@ -152,8 +155,9 @@ def main() -> None:
     parser.add_argument("--address", required=True)
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--task-queue", required=True)
+    parser.add_argument("--sandboxed", action="store_true", help="workflows in the sandbox")
     args = parser.parse_args()
-    asyncio.run(serve(args.address, args.namespace, args.task_queue))
+    asyncio.run(serve(args.address, args.namespace, args.task_queue, args.sandboxed))
 
 
 if __name__ == "__main__":

@@ -93,8 +93,9 @@ class Stack:
     baseline_client: Client | None = None  # the default converter (as the baseline worker)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     profile_dir: Path | None = None
-    worker_variant: str | None = None
+    worker_variant: str | None = None  # bench.variant_worker's, e.g. "accounting"
     worker_env: dict[str, str] = field(default_factory=dict)
+    workflow_sandbox: bool = False  # production's default; the baseline worker follows it
     found_pids: dict[str, int] = field(default_factory=dict)  # --target: same-machine processes
 
     # --- processes ------------------------------------------------------------------------
@@ -109,6 +110,7 @@ class Stack:
             "DATABASE_URL": self.database_url,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": self.log_level,
+            "WORKFLOW_SANDBOX": "true" if self.workflow_sandbox else "false",
         }
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Proc:
@@ -181,6 +183,7 @@ class Stack:
                 self.namespace,
                 "--task-queue",
                 self.baseline_queue,
+                *(["--sandboxed"] if self.workflow_sandbox else []),
             ],
         )
         self.baseline_workers.append(proc)
@@ -267,6 +270,8 @@ async def start_own(
     profile_dir: Path | None = None,
     worker_variant: str | None = None,
     worker_env: dict[str, str] | None = None,
+    *,
+    workflow_sandbox: bool = False,
 ) -> Stack:
     """A dev server (persisted to SQLite in `workdir`, WAL, like `make run`), the API, one
     worker; the read model in a fresh SQLite file, or a fresh schema of `database_url`."""
@@ -286,6 +291,7 @@ async def start_own(
         profile_dir=profile_dir,
         worker_variant=worker_variant,
         worker_env=worker_env or {},
+        workflow_sandbox=workflow_sandbox,
     )
     if schema is not None and database_url is not None:
         stack.cleanup.append(lambda: drop_postgres_schema(database_url, schema))
@@ -309,8 +315,11 @@ async def start_own(
     return stack
 
 
-async def attach(api_url: str, temporal_address: str, namespace: str) -> Stack:
-    """`--target`: the running API and Temporal; only the baseline worker is ours."""
+async def attach(
+    api_url: str, temporal_address: str, namespace: str, workflow_sandbox: bool
+) -> Stack:
+    """`--target`: the running API and Temporal; only the baseline worker is ours (in the
+    sandbox or not, as the target's workers are said to run)."""
     workdir = Path(tempfile.mkdtemp(prefix="bench-target-"))
     stack = Stack(
         api_url=api_url.rstrip("/"),
@@ -318,6 +327,7 @@ async def attach(api_url: str, temporal_address: str, namespace: str) -> Stack:
         namespace=namespace,
         own=False,
         workdir=workdir,
+        workflow_sandbox=workflow_sandbox,
     )
     stack.client = await _connect(stack)
     stack.baseline_client = await Client.connect(temporal_address, namespace=namespace)

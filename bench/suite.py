@@ -60,7 +60,7 @@ class Config:
     scaling: bool = True
     database_url: str | None = None
     profile_dir: Path | None = None
-    worker_variant: str | None = None
+    workflow_sandbox: bool = False
 
 
 def reproduce_command(argv: list[str]) -> str:
@@ -503,11 +503,15 @@ async def run(cfg: Config) -> dict[str, Any]:
     stack: Stack | None = None
     try:
         if cfg.target:
-            stack = await attach(cfg.target, cfg.temporal, cfg.namespace)
+            stack = await attach(cfg.target, cfg.temporal, cfg.namespace, cfg.workflow_sandbox)
         else:
             print(f"[bench] starting Temporal dev server, API and worker in {workdir}", flush=True)
             stack = await start_own(
-                workdir, cfg.log_level, cfg.database_url, cfg.profile_dir, cfg.worker_variant
+                workdir,
+                cfg.log_level,
+                cfg.database_url,
+                cfg.profile_dir,
+                workflow_sandbox=cfg.workflow_sandbox,
             )
         await stack.start_baseline_worker()
         limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
@@ -680,9 +684,12 @@ def _report(
             else "SQLite (fresh file)"
             if suite.stack.own
             else "the target's",
-            "worker": f"python -m bench.variant_worker {cfg.worker_variant} (EXPERIMENT)"
-            if cfg.worker_variant
-            else "python -m worker",
+            "worker": "python -m worker",
+            "workflow_sandbox": (
+                "on (--workflow-sandbox), for our worker and the baseline's"
+                if cfg.workflow_sandbox
+                else "off as in production, for our worker and the baseline's"
+            ),
             "log_level": cfg.log_level,
             "profiled": str(cfg.profile_dir) if cfg.profile_dir else None,
         },

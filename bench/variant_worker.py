@@ -1,11 +1,8 @@
-"""Our worker with one engine setting changed, or with its CPU accounted for by cause.
+"""Our worker with its CPU accounted for by cause.
 
-`python -m bench.variant_worker VARIANT` runs `worker.main()` (the workflow and activity code
-unchanged) with:
+`python -m bench.variant_worker accounting` runs `worker.main()` (the workflow and activity code
+unchanged, in the sandbox or not as `WORKFLOW_SANDBOX` says) as:
 
-- `unsandboxed`: Temporal's unsandboxed workflow runner instead of the sandbox, to measure
-  what the sandbox costs. An experiment, not a recommendation by itself: the sandbox guards
-  against non-determinism.
 - `accounting`: the normal worker, with the CPU time (`time.thread_time`) of each cause added
   up: every activity by type, every workflow activation, creating a workflow instance (the
   sandbox imports our workflow modules afresh for each), decoding activations and encoding
@@ -30,17 +27,12 @@ from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
-    UnsandboxedWorkflowRunner,
-    WorkflowRunner,
 )
 
 import worker
+from settings import get_settings
 
-VARIANTS = ("unsandboxed", "accounting")
-
-
-def unsandboxed() -> WorkflowRunner:
-    return UnsandboxedWorkflowRunner()
+VARIANTS = ("accounting",)
 
 
 class Ledger:
@@ -114,7 +106,7 @@ def _patch(owner: Any, name: str, wrap: Callable[[Any], Any]) -> None:
     setattr(owner, name, wrap(getattr(owner, name)))
 
 
-def install_accounting(unsandboxed: bool) -> None:
+def install_accounting(sandboxed: bool) -> None:
     import temporalio.bridge.worker as bridge
     from temporalio.worker import _workflow, _workflow_instance
     from temporalio.worker.workflow_sandbox import _runner
@@ -126,17 +118,17 @@ def install_accounting(unsandboxed: bool) -> None:
             "workflow instance created (sandbox imports the workflow modules)", fn
         ),
     )
-    if unsandboxed:
-        _patch(
-            _workflow_instance._WorkflowInstanceImpl,
-            "activate",
-            lambda fn: _timed_sync("workflow activation (our workflow code, unsandboxed)", fn),
-        )
-    else:
+    if sandboxed:
         _patch(
             _runner._Instance,
             "activate",
             lambda fn: _timed_sync("workflow activation (our workflow code in the sandbox)", fn),
+        )
+    else:
+        _patch(
+            _workflow_instance._WorkflowInstanceImpl,
+            "activate",
+            lambda fn: _timed_sync("workflow activation (our workflow code, unsandboxed)", fn),
         )
     _patch(
         bridge,
@@ -155,11 +147,9 @@ def main() -> None:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {VARIANTS}")
-    if "unsandboxed" in variants:
-        _patch(worker, "workflow_runner", lambda _: unsandboxed)
     out = os.environ.get("BENCH_ACCOUNTING_OUT")
     if "accounting" in variants:
-        install_accounting("unsandboxed" in variants)
+        install_accounting(get_settings().sandboxed())
         if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
             signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
     try:

@@ -169,6 +169,7 @@ def settings(
         auth_secret=AUTH_SECRET,
         payload_keys=PAYLOAD_KEYS,
         payload_key_id="test-1",
+        workflow_sandbox=True,  # every workflow path of the tests passes the sandbox
     )
 
 

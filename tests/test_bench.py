@@ -48,6 +48,8 @@ def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     for key in REQUIRED:
         assert key in report, key
+    # Measured as production runs: workflows outside the sandbox, ours and the baseline's.
+    assert report["setup"]["workflow_sandbox"].startswith("off as in production")
     assert report["orders_lost"] == 0, report["problems"]
     assert set(PATHS) <= set(report["events_per_order"])
     assert report["events_per_order"]["auto_approved"] <= 60

@@ -1,0 +1,87 @@
+"""Production runs workflow code outside Temporal's sandbox; everything else runs inside it.
+
+The sandbox stops a non-deterministic call when it runs, at 15-20% of the worker's CPU. The
+test suite runs every workflow in it (and the replay tests in its strict form), so what reaches
+production has passed it; these tests hold the default to that and run orders without it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    Interceptor,
+    UnsandboxedWorkflowRunner,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from domain.orders import OrderView
+from domain.statuses import OrderStatus
+from settings import Settings
+from store.db import Database
+from tests import scenarios
+from tests.helpers import Factory, api_for
+from worker import build_worker, workflow_runner
+
+SECRETS: dict[str, Any] = {"auth_secret": "p" * 40, "encrypt_payloads": False}
+
+
+def test_only_production_leaves_the_sandbox_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WORKFLOW_SANDBOX", raising=False)
+    assert Settings(environment="development").sandboxed()
+    assert Settings(environment="test", **SECRETS).sandboxed()
+    assert not Settings(environment="production", **SECRETS).sandboxed()
+    assert Settings(environment="production", **SECRETS, workflow_sandbox=True).sandboxed()
+    assert not Settings(environment="development", workflow_sandbox=False).sandboxed()
+    monkeypatch.setenv("WORKFLOW_SANDBOX", "false")
+    assert not Settings(environment="development").sandboxed()
+    assert isinstance(workflow_runner(sandboxed=False), UnsandboxedWorkflowRunner)
+    assert isinstance(workflow_runner(), SandboxedWorkflowRunner)
+
+
+def test_the_test_suite_runs_its_workflows_in_the_sandbox(settings: Settings) -> None:
+    assert settings.workflow_sandbox is True  # whatever WORKFLOW_SANDBOX says in the shell
+
+
+# What the workflows saw: in the sandbox, this module is imported afresh into each workflow's
+# sandbox, so only a workflow running outside it can add to this list.
+seen_in_sandbox: list[bool] = []
+
+
+class _Probe(Interceptor):
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return _ProbeInbound
+
+
+class _ProbeInbound(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        seen_in_sandbox.append(workflow.unsafe.in_sandbox())
+        return await super().execute_workflow(input)
+
+
+async def test_orders_run_to_the_end_outside_the_sandbox(
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    own = settings.model_copy(
+        update={"task_queue": f"unsandboxed-{uuid.uuid4().hex[:6]}", "workflow_sandbox": False}
+    )
+    seen_in_sandbox.clear()
+    async with build_worker(temporal_client, db, own, [_Probe()]), api_for(own) as api:
+        for path in (scenarios.auto_approved, scenarios.two_level_approval):
+            workflow_id = await path(api, new_customer, new_product)
+            handle = temporal_client.get_workflow_handle(workflow_id, result_type=OrderView)
+            assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert seen_in_sandbox == [False, False]
