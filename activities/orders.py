@@ -74,7 +74,6 @@ from store import audit
 from store.db import Database
 from store.queries import lock_order
 from store.tables import (
-    AuditEntry,
     CreditHold,
     CreditNote,
     Customer,
@@ -801,7 +800,10 @@ async def _add_audit(session: AsyncSession, records: list[AuditRecord]) -> None:
     """Audit entries join the tamper-evident chain in the same transaction as the effect."""
     await audit.append(
         session,
-        [AuditEntry(**record.model_dump(mode="json") | {"at": record.at}) for record in records],
+        [
+            audit.new_entry(**record.model_dump(mode="json") | {"at": record.at})
+            for record in records
+        ],
     )
 
 

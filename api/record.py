@@ -16,7 +16,6 @@ import structlog
 from api.auth import Principal
 from store import audit
 from store.db import Database
-from store.tables import AuditEntry
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +32,7 @@ async def record_command(
     """Append one entry before the answer goes out; a failure to write it is logged, never
     hides the command's answer. Entries of requests answered at the same time share a
     transaction (`Database.grouped`)."""
-    entry = AuditEntry(
+    entry = audit.new_entry(
         id=uuid.uuid4().hex,
         at=datetime.now(UTC),
         order_no=order_no,
@@ -42,7 +41,7 @@ async def record_command(
         role=principal.role.value,
         source=f"{principal.via}@{principal.source}",
         outcome=outcome,
-        detail=detail or {},
+        detail=detail,
     )
     try:
         await db.grouped(audit.append).write(entry)
