@@ -47,8 +47,9 @@ UI_METADATA = b"ui-metadata"
 COMPRESSED = b"binary/zlib"
 # Smaller payloads (ids, amounts, short commands) rarely shrink enough to pay for the header.
 COMPRESS_FROM_BYTES = 256
-# Temporal refuses payloads over 2 MiB by default: nothing sealed here opens to more than this.
-MAX_OPENED_BYTES = 4 * 1024 * 1024
+# A bound against a decompression bomb, far above anything we seal: Temporal refuses a payload
+# over 2 MiB as stored (compressed), and order JSON shrinks to a third.
+MAX_OPENED_BYTES = 64 * 1024 * 1024
 
 
 class UiText(str):

@@ -1,14 +1,12 @@
 """Our worker with its CPU accounted for by cause.
 
 `python -m bench.variant_worker accounting` runs `worker.main()` (the workflow and activity code
-unchanged, in the sandbox or not as `WORKFLOW_SANDBOX` says) as:
-
-- `accounting`: the normal worker, with the CPU time (`time.thread_time`) of each cause added
-  up: every activity by type, every workflow activation, creating a workflow instance (the
-  sandbox imports our workflow modules afresh for each), decoding activations and encoding
-  completions. Written as JSON to `$BENCH_ACCOUNTING_OUT` when the worker stops. Exact only
-  when one order runs at a time (activities share the event loop thread): `python -m
-  bench.account` drives it that way.
+unchanged, in the sandbox or not as `WORKFLOW_SANDBOX` says), with the CPU time
+(`time.thread_time`) of each cause added up: every activity by type, every workflow
+activation, creating a workflow instance, decoding activations and encoding completions.
+Written as JSON to `$BENCH_ACCOUNTING_OUT` when the worker stops. Exact only when one order
+runs at a time (activities share the event loop thread): `python -m bench.account` drives it
+that way.
 """
 
 from __future__ import annotations
@@ -115,7 +113,9 @@ def install_accounting(sandboxed: bool) -> None:
         _workflow._WorkflowWorker,
         "_create_workflow_instance",
         lambda fn: _timed_sync(
-            "workflow instance created (sandbox imports the workflow modules)", fn
+            "workflow instance created"
+            + (" (the sandbox imports the workflow modules)" if sandboxed else ""),
+            fn,
         ),
     )
     if sandboxed:

@@ -17,12 +17,12 @@ from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.common import RawValue
 
+import payload_codec
 from payload_codec import (
     COMPRESSED,
     ENCODING,
     IN_CLEAR,
     KEY_ID,
-    MAX_OPENED_BYTES,
     NONCE_BYTES,
     CodecError,
     EncryptionCodec,
@@ -97,10 +97,13 @@ def _seal_raw(secret: str, content: bytes) -> Payload:
     return Payload(metadata={"encoding": ENCODING, KEY_ID: b"k1"}, data=nonce + sealed)
 
 
-async def test_a_sealed_payload_that_does_not_decompress_is_refused() -> None:
+async def test_a_sealed_payload_that_does_not_decompress_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(payload_codec, "MAX_OPENED_BYTES", 64 * 1024)  # the bound, made small
     secret = key()
     codec = EncryptionCodec(parse_keys({"k1": secret}), "k1")
-    inner = plain("x" * (MAX_OPENED_BYTES + 1)).SerializeToString()
+    inner = plain("x" * (payload_codec.MAX_OPENED_BYTES + 1)).SerializeToString()
     bomb = Payload(metadata={"encoding": COMPRESSED}, data=zlib.compress(inner, 9))
     garbage = Payload(metadata={"encoding": COMPRESSED}, data=b"not zlib at all")
     truncated = Payload(metadata={"encoding": COMPRESSED}, data=zlib.compress(inner)[:-8])
