@@ -34,7 +34,7 @@ fmt: $(STAMP)
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
 
-## Benchmarks (bench/README.md): the full suite (~30 min: 10,000 open orders) and a short one (under 3 minutes).
+## Benchmarks (bench/README.md): the full suite (15-30 min: 10,000 open orders) and a short one (under 3 minutes).
 .PHONY: bench bench-quick
 bench: $(STAMP)
 	$(BIN)/python -m bench --out bench/results/full.json
