@@ -31,21 +31,25 @@ HISTORIES = Path(__file__).parent / "histories"
 EVENT_BUDGET = {"auto_approved": 60, "two_level_approval": 80}
 
 
-def replayer() -> Replayer:
+def replayer(*, sandboxed: bool = True) -> Replayer:
     return Replayer(
         workflows=WORKFLOWS,
         # Histories recorded before payload encryption are plain; newer ones are sealed.
         data_converter=CONVERTER,
-        workflow_runner=workflow_runner(strict=True),
+        workflow_runner=workflow_runner(sandboxed=sandboxed, strict=True),
     )
 
 
 @pytest.mark.parametrize(
     "path", sorted(str(p.relative_to(HISTORIES)) for p in HISTORIES.rglob("*.json"))
 )
-async def test_recorded_history_replays(path: str) -> None:
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["strict-sandbox", "production-runner"])
+async def test_recorded_history_replays(path: str, sandboxed: bool) -> None:
+    """In the strict sandbox (its checks on our code), and outside it as production runs."""
     history = WorkflowHistory.from_json(path.removesuffix(".json"), (HISTORIES / path).read_text())
-    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    result = await replayer(sandboxed=sandboxed).replay_workflow(
+        history, raise_on_replay_failure=True
+    )
     assert result.replay_failure is None
 
 
