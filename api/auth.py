@@ -89,13 +89,9 @@ class PrincipalCache:
         self._entries.clear()
 
 
-def principal_cache(request: Request) -> PrincipalCache:
+async def principal_cache(request: Request) -> PrincipalCache:
     cache: PrincipalCache = request.app.state.principals
     return cache
-
-
-async def principal_cache_dep(request: Request) -> PrincipalCache:
-    return principal_cache(request)
 
 
 # A user that does not exist costs as much as a wrong password (no user enumeration by timing).
@@ -214,11 +210,11 @@ async def current_principal(
     db: DbDep,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(bearer)],
+    cache: Annotated[PrincipalCache, Depends(principal_cache)],
 ) -> Principal:
     if not token:
         raise unauthorized("Authentication required: send Authorization: Bearer <token>")
     source = client_address(request)
-    cache = principal_cache(request)
     principal = cache.get(token)
     if principal is not None:
         principal = replace(principal, source=source)

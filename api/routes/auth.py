@@ -17,7 +17,7 @@ from api.auth import (
     current_principal,
     issue_token,
     new_api_key,
-    principal_cache_dep,
+    principal_cache,
 )
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
@@ -33,7 +33,7 @@ ERRORS: dict[int | str, dict[str, str]] = {
 }
 Admin = Annotated[Principal, allowed(Permission.USERS_MANAGE)]
 # Cleared after every change to users, tokens or keys: it takes effect at once.
-Principals = Annotated[PrincipalCache, Depends(principal_cache_dep)]
+Principals = Annotated[PrincipalCache, Depends(principal_cache)]
 Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 
