@@ -197,6 +197,19 @@ class Suite:
 
         return await self.measure(f"baseline order-shaped [{tag}]", run, count)
 
+    async def replica_baseline(self, shape: dict[str, Any], count: int, tag: str) -> dict[str, Any]:
+        async def run(n: int) -> Measured:
+            return await baseline.run_replica(
+                self.baseline_client,
+                self.stack.baseline_queue,
+                n,
+                self.cfg.clients,
+                shape["script"],
+                f"bench-replica-{self.run_id}-{tag}",
+            )
+
+        return await self.measure(f"baseline order replica [{tag}]", run, count)
+
     async def orders(self, count: int, tag: str) -> dict[str, Any]:
         timings = Timings()
         done: list[str] = []
@@ -575,6 +588,7 @@ async def _measure(suite: Suite, api: ApiClient) -> dict[str, Any]:
         one: dict[str, Any] = {
             "baseline_bare": await suite.bare_baseline(shape, bare_count, f"r{r}w1"),
             "baseline_order_shaped": await suite.interactive_baseline(shape, cfg.orders, f"r{r}w1"),
+            "baseline_order_replica": await suite.replica_baseline(shape, cfg.orders, f"r{r}w1"),
             "orders": await suite.orders(cfg.orders, f"R{r}W1"),
         }
         one["latency"] = await suite.latency(one["orders"]["per_s"] * LATENCY_LOAD, f"R{r}L")
@@ -625,6 +639,7 @@ def _report(
     where = suite.where
     baseline_per_s = _med(runs, "baseline_bare", "per_s")
     shaped_per_s = _med(runs, "baseline_order_shaped", "per_s")
+    replica_per_s = _med(runs, "baseline_order_replica", "per_s")
     orders_per_s = _med(runs, "orders", "per_s")
     ratio = round(orders_per_s / baseline_per_s, 3) if orders_per_s and baseline_per_s else None
     lost = (
@@ -660,8 +675,11 @@ def _report(
         for key in ("temporal", "worker1", "api", "bench", "other")
     }
     cpu_per_baseline = {
-        key: _med(runs, "baseline_bare", "cpu_ms_per_item", key)
-        for key in ("temporal", "baseline1", "bench", "other")
+        name: {
+            key: _med(runs, name, "cpu_ms_per_item", key)
+            for key in ("temporal", "baseline1", "bench", "other")
+        }
+        for name in ("baseline_bare", "baseline_order_shaped", "baseline_order_replica")
     }
     return {
         "suite": kind,
@@ -700,6 +718,9 @@ def _report(
         "ratio_to_order_shaped_baseline": (
             round(orders_per_s / shaped_per_s, 3) if orders_per_s and shaped_per_s else None
         ),
+        "ratio_to_order_replica_baseline": (
+            round(orders_per_s / replica_per_s, 3) if orders_per_s and replica_per_s else None
+        ),
         "approve_p99_ms": latency["approve"]["p99"],
         "order_view_p99_ms": latency["order_view"]["p99"],
         "events_per_order": {path: c["events"] for path, c in cost.items()},
@@ -716,9 +737,18 @@ def _report(
                 "order_shaped_what": "the same steps split as the order's are "
                 f"({shape['segments']}, [activities, local activities] per update), started "
                 "with update-with-start and moved on by one update per later segment",
-                "cpu_ms_per_workflow": cpu_per_baseline,
+                "order_replica_wf_per_s": replica_per_s,
+                "order_replica_what": "the order's history asked of the engine again with "
+                "nothing behind it: the same steps (no-op, answering with as many bytes), "
+                "search-attribute upserts, timers started and cancelled, patch marker and "
+                "update answers of the same size, in the same sequence "
+                "(`figures.5_cost_per_order.auto_approved.script`)",
+                "cpu_ms_per_workflow": cpu_per_baseline["baseline_bare"],
+                "order_shaped_cpu_ms_per_workflow": cpu_per_baseline["baseline_order_shaped"],
+                "order_replica_cpu_ms_per_workflow": cpu_per_baseline["baseline_order_replica"],
                 "per_run": [r["baseline_bare"]["per_s"] for r in runs],
                 "order_shaped_per_run": [r["baseline_order_shaped"]["per_s"] for r in runs],
+                "order_replica_per_run": [r["baseline_order_replica"]["per_s"] for r in runs],
             },
             "2_throughput": where
             | {

@@ -51,13 +51,21 @@ def render(report: dict[str, Any]) -> str:
     verdict = "" if ratio is None else (" ok" if ratio >= report["ratio_goal"] else " BELOW GOAL")
     row("1 baseline", "bare workflow, same step count (wf/s)", _fmt(report["baseline_wf_per_s"]))
     row("", "  order-shaped: + update-with-start, 3 updates", _fmt(base["order_shaped_wf_per_s"]))
-    row("", "  CPU ms per workflow", _cpu(base["cpu_ms_per_workflow"]))
+    row(
+        "",
+        "  order replica: + upserts, timers, payload bytes",
+        _fmt(base["order_replica_wf_per_s"]),
+    )
+    row("", "  CPU ms per workflow: bare", _cpu(base["cpu_ms_per_workflow"]))
+    row("", "    order-shaped", _cpu(base["order_shaped_cpu_ms_per_workflow"]))
+    row("", "    order replica", _cpu(base["order_replica_cpu_ms_per_workflow"]))
     row("2 throughput", "auto-approved orders via HTTP (orders/s)", _fmt(report["orders_per_s"]))
     row("", f"  ratio to baseline (goal >= {report['ratio_goal']:.2f})", f"{_fmt(ratio)}{verdict}")
     row(
         "",
-        "  ratio to order-shaped baseline",
-        _fmt(report["ratio_to_order_shaped_baseline"]),
+        "  ratio to order-shaped / order replica baseline",
+        f"{_fmt(report['ratio_to_order_shaped_baseline'])} / "
+        f"{_fmt(report['ratio_to_order_replica_baseline'])}",
     )
     row("", "  CPU ms per order", _cpu(thr["cpu_ms_per_order"]))
     row("", "  CPU % during the run (100 = one core)", _cpu(thr["cpu_percent"]))

@@ -10,8 +10,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from bench import baseline, history
+from tests.conftest import unique
 
 ROOT = Path(__file__).resolve().parent.parent
+HISTORIES = ROOT / "tests" / "histories"
 REQUIRED = (
     "baseline_wf_per_s",
     "orders_per_s",
@@ -55,6 +64,38 @@ def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) -> None:
     assert report["events_per_order"]["auto_approved"] <= 60
     assert report["events_per_order"]["two_level_approval"] <= 80
     assert report["baseline_wf_per_s"] > 0 and report["orders_per_s"] > 0
+    assert report["ratio_to_order_replica_baseline"] > 0
     assert report["approve_p99_ms"] is not None and report["order_view_p99_ms"] is not None
     assert report["figures"]["4_open_orders"]["open_orders"] == 50
     assert "orders lost" in result.stdout  # the table was printed
+
+
+@pytest.mark.parametrize("path", ["auto_approved", "two_level_approval", "production_shortage"])
+async def test_the_replica_asks_the_engine_what_the_order_asked(
+    temporal_client: Client, path: str
+) -> None:
+    """The replica baseline, run from the plan of a recorded order, writes the same history:
+    the same events in the same order, with payloads of the same sizes."""
+    recorded = WorkflowHistory.from_json(path, (HISTORIES / f"{path}.json").read_text())
+    plan = history.script(recorded.events)
+    plain = Client(temporal_client.service_client, namespace=temporal_client.namespace)
+    queue, prefix = unique("replica-q"), unique("replica")
+    async with Worker(
+        plain,
+        task_queue=queue,
+        workflows=[baseline.ReplicaWorkflow],
+        activities=[baseline.sized],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
+        measured = await baseline.run_replica(plain, queue, 1, 1, plan, prefix)
+    assert measured.completed == 1, measured.errors
+    replica = await plain.get_workflow_handle(f"{prefix}-0").fetch_history()
+
+    def kinds(events: Any) -> list[tuple[int, str]]:
+        return [(e.event_type, e.marker_recorded_event_attributes.marker_name) for e in events]
+
+    assert kinds(replica.events) == kinds(recorded.events)
+    replayed = history.script(replica.events)
+    # Its input carries the plan: the order's size, or the plan's when that is larger.
+    assert replayed.pop("input_bytes") >= plan.pop("input_bytes")
+    assert replayed == plan
