@@ -2,22 +2,22 @@
 
 `python -m bench.baseline --address HOST:PORT --task-queue Q [--sandboxed]` runs the worker;
 the suite starts it as a separate process (like our worker, and in Temporal's sandbox exactly
-when ours is) and drives it with `run_bare` / `run_interactive`.
+when ours is) and drives it with `run_bare` / `run_replica`.
 
 - `BareWorkflow(activities, local_activities)`: as many no-op steps as an auto-approved order
   has (regular activities and local activities counted from a real order's history), run one
   after the other; the client starts it and waits for the result.
-- `InteractiveWorkflow(segments)`: the same steps, shaped like an order's interactions: started
-  with an update (update-with-start), then one update per later segment (dispatch, deliver,
-  pay), each answered once that segment's steps are done. The difference between the two is
-  what the update round trips cost the engine.
 - `ReplicaWorkflow(plan)`: an order's history asked of the engine again, with nothing behind
   it: the plan (`bench.history.script`) lists, per update, the steps (no-op, answering with as
   many bytes as the order's step did), search-attribute upserts, timers started and cancelled
   and patch markers in the order's sequence, and the answer's size; it starts with an input,
-  summary and search attributes like the order's. Its difference to the order-shaped workflow is
-  what our use of the engine costs it (upserts, timers, payload bytes); its difference to our
-  orders is our code (API, database, encryption, workflow logic).
+  summary and search attributes like the order's. Its difference to our orders is our code
+  (API, database, encryption, workflow logic).
+- The order-shaped baseline is the replica of the same plan cut down to its steps (`shaped`):
+  started with an update (update-with-start), then one update per later segment (dispatch,
+  deliver, pay), each answered once its steps are done. Its difference to the bare workflow is
+  what the update round trips cost the engine, its difference to the replica what our use of
+  the engine costs it (upserts, timers, payload bytes).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from bench.load import Measured, closed_loop
 
 BARE = "BenchBareWorkflow"
-INTERACTIVE = "BenchInteractiveWorkflow"
 REPLICA = "BenchReplicaWorkflow"
 STEP_TIMEOUT = timedelta(seconds=30)
 RUN_TIMEOUT = timedelta(minutes=2)  # a stuck run fails (and is counted) instead of hanging
@@ -99,31 +98,6 @@ class BareWorkflow:
     async def run(self, activities: int, local_activities: int) -> int:
         await _steps(activities, local_activities)
         return activities + local_activities
-
-
-@workflow.defn(name=INTERACTIVE)
-class InteractiveWorkflow:
-    """`segments`: [[activities, local_activities], ...], the first run on the start update."""
-
-    def __init__(self) -> None:
-        self._requested = 0
-        self._done = 0
-
-    @workflow.run
-    async def run(self, segments: list[list[int]]) -> int:
-        for index, (activities, local_activities) in enumerate(segments):
-            await workflow.wait_condition(lambda index=index: self._requested > index)  # type: ignore[misc]
-            await _steps(activities, local_activities)
-            self._done = index + 1
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._done
-
-    @workflow.update
-    async def step(self) -> int:
-        self._requested += 1
-        target = self._requested
-        await workflow.wait_condition(lambda: self._done >= target)
-        return target
 
 
 @workflow.defn(name=REPLICA)
@@ -195,30 +169,20 @@ async def run_bare(
     return await closed_loop(one, count, concurrency)
 
 
-async def run_interactive(
-    client: Client,
-    task_queue: str,
-    count: int,
-    concurrency: int,
-    segments: list[list[int]],
-    prefix: str,
-) -> Measured:
-    async def one(i: int) -> None:
-        start: WithStartWorkflowOperation[Any, Any] = WithStartWorkflowOperation(
-            INTERACTIVE,
-            segments,
-            id=f"{prefix}-{i}",
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            execution_timeout=RUN_TIMEOUT,
-        )
-        await client.execute_update_with_start_workflow("step", start_workflow_operation=start)
-        handle = await start.workflow_handle()
-        for _ in segments[1:]:
-            await handle.execute_update("step")
-        await handle.result()
-
-    return await closed_loop(one, count, concurrency)
+def shaped(plan: dict[str, Any]) -> dict[str, Any]:
+    """`plan` cut down to its steps and updates: no upserts, timers or patch markers, and no
+    bytes in the input, the steps' results, the updates' arguments or answers."""
+    return {
+        "input_bytes": 0,
+        "summary_bytes": 0,
+        "search_attributes": [],
+        "update_arg_bytes": [0 for _ in plan["update_arg_bytes"]],
+        "segments": [
+            [[op, 0] for op, _ in ops if op in ("local", "activity", "answer")]
+            for ops in plan["segments"]
+        ],
+        "result_bytes": 0,
+    }
 
 
 def replica_input(plan: dict[str, Any]) -> dict[str, Any]:
@@ -263,7 +227,7 @@ async def run_replica(
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             execution_timeout=RUN_TIMEOUT,
             search_attributes=start_attributes,
-            static_summary=_text(plan["summary_bytes"]),
+            static_summary=_text(plan["summary_bytes"]) if plan["summary_bytes"] else None,
         )
         await client.execute_update_with_start_workflow(
             "step", update_args[0], start_workflow_operation=start
@@ -288,7 +252,7 @@ async def serve(address: str, namespace: str, task_queue: str, sandboxed: bool) 
     async with Worker(
         client,
         task_queue=task_queue,
-        workflows=[BareWorkflow, InteractiveWorkflow, ReplicaWorkflow],
+        workflows=[BareWorkflow, ReplicaWorkflow],
         activities=[noop, sized],
         workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     ):

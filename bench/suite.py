@@ -182,33 +182,20 @@ class Suite:
 
         return await self.measure(f"baseline bare [{tag}]", run, count)
 
-    async def interactive_baseline(
-        self, shape: dict[str, Any], count: int, tag: str
+    async def replica_baseline(
+        self, plan: dict[str, Any], count: int, tag: str, name: str
     ) -> dict[str, Any]:
-        async def run(n: int) -> Measured:
-            return await baseline.run_interactive(
-                self.baseline_client,
-                self.stack.baseline_queue,
-                n,
-                self.cfg.clients,
-                shape["segments"],
-                f"bench-inter-{self.run_id}-{tag}",
-            )
-
-        return await self.measure(f"baseline order-shaped [{tag}]", run, count)
-
-    async def replica_baseline(self, shape: dict[str, Any], count: int, tag: str) -> dict[str, Any]:
         async def run(n: int) -> Measured:
             return await baseline.run_replica(
                 self.baseline_client,
                 self.stack.baseline_queue,
                 n,
                 self.cfg.clients,
-                shape["script"],
-                f"bench-replica-{self.run_id}-{tag}",
+                plan,
+                f"bench-{name.replace(' ', '-')}-{self.run_id}-{tag}",
             )
 
-        return await self.measure(f"baseline order replica [{tag}]", run, count)
+        return await self.measure(f"baseline {name} [{tag}]", run, count)
 
     async def orders(self, count: int, tag: str) -> dict[str, Any]:
         timings = Timings()
@@ -587,8 +574,12 @@ async def _measure(suite: Suite, api: ApiClient) -> dict[str, Any]:
         suite.log(f"run {r}/{cfg.runs}: one worker process")
         one: dict[str, Any] = {
             "baseline_bare": await suite.bare_baseline(shape, bare_count, f"r{r}w1"),
-            "baseline_order_shaped": await suite.interactive_baseline(shape, cfg.orders, f"r{r}w1"),
-            "baseline_order_replica": await suite.replica_baseline(shape, cfg.orders, f"r{r}w1"),
+            "baseline_order_shaped": await suite.replica_baseline(
+                baseline.shaped(shape["script"]), cfg.orders, f"r{r}w1", "order-shaped"
+            ),
+            "baseline_order_replica": await suite.replica_baseline(
+                shape["script"], cfg.orders, f"r{r}w1", "order replica"
+            ),
             "orders": await suite.orders(cfg.orders, f"R{r}W1"),
         }
         one["latency"] = await suite.latency(one["orders"]["per_s"] * LATENCY_LOAD, f"R{r}L")

@@ -88,8 +88,20 @@ async def test_the_replica_asks_the_engine_what_the_order_asked(
         workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         measured = await baseline.run_replica(plain, queue, 1, 1, plan, prefix)
-    assert measured.completed == 1, measured.errors
+        assert measured.completed == 1, measured.errors
+        measured = await baseline.run_replica(
+            plain, queue, 1, 1, baseline.shaped(plan), f"{prefix}-shaped"
+        )
+        assert measured.completed == 1, measured.errors
     replica = await plain.get_workflow_handle(f"{prefix}-0").fetch_history()
+    # The order-shaped baseline: the same steps and updates, nothing else asked of the engine.
+    shaped = history.script(
+        (await plain.get_workflow_handle(f"{prefix}-shaped-0").fetch_history()).events
+    )
+    assert [[op for op, _ in ops] for ops in shaped["segments"]] == [
+        [op for op, _ in ops if op in ("local", "activity", "answer")] for ops in plan["segments"]
+    ]
+    assert shaped["search_attributes"] == [] and shaped["summary_bytes"] == 0
 
     def kinds(events: Any) -> list[tuple[int, str]]:
         return [(e.event_type, e.marker_recorded_event_attributes.marker_name) for e in events]
