@@ -30,8 +30,6 @@ from temporalio.worker import (
 import worker
 from settings import get_settings
 
-VARIANTS = ("accounting",)
-
 
 class Ledger:
     """CPU seconds and counts by cause."""
@@ -143,19 +141,16 @@ def install_accounting(sandboxed: bool) -> None:
 
 
 def main() -> None:
-    variants = sys.argv[1:]
-    unknown = set(variants) - set(VARIANTS)
-    if unknown:
-        raise SystemExit(f"unknown variant(s) {sorted(unknown)}; known: {VARIANTS}")
+    if sys.argv[1:] != ["accounting"]:
+        raise SystemExit("usage: python -m bench.variant_worker accounting")
     out = os.environ.get("BENCH_ACCOUNTING_OUT")
-    if "accounting" in variants:
-        install_accounting(get_settings().sandboxed())
-        if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
-            signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
+    install_accounting(get_settings().sandboxed())
+    if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
+        signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
     try:
-        worker.run(worker.main([Accounting()] if "accounting" in variants else ()))
+        worker.run(worker.main([Accounting()]))
     finally:
-        if "accounting" in variants and out:
+        if out:
             LEDGER.write(out)
 
 
