@@ -133,7 +133,7 @@ class ReturnActivities:
                     product = await product_for_update(session, line.sku)
                     if product.stock_on_hand - product.reserved < quantity:
                         raise RuntimeError(f"not enough {line.sku} in stock for the replacement")
-                    await reserve(session, line.sku, quantity)
+                    await reserve(await session.connection(), line.sku, quantity)
                     session.add(
                         Reservation(
                             order_no=view.return_no,

@@ -27,17 +27,37 @@ from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
     AuditRecord,
+    CheckCreditInput,
+    CompensateInput,
+    CreateShipmentInput,
     IssueInvoiceInput,
     RecordPaymentInput,
     ReserveStockInput,
     SaveOrderViewInput,
     StockLine,
+    ValidateOrderInput,
+    ValidateOrderResult,
 )
-from domain.orders import OrderView, Priority, status_label
+from domain.orders import (
+    OrderLineRequest,
+    OrderRequest,
+    OrderView,
+    Priority,
+    ShipmentLineView,
+    status_label,
+)
 from domain.statuses import OrderStatus
 from store import queries
 from store.db import Database
-from store.tables import AuditEntry, OrderRecord, Product, ProductCreate, Reservation
+from store.tables import (
+    AuditEntry,
+    CreditHold,
+    CustomerCreate,
+    OrderRecord,
+    Product,
+    ProductCreate,
+    Reservation,
+)
 from tests.conftest import POSTGRES_URL, unique
 from tests.helpers import libpq_url, postgres_url_with_schema
 
@@ -179,6 +199,94 @@ async def test_payments_count_once_and_money_stays_exact(
     result = await acts.record_payment(pay("P3", "100.00", "R2"))
     assert result.invoice.paid_amount == Decimal("100.10")
     assert result.invoice.status == "paid"
+
+
+async def test_entry_sees_the_customers_open_invoices_and_holds(
+    store: Database, acts: OrderActivities
+) -> None:
+    customer_id, sku = unique("C"), await new_sku(store, stock=5)
+    await queries.create_customer(
+        store,
+        CustomerCreate(customer_id=customer_id, name="c", region="r", credit_limit=Decimal(500)),
+    )
+
+    async def enter() -> ValidateOrderResult:
+        request = OrderRequest(
+            customer_id=customer_id,
+            lines=[
+                OrderLineRequest(sku=sku, quantity=2, unit_price=Decimal("9.50")),
+                OrderLineRequest(sku="NOPE", quantity=1),
+            ],
+            entered_by="s",
+        )
+        return await acts.validate_order(
+            ValidateOrderInput(order_no=unique("SO"), request=request, audit_id=unique("A"), at=NOW)
+        )
+
+    first = await enter()
+    assert [p.field for p in first.problems] == ["lines[1].sku"]
+    assert first.credit is not None and first.credit.open_receivables == 0
+    assert (first.total, first.credit_hold) == (Decimal("19.00"), False)
+    for n, (amount, status) in enumerate([("100.25", "issued"), ("40", "issued"), ("7", "void")]):
+        await acts.issue_invoice(
+            IssueInvoiceInput(
+                order_no=f"{customer_id}-{n}",
+                customer_id=customer_id,
+                amount=Decimal(amount),
+                payment_terms="net_30",
+                at=NOW,
+            )
+        )
+        if status == "void":
+            await acts.cancel_invoices(
+                CompensateInput(order_no=f"{customer_id}-{n}", reason="x", at=NOW)
+            )
+    await acts.record_payment(
+        RecordPaymentInput(
+            order_no=f"{customer_id}-1",
+            invoice_id=f"INV-{customer_id}-1-1",
+            payment_id=unique("P"),
+            amount=Decimal("15"),
+            method="bank",
+            reference="R",
+            at=NOW,
+        )
+    )
+    async with store.writer() as session:
+        session.add(CreditHold(customer_id=customer_id, order_no="SO-x", placed_at=NOW))
+    second = await enter()
+    assert second.credit is not None and second.credit.open_receivables == Decimal("125.25")
+    assert second.credit.exposure == Decimal("144.25") and second.credit_hold
+    check = await acts.check_credit(
+        CheckCreditInput(customer_id=customer_id, order_no="SO-x", uninvoiced_amount=Decimal(1))
+    )
+    assert (check.credit.exposure, check.on_credit_hold) == (Decimal("126.25"), True)
+
+
+async def test_shipment_is_created_once_and_amended_lines_move_the_reservation(
+    store: Database, acts: OrderActivities
+) -> None:
+    order_no, old_sku, new_sku_ = unique("SO"), await new_sku(store, 10), await new_sku(store, 10)
+    lines = [
+        StockLine(line_no=1, sku=old_sku, quantity=4),
+        StockLine(line_no=2, sku=old_sku, quantity=3),
+    ]
+    await acts.reserve_stock(ReserveStockInput(order_no=order_no, lines=lines, at=NOW))
+    amended = [
+        StockLine(line_no=1, sku=new_sku_, quantity=12),
+        StockLine(line_no=2, sku=old_sku, quantity=1),
+    ]
+    result = await acts.reserve_stock(ReserveStockInput(order_no=order_no, lines=amended, at=NOW))
+    assert [(r.reserved_quantity, r.short_quantity) for r in result.lines] == [(10, 2), (1, 0)]
+    old, new = await queries.get_product(store, old_sku), await queries.get_product(store, new_sku_)
+    assert old is not None and new is not None and (old.reserved, new.reserved) == (1, 10)
+
+    shipment = CreateShipmentInput(
+        order_no=order_no, lines=[ShipmentLineView(line_no=2, sku=old_sku, quantity=1)], at=NOW
+    )
+    created = await acts.create_shipment(shipment)
+    assert (created.id, created.status) == (f"SH-{order_no}-1", "ready")
+    assert await acts.create_shipment(shipment) == created  # a retried activity
 
 
 def order_view(order_no: str, status: OrderStatus, customer_id: str = "C") -> OrderView:
