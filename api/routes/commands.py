@@ -19,7 +19,6 @@ from domain.orders import OrderView
 from domain.statuses import OrderStatus
 from store import queries
 from store.db import Database
-from store.tables import OrderRecord
 
 
 class OrderCommands:
@@ -70,10 +69,10 @@ class OrderCommands:
         )
         return view
 
-    async def find(self, principal: Principal, order_no: str) -> OrderRecord:
-        """The order's read-model row without its `view`, if the caller may see it (else
-        404: its existence is none of their business)."""
-        record = await queries.get_order(self.db, order_no, with_view=False)
+    async def find(self, principal: Principal, order_no: str) -> queries.OrderKeys:
+        """The order's keys, if the caller may see it (else 404: its existence is none of
+        their business)."""
+        record = await queries.order_keys(self.db, order_no)
         if record is None or not await in_scope(self.db, principal, record.customer_id):
             raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
         return record

@@ -25,7 +25,6 @@ from domain.messages import (
 from domain.orders import OrderView, ShipmentLineView
 from domain.returns import ReturnView
 from store import queries
-from store.tables import Shipment
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
 
@@ -136,20 +135,20 @@ async def dispatch_shipment(
     principal: Annotated[Principal, allowed(Permission.SHIPMENTS_DISPATCH)],
 ) -> OrderView | ReturnView:
     """发货: the goods left with a carrier; the order is SHIPPED and invoiced (credit terms)."""
-    shipment = await _shipment(db, shipment_id)
+    order_no, return_no = await _shipment(db, shipment_id)
     arg = DispatchInput(shipment_id=shipment_id, dispatched_by=principal.name, **body.model_dump())
-    if shipment.return_no:  # a replacement for a return
+    if return_no:  # a replacement for a return
         return await update_return(
             db,
             principal,
             temporal,
             settings,
-            shipment.return_no,
+            return_no,
             ReturnWorkflow.dispatch,
             arg,
             commands.idempotency_key,
         )
-    return await commands.update(principal, shipment.order_no, OrderWorkflow.dispatch, arg)
+    return await commands.update(principal, order_no, OrderWorkflow.dispatch, arg)
 
 
 @router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
@@ -163,24 +162,25 @@ async def deliver_shipment(
     principal: Annotated[Principal, allowed(Permission.DELIVERIES_REPORT)],
 ) -> OrderView | ReturnView:
     """签收: the customer signed for the goods; the order is DELIVERED."""
-    shipment = await _shipment(db, shipment_id)
+    order_no, return_no = await _shipment(db, shipment_id)
     arg = DeliverInput(shipment_id=shipment_id, reported_by=principal.name, **body.model_dump())
-    if shipment.return_no:
+    if return_no:
         return await update_return(
             db,
             principal,
             temporal,
             settings,
-            shipment.return_no,
+            return_no,
             ReturnWorkflow.deliver,
             arg,
             commands.idempotency_key,
         )
-    return await commands.update(principal, shipment.order_no, OrderWorkflow.deliver, arg)
+    return await commands.update(principal, order_no, OrderWorkflow.deliver, arg)
 
 
-async def _shipment(db: DbDep, shipment_id: str) -> Shipment:
-    row = await queries.get_shipment(db, shipment_id)
-    if row is None:
+async def _shipment(db: DbDep, shipment_id: str) -> tuple[str, str | None]:
+    """The shipment's order and return (if it replaces returned goods)."""
+    owner = await queries.shipment_owner(db, shipment_id)
+    if owner is None:
         raise ProblemError(404, f"Shipment {shipment_id} not found")
-    return row
+    return owner

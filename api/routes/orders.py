@@ -256,8 +256,7 @@ async def _finished_order(
 async def _summary(db: DbDep, request: OrderRequest) -> UiText:
     """Order number, customer and total, for the workflow's row in the Temporal UI: readable
     there without the payload key (the search attributes show the same in plain text)."""
-    async with db.reader() as session:
-        prices = await queries.price_of(session, {line.sku for line in request.lines})
+    prices = await queries.price_of(db, {line.sku for line in request.lines})
     total = sum(
         (
             (line.unit_price if line.unit_price is not None else prices.get(line.sku, Decimal(0)))
@@ -333,7 +332,7 @@ async def current_order(
     """The order as it is now, with its returns (404 outside the caller's customers)."""
     # Every line about an order names it and its workflow (the id derives from the number).
     structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
-    record = await queries.get_order(db, order_no, with_view=False)
+    record = await queries.order_keys(db, order_no)
     if record is None or not await in_scope(db, principal, record.customer_id):
         raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
     view: OrderView | None = None
