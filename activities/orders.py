@@ -90,7 +90,6 @@ from store.db import Database
 from store.queries import lock_order
 from store.tables import (
     CreditNote,
-    Escalation,
     Invoice,
     Payment,
     Product,
@@ -751,8 +750,8 @@ class OrderActivities:
         return result
 
     async def _audit(self, records: list[AuditRecord]) -> None:
-        async with self.db.writer() as session:
-            await _add_audit(session, records)
+        async with self.db.writing() as conn:
+            await _add_audit(conn, records)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -783,7 +782,7 @@ def _view_upsert(dialect: str) -> Any:
     )
 
 
-async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> None:
+async def save_views(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> None:
     """Read-model rows of one or more orders, with their audit entries and escalation log.
 
     One statement writes the rows: an order's newest save inserts or replaces its row, and an
@@ -794,10 +793,10 @@ async def save_views(session: AsyncSession, saves: list[SaveOrderViewInput]) -> 
         if kept is None or inp.seq > kept.seq:
             newest[inp.view.order_no] = inp
     rows = [_view_row(inp) for inp in newest.values()]
-    await session.exec(_view_upsert(session.get_bind().dialect.name), params=rows)
-    await _add_audit(session, [record for inp in saves for record in inp.audit])
+    await conn.execute(_view_upsert(conn.dialect.name), rows)
+    await _add_audit(conn, [record for inp in saves for record in inp.audit])
     for inp in saves:
-        await log_escalations(session, inp.escalations, inp.resolutions)
+        await log_escalations(conn, inp.escalations, inp.resolutions)
 
 
 def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
@@ -821,10 +820,10 @@ def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
     }
 
 
-async def _add_audit(session: AsyncSession, records: list[AuditRecord]) -> None:
+async def _add_audit(conn: AsyncConnection, records: list[AuditRecord]) -> None:
     """Audit entries join the tamper-evident chain in the same transaction as the effect."""
     await audit.append(
-        session,
+        conn,
         [
             audit.new_entry(**record.model_dump(mode="json") | {"at": record.at})
             for record in records
@@ -908,6 +907,12 @@ _RESERVE = (
     )
     .values(reserved=_PRODUCTS.c.reserved + bindparam("qty"))
 )
+
+_ESCALATIONS = SQLModel.metadata.tables["escalation"]
+_ESCALATIONS_KNOWN = sa_select(_ESCALATIONS.c.id).where(
+    _ESCALATIONS.c.id.in_(bindparam("ids", expanding=True))
+)
+_INSERT_ESCALATION = insert(_ESCALATIONS)
 
 _INVOICE_FOR_UPDATE = (
     sa_select(_INVOICES).where(_INVOICES.c.id == bindparam("invoice_id")).with_for_update()
@@ -1116,25 +1121,22 @@ async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) ->
 
 
 async def log_escalations(
-    session: AsyncSession, records: list[EscalationRecord], resolutions: list[Resolution]
+    conn: AsyncConnection, records: list[EscalationRecord], resolutions: list[Resolution]
 ) -> None:
     """The escalation log: new steps once each, and when their deadlines were resolved."""
-    await add_escalations(session, records)
+    if records:
+        ids = [r.id for r in records]
+        seen = set((await conn.execute(_ESCALATIONS_KNOWN, {"ids": ids})).scalars())
+        new = [r.model_dump() for r in records if r.id not in seen]
+        if new:
+            await conn.execute(_INSERT_ESCALATION, new)
     for resolution in resolutions:
-        rows = update(Escalation).where(
-            col(Escalation.order_no) == resolution.order_no,
-            col(Escalation.sla) == resolution.sla,
-            col(Escalation.key) == resolution.key,
-            col(Escalation.resolved_at).is_(None),
+        rows = update(_ESCALATIONS).where(
+            _ESCALATIONS.c.order_no == resolution.order_no,
+            _ESCALATIONS.c.sla == resolution.sla,
+            _ESCALATIONS.c.key == resolution.key,
+            _ESCALATIONS.c.resolved_at.is_(None),
         )
         if resolution.ids is not None:
-            rows = rows.where(col(Escalation.id).in_(resolution.ids))
-        await session.exec(rows.values(resolved_at=resolution.at))
-
-
-async def add_escalations(session: AsyncSession, records: list[EscalationRecord]) -> None:
-    if not records:
-        return
-    ids = [r.id for r in records]
-    seen = set((await session.exec(select(Escalation.id).where(col(Escalation.id).in_(ids)))).all())
-    session.add_all(Escalation(**r.model_dump()) for r in records if r.id not in seen)
+            rows = rows.where(_ESCALATIONS.c.id.in_(resolution.ids))
+        await conn.execute(rows.values(resolved_at=resolution.at))

@@ -66,7 +66,7 @@ class ReturnActivities:
                 record.updated_at = view.updated_at
                 record.view = view.model_dump(mode="json")
                 session.add(record)
-            await log_escalations(session, inp.escalations, inp.resolutions)
+            await log_escalations(await session.connection(), inp.escalations, inp.resolutions)
 
     @activity.defn(name=ActivityName.RESTOCK_RETURN)
     async def restock_return(self, inp: ReturnStepInput) -> None:

@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store.db import Database
 from store.tables import AuditEntry
@@ -89,21 +89,22 @@ _KNOWN_OR_LAST = union_all(
 ).subquery()
 _FOUND = select(_KNOWN_OR_LAST.c.id, _KNOWN_OR_LAST.c.seq, _KNOWN_OR_LAST.c.hash)
 _INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no ORM
+_LOCK = select(func.pg_advisory_xact_lock(AUDIT_LOCK))
 
 
-async def append(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) -> None:
+async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
     """Chain and add entries (`new_entry`) not yet recorded (an entry id is written once).
 
-    Plain statements, not the ORM's unit of work: this runs for every command and every
-    order step, inside the write transaction."""
+    Plain statements on the caller's connection, not the ORM's unit of work: this runs for
+    every command and every order step, inside the write transaction."""
     if not entries:
         return
-    if session.get_bind().dialect.name == "postgresql":
-        await session.exec(select(func.pg_advisory_xact_lock(AUDIT_LOCK)))
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_LOCK)
     ids = {entry["id"] for entry in entries}
-    found: list[tuple[str, int | None, str]] = list(
-        (await session.exec(_FOUND, params={"ids": list(ids)})).all()
-    )
+    found: list[tuple[str, int | None, str]] = [
+        (row.id, row.seq, row.hash) for row in await conn.execute(_FOUND, {"ids": list(ids)})
+    ]
     seq, prev = max(
         ((seq, hash_) for _, seq, hash_ in found if seq is not None), default=(0, GENESIS)
     )
@@ -118,7 +119,7 @@ async def append(session: AsyncSession, entries: Sequence[Mapping[str, Any]]) ->
         row["hash"] = prev = entry_hash(prev, row)
         rows.append(row)
     if rows:
-        await session.exec(_INSERT, params=rows)
+        await conn.execute(_INSERT, rows)
 
 
 async def entries(

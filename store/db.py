@@ -15,7 +15,12 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,7 +34,7 @@ SQLITE_TIMEOUT = 30  # seconds a writer waits for SQLite's write lock before it 
 # Errors of the database itself, not of what was written.
 UNREACHABLE = (TimeoutError, OperationalError, InterfaceError)
 T = TypeVar("T")
-Write = Callable[[AsyncSession, list[T]], Awaitable[None]]
+Write = Callable[[AsyncConnection, list[T]], Awaitable[None]]
 
 
 class Database:
@@ -105,6 +110,13 @@ class Database:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._write_turn(), self._write() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """`writer` without the ORM: a connection inside one transaction, for prebuilt
+        statements (a session adds ~0.15 ms of CPU to a small write transaction)."""
+        async with self._write_turn(), self.write_engine.begin() as conn:
+            yield conn
 
     def _write_turn(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self._turn.take() if self._turn is not None else contextlib.nullcontext()
@@ -278,8 +290,8 @@ class GroupCommit(Generic[T]):
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[None]]]) -> None:
         try:
-            async with self._db.writer() as session:
-                await self._write(session, [item for item, _ in batch])
+            async with self._db.writing() as conn:
+                await self._write(conn, [item for item, _ in batch])
         except Exception as exc:
             # An item's own fault (a constraint, a bad value) fails only that item; no turn, a
             # locked or unreachable database fails them all at once, not once per item.

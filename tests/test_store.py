@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from activities.orders import OrderActivities, save_views
 from domain.approval import ApprovalPolicy
@@ -323,11 +323,11 @@ async def test_saves_at_the_same_time_share_a_transaction_and_a_bad_one_fails_al
 ) -> None:
     batches: list[list[str]] = []
 
-    async def write(session: AsyncSession, saves: list[SaveOrderViewInput]) -> None:
+    async def write(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> None:
         batches.append([inp.view.order_no for inp in saves])
         if any(inp.view.customer_id == "REFUSED" for inp in saves):
             raise ValueError("refused")
-        await save_views(session, saves)
+        await save_views(conn, saves)
 
     good = [unique("SO") for _ in range(12)]
     bad = unique("SO")
@@ -360,7 +360,7 @@ async def test_when_the_database_fails_a_shared_transaction_fails_once_for_all(
 ) -> None:
     batches: list[int] = []
 
-    async def write(session: AsyncSession, items: list[int]) -> None:
+    async def write(conn: AsyncConnection, items: list[int]) -> None:
         batches.append(len(items))
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
