@@ -143,8 +143,7 @@ class OrderActivities:
         req = inp.request
         problems: list[Problem] = []
         lines: list[ValidatedLine] = []
-        async with self.db.reader() as session:
-            conn = await session.connection()
+        async with self.db.reading() as conn:
             customer = await _customer_credit(conn, req.customer_id)
             skus = list({line.sku for line in req.lines})
             products = {p.sku: p for p in await conn.execute(_PRODUCTS_FOR_ENTRY, {"skus": skus})}
@@ -257,9 +256,8 @@ class OrderActivities:
         needed is released and what is new is reserved, so a repeat changes nothing."""
         results: list[LineReservation] = []
         wanted = {line.line_no: line for line in inp.lines}
-        async with self.db.writer() as session:
-            await lock_order(session, inp.order_no)
-            conn = await session.connection()
+        async with self.db.writing() as conn:
+            await lock_order(conn, inp.order_no)
             rows = {
                 row.line_no: dict(row._mapping)
                 for row in await conn.execute(_RESERVATIONS_OF, {"order_no": inp.order_no})
@@ -411,16 +409,15 @@ class OrderActivities:
             "lines": [line.model_dump() for line in inp.lines],
             "created_at": inp.at,
         }
-        async with self.db.writer() as session:
-            view = ShipmentView.model_validate(await _insert_once(session, _SHIPMENTS, new))
+        async with self.db.writing() as conn:
+            view = ShipmentView.model_validate(await _insert_once(conn, _SHIPMENTS, new))
         log.info("shipment_created", shipment=shipment_id)
         return view
 
     @activity.defn(name=ActivityName.DISPATCH_SHIPMENT)
     async def dispatch_shipment(self, inp: DispatchShipmentInput) -> ShipmentView:
         """Goods leave (发货): stock and reservations go down by what the shipment carries."""
-        async with self.db.writer() as session:
-            conn = await session.connection()
+        async with self.db.writing() as conn:
             shipment = await _shipment_row(conn, inp.order_no, inp.shipment_id)
             if shipment["status"] == "ready":
                 lines: list[dict[str, Any]] = [
@@ -466,8 +463,7 @@ class OrderActivities:
     @activity.defn(name=ActivityName.DELIVER_SHIPMENT)
     async def deliver_shipment(self, inp: DeliverShipmentInput) -> ShipmentView:
         """The customer signed for the goods (签收)."""
-        async with self.db.writer() as session:
-            conn = await session.connection()
+        async with self.db.writing() as conn:
             shipment = await _shipment_row(conn, inp.order_no, inp.shipment_id)
             if shipment["status"] == "dispatched":
                 changed = {
@@ -502,16 +498,15 @@ class OrderActivities:
             "status": "issued",
             "issued_at": inp.at,
         }
-        async with self.db.writer() as session:
-            view = InvoiceView.model_validate(await _insert_once(session, _INVOICES, new))
+        async with self.db.writing() as conn:
+            view = InvoiceView.model_validate(await _insert_once(conn, _INVOICES, new))
         log.info("invoice_issued", invoice=invoice_id, amount=str(view.amount))
         return view
 
     @activity.defn(name=ActivityName.RECORD_PAYMENT)
     async def record_payment(self, inp: RecordPaymentInput) -> RecordPaymentResult:
         """A payment against the invoice; the same payment id or reference counts once."""
-        async with self.db.writer() as session:
-            conn = await session.connection()
+        async with self.db.writing() as conn:
             found = (
                 await conn.execute(_INVOICE_FOR_UPDATE, {"invoice_id": inp.invoice_id})
             ).first()
@@ -630,8 +625,8 @@ class OrderActivities:
     @activity.defn(name=ActivityName.CHECK_CREDIT)
     async def check_credit(self, inp: CheckCreditInput) -> CreditCheckResult:
         """The customer's credit now: open receivables plus what this order adds, and holds."""
-        async with self.db.reader() as session:
-            customer = await _customer_credit(await session.connection(), inp.customer_id)
+        async with self.db.reading() as conn:
+            customer = await _customer_credit(conn, inp.customer_id)
         if customer is None:
             raise ApplicationError("customer vanished", type="NotFound", non_retryable=True)
         receivables = _receivables(customer)
@@ -1015,10 +1010,9 @@ def _insert_new(table: Table, dialect: str) -> Any:
     return (sqlite_insert if dialect == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
 
 
-async def _insert_once(session: AsyncSession, table: Table, new: dict[str, Any]) -> dict[str, Any]:
+async def _insert_once(conn: AsyncConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
     """Insert `new`, keyed by its `id`, unless a row with that id exists (a retry): the row as
     it is now. One statement when the row is new."""
-    conn = await session.connection()
     if (await conn.execute(_insert_new(table, conn.dialect.name), new)).rowcount == 1:
         return new
     row = (await conn.execute(sa_select(table).where(table.c.id == new["id"]))).one()

@@ -106,6 +106,12 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        """`reader` without the ORM: a connection, for prebuilt statements."""
+        async with self.read_engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def writer(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error."""
         async with self._write_turn(), self._write() as session, session.begin():

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -75,14 +76,14 @@ _PRICES = sa_select(_PRODUCTS.c.sku, _PRODUCTS.c.unit_price).where(
 
 
 async def order_keys(db: Database, order_no: str) -> OrderKeys | None:
-    async with db.read_engine.connect() as conn:
+    async with db.reading() as conn:
         row = (await conn.execute(_ORDER_KEYS, {"order_no": order_no})).first()
     return None if row is None else OrderKeys(*row)
 
 
 async def shipment_owner(db: Database, shipment_id: str) -> tuple[str, str | None] | None:
     """The order a shipment belongs to, and the return it replaces goods for (if any)."""
-    async with db.read_engine.connect() as conn:
+    async with db.reading() as conn:
         row = (await conn.execute(_SHIPMENT_OWNER, {"shipment_id": shipment_id})).first()
     return None if row is None else (row.order_no, row.return_no)
 
@@ -148,10 +149,14 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
         return (await session.exec(query)).all()
 
 
-async def lock_order(session: AsyncSession, order_no: str) -> None:
+_LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
+
+
+async def lock_order(conn: AsyncSession | AsyncConnection, order_no: str) -> None:
     """Serialize writers of one order's rows (SQLite's writer already holds the database)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.exec(select(func.pg_advisory_xact_lock(func.hashtext(order_no))))
+    bind = conn if isinstance(conn, AsyncConnection) else conn.get_bind()
+    if bind.dialect.name == "postgresql":
+        await conn.execute(_LOCK_ORDER, {"order_no": order_no})
 
 
 async def returns_of(db: Database, order_no: str) -> Sequence[ReturnRecord]:
@@ -329,7 +334,7 @@ async def adjust_stock(db: Database, sku: str, delta: int, reason: str) -> Produ
 
 
 async def price_of(db: Database, skus: set[str]) -> dict[str, Decimal]:
-    async with db.read_engine.connect() as conn:
+    async with db.reading() as conn:
         return {
             row.sku: row.unit_price for row in await conn.execute(_PRICES, {"skus": list(skus)})
         }
