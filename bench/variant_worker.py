@@ -3,7 +3,8 @@
 `python -m bench.variant_worker accounting` runs `worker.main()` (the workflow and activity code
 unchanged, in the sandbox or not as `WORKFLOW_SANDBOX` says), with the CPU time
 (`time.thread_time`) of each cause added up: every activity by type, every workflow
-activation, creating a workflow instance, decoding activations and encoding completions.
+activation, creating a workflow instance, decoding activations and encoding completions; and,
+apart from them (it runs inside any of them), Python's garbage collection by generation.
 Written as JSON to `$BENCH_ACCOUNTING_OUT` when the worker stops. Exact only when one order
 runs at a time (activities share the event loop thread): `python -m bench.account` drives it
 that way.
@@ -12,6 +13,7 @@ that way.
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import signal
@@ -140,11 +142,29 @@ def install_accounting(sandboxed: bool) -> None:
     )
 
 
+GC_CAUSE = "of which: garbage collection"  # `bench.account` keeps it out of the sum
+
+
+def _account_gc() -> None:
+    started: dict[int, float] = {}
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        generation = info["generation"]
+        if phase == "start":
+            started[generation] = time.thread_time()
+        elif generation in started:
+            seconds = time.thread_time() - started.pop(generation)
+            LEDGER.add(f"{GC_CAUSE}, generation {generation}", seconds)
+
+    gc.callbacks.append(callback)
+
+
 def main() -> None:
     if sys.argv[1:] != ["accounting"]:
         raise SystemExit("usage: python -m bench.variant_worker accounting")
     out = os.environ.get("BENCH_ACCOUNTING_OUT")
     install_accounting(get_settings().sandboxed())
+    _account_gc()
     if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
         signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
     try:
