@@ -28,7 +28,7 @@ import dataclasses
 import os
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -36,7 +36,7 @@ from google.protobuf.message import DecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
-from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.converter import DataConverter, EncodingPayloadConverter, PayloadCodec
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -60,7 +60,22 @@ class UiText(str):
 class OrdersPayloadConverter(PydanticPayloadConverter):
     """The pydantic JSON converter, marking the UI's metadata to stay in the clear: a
     `UiText`, and the workflow's metadata (its current details), which the SDK answers the UI's
-    `__temporal_workflow_metadata` query with. Everything else is left for the codec to seal."""
+    `__temporal_workflow_metadata` query with. Everything else is left for the codec to seal.
+
+    The SDK makes a new payload converter for every workflow activation it decodes or encodes,
+    and each new pydantic converter starts with an empty cache of type adapters. Every instance
+    here shares the first one's converters (stateless but for that cache, which is thread-safe):
+    a type adapter is built once per process, not once per activation."""
+
+    _shared: ClassVar[Mapping[bytes, EncodingPayloadConverter] | None] = None
+
+    def __init__(self) -> None:
+        shared = OrdersPayloadConverter._shared
+        if shared is None:
+            super().__init__()
+            OrdersPayloadConverter._shared = self.converters
+        else:
+            self.converters = shared
 
     def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
         payloads = super().to_payloads(values)
