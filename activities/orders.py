@@ -852,6 +852,10 @@ def _only(column: Any, ids: list[str] | None) -> list[Any]:
     return [] if ids is None else [col(column).in_(ids)]
 
 
+# The steps every order takes (entry, reservation, shipping, billing, the read model) run plain
+# statements built once, on a connection, not the ORM's loads and unit of work: a deliver
+# transaction costs 0.7 ms of CPU through the ORM, 0.4 ms like this. A `bindparam` of an UPDATE
+# must not be named like a column of its table (SQLAlchemy refuses the statement).
 _CUSTOMERS = SQLModel.metadata.tables["customer"]
 _HOLDS = SQLModel.metadata.tables["credithold"]
 _INVOICES = SQLModel.metadata.tables["invoice"]
