@@ -1,4 +1,5 @@
-"""The database: one async engine per process, sessions for reading and for writing."""
+"""The database: one async engine per process; ORM sessions or plain connections (for
+prebuilt statements on the hot path) for reading and for writing."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ class Database:
     readers never block them (WAL). Statements on a SQLite file run on the event loop's own
     thread (`store.sqlite_inline`): with the turn taken first, they never wait for a lock. On
     PostgreSQL one engine serves both, and row-level guards keep stock from being oversold.
-    Small writes many orders make can share a transaction (`grouped`).
+    Small writes many orders make can share a transaction (`grouped`). `reader`/`writer` give
+    ORM sessions; `reading`/`writing` the same without the ORM, for prebuilt statements.
     """
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
