@@ -283,7 +283,7 @@ class OrderActivities:
                     await _release(conn, line.sku, row["quantity"] - line.quantity)
                     row["quantity"] = line.quantity
                 elif row["quantity"] < line.quantity:
-                    available = await _lock_product(conn, line.sku)
+                    available = await lock_product(conn, line.sku)
                     take = max(0, min(line.quantity - row["quantity"], available))
                     if take:
                         await reserve(conn, line.sku, take)
@@ -364,7 +364,7 @@ class OrderActivities:
                 raise ApplicationError("No reservation for the produced line", non_retryable=True)
             added = inp.produced_quantity - po.produced_quantity
             if added > 0:
-                await product_for_update(session, po.sku)
+                await lock_product(await session.connection(), po.sku)
                 to_reserve = max(0, min(added, po.quantity - po.produced_quantity))
                 await session.exec(
                     update(Product)
@@ -431,7 +431,7 @@ class OrderActivities:
                     for ln in shipment["lines"]
                 ]
                 for line in lines:
-                    await _lock_product(conn, line["product"])
+                    await lock_product(conn, line["product"])
                     await conn.execute(_SHIP_STOCK, line)
                     await conn.execute(_SHIP_RESERVATION, line)
                 if lines:
@@ -608,11 +608,8 @@ class OrderActivities:
             ).all()
             for reservation in rows:
                 if reservation.quantity:
-                    await product_for_update(session, reservation.sku)
-                    await session.exec(
-                        update(Product)
-                        .where(col(Product.sku) == reservation.sku)
-                        .values(reserved=col(Product.reserved) - reservation.quantity)
+                    await _release(
+                        await session.connection(), reservation.sku, reservation.quantity
                     )
                     released.append(f"{reservation.sku}x{reservation.quantity}")
                 reservation.quantity = 0
@@ -833,21 +830,6 @@ async def _reservation(session: AsyncSession, order_no: str, line_no: int) -> Re
     return (await session.exec(query.with_for_update())).first()
 
 
-async def product_for_update(session: AsyncSession, sku: str) -> Product:
-    """Lock the product row (PostgreSQL; SQLite's writer already holds the database lock)."""
-    product = (
-        await session.exec(
-            select(Product)
-            .where(col(Product.sku) == sku)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
-    if product is None:
-        raise ApplicationError(f"Unknown SKU {sku!r}", type="NotFound", non_retryable=True)
-    return product
-
-
 def _only(column: Any, ids: list[str] | None) -> list[Any]:
     return [] if ids is None else [col(column).in_(ids)]
 
@@ -979,8 +961,9 @@ async def _shipment_row(conn: AsyncConnection, order_no: str, shipment_id: str) 
     return dict(row._mapping)
 
 
-async def _lock_product(conn: AsyncConnection, sku: str) -> int:
-    """`product_for_update`, loading only the stock: what is available (not reserved)."""
+async def lock_product(conn: AsyncConnection, sku: str) -> int:
+    """Lock the product's row (PostgreSQL; SQLite's writer already holds the database) and
+    answer what is available (not reserved); NotFound for an unknown SKU."""
     row = (await conn.execute(_LOCK_PRODUCT, {"sku": sku})).first()
     if row is None:
         raise ApplicationError(f"Unknown SKU {sku!r}", type="NotFound", non_retryable=True)
@@ -989,7 +972,7 @@ async def _lock_product(conn: AsyncConnection, sku: str) -> int:
 
 async def _release(conn: AsyncConnection, sku: str, quantity: int) -> None:
     if quantity:
-        await _lock_product(conn, sku)
+        await lock_product(conn, sku)
         await conn.execute(_RELEASE, {"product": sku, "qty": quantity})
 
 
@@ -1051,7 +1034,7 @@ async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
     that is refunded from what was paid."""
     note_id, refund_id = f"CN-{inp.credit_id}", f"RF-{inp.credit_id}"
     async with db.writer() as session:
-        await lock_order(session, inp.order_no)
+        await lock_order(await session.connection(), inp.order_no)
         invoices = list(
             (
                 await session.exec(

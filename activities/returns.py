@@ -13,8 +13,8 @@ from temporalio import activity
 
 from activities.orders import (
     credit_order,
+    lock_product,
     log_escalations,
-    product_for_update,
     reserve,
     shipment_view,
 )
@@ -79,7 +79,7 @@ class ReturnActivities:
             for line in view.lines:
                 accepted = line.accepted_quantity or 0
                 if accepted:
-                    await product_for_update(session, line.sku)
+                    await lock_product(await session.connection(), line.sku)
                     await session.exec(
                         update(Product)
                         .where(col(Product.sku) == line.sku)
@@ -130,10 +130,10 @@ class ReturnActivities:
                     quantity = line.accepted_quantity or 0
                     if not quantity:
                         continue
-                    product = await product_for_update(session, line.sku)
-                    if product.stock_on_hand - product.reserved < quantity:
+                    conn = await session.connection()
+                    if await lock_product(conn, line.sku) < quantity:
                         raise RuntimeError(f"not enough {line.sku} in stock for the replacement")
-                    await reserve(await session.connection(), line.sku, quantity)
+                    await reserve(conn, line.sku, quantity)
                     session.add(
                         Reservation(
                             order_no=view.return_no,

@@ -152,10 +152,10 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
 _LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
 
 
-async def lock_order(conn: AsyncSession | AsyncConnection, order_no: str) -> None:
-    """Serialize writers of one order's rows (SQLite's writer already holds the database)."""
-    bind = conn if isinstance(conn, AsyncConnection) else conn.get_bind()
-    if bind.dialect.name == "postgresql":
+async def lock_order(conn: AsyncConnection, order_no: str) -> None:
+    """Serialize writers of one order's rows (SQLite's writer already holds the database); a
+    session's caller passes `await session.connection()`."""
+    if conn.dialect.name == "postgresql":
         await conn.execute(_LOCK_ORDER, {"order_no": order_no})
 
 

@@ -101,7 +101,7 @@ async def request_return(
     # across a query: a new return's worker saves through the same turn before it answers.
     started_elsewhere = False
     async with db.writer() as session:
-        await queries.lock_order(session, order_no)
+        await queries.lock_order(await session.connection(), order_no)
         # The same request sent twice at once: the first one's row is committed by now.
         existing = await session.get(ReturnRecord, return_no)
         if existing is not None:
