@@ -12,6 +12,9 @@ import functools
 import os
 import shutil
 import sys
+import threading
+import time
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -191,36 +194,73 @@ async def fresh_db(tmp_path: Path) -> AsyncIterator[Database]:
     await database.dispose()
 
 
+# What the summary reports after the tests (they passed, but something was off).
+WARNINGS: list[str] = []
+
 # How long the session's worker may take to stop once every test has run.
 WORKER_STOP_SECONDS = 30
 
 
 @pytest.fixture(scope="session")
 async def worker(temporal_client: Client, db: Database, settings: Settings) -> AsyncIterator[None]:
-    """The worker every test shares. Its shutdown is bounded: at the session's end hundreds
-    of orders are still open, and the SDK's core can lose track of a local activity (seen once:
-    a return whose first workflow task timed out kept "running" a local activity that no
-    longer ran, and `Worker.shutdown()` waited for it forever), which would hang the
-    suite after every test had passed. Past the bound it says so in the summary and moves on."""
+    """The worker every test shares, on the tests' event loop: a test that blocks the loop
+    stops it (`loop_watchdog` reports that). Its shutdown is bounded: it waits for running
+    local activities, and once one was never going to end (a test had frozen the loop for
+    35 s, workflow tasks timed out, and the SDK's activity poller died), so every test passed
+    and the suite hung. Past the bound it says so in the summary and moves on."""
     running = build_worker(temporal_client, db, settings)
     task = asyncio.create_task(running.run())
     yield
     try:
         await asyncio.wait_for(asyncio.shield(running.shutdown()), WORKER_STOP_SECONDS)
     except TimeoutError:
-        LEFT_BEHIND.append(f"the session's worker did not stop within {WORKER_STOP_SECONDS} s")
+        WARNINGS.append(
+            f"the session's worker did not stop within {WORKER_STOP_SECONDS} s (left behind)"
+        )
         task.cancel()
     await asyncio.wait({task}, timeout=5)
     if task.done() and not task.cancelled() and (error := task.exception()) is not None:
         raise error  # the worker failed (as `async with Worker` would raise it)
 
 
-LEFT_BEHIND: list[str] = []
+# A stall of the event loop this long is reported: the worker's workflow tasks time out at 10 s.
+STALL_SECONDS = 3.0
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def loop_watchdog() -> AsyncIterator[None]:
+    """Reports in the summary every time the event loop (API, worker and tests share it) did
+    not run a callback for `STALL_SECONDS`, with the stack it was stuck in."""
+    loop = asyncio.get_running_loop()
+    loop_thread = threading.get_ident()
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            answered = threading.Event()
+            asked = time.monotonic()
+            try:
+                loop.call_soon_threadsafe(answered.set)
+            except RuntimeError:  # the loop is closed: the session is over
+                return
+            if answered.wait(STALL_SECONDS) or stop.is_set():
+                continue
+            frame = sys._current_frames().get(loop_thread)
+            stack = "".join(traceback.format_stack(frame)) if frame else "(no frame)"
+            answered.wait()
+            WARNINGS.append(
+                f"the event loop stalled for {time.monotonic() - asked:.1f} s in:\n{stack}"
+            )
+
+    watcher = threading.Thread(target=watch, name="loop-watchdog", daemon=True)
+    watcher.start()
+    yield
+    stop.set()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    for line in LEFT_BEHIND:
-        terminalreporter.write_line(f"WARNING: {line} (left behind; see tests/conftest.py)")
+    for line in WARNINGS:
+        terminalreporter.write_line(f"WARNING: {line} (see tests/conftest.py)")
 
 
 @pytest.fixture(scope="session")

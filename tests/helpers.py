@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -33,6 +34,20 @@ async def api_for(
             auth=ActAs(app), transport=transport, base_url="http://test", timeout=request_seconds
         ) as client:
             yield client
+
+
+async def run_program(
+    command: list[str], *, seconds: float = 60, **options: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to its end off the event loop. Tests share the loop with the session's
+    worker: a test that blocks it for seconds makes open workflows' tasks time out."""
+
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=seconds, check=False, **options
+        )
+
+    return await asyncio.to_thread(run)
 
 
 async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 10.0) -> T:

@@ -11,16 +11,13 @@ from sqlalchemy import text
 
 from settings import Settings
 from store.db import Database
-from tests.helpers import Factory, post_ok, submit_ok
+from tests.helpers import Factory, post_ok, run_program, submit_ok
 
 
-def verify(settings: Settings) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+async def verify(settings: Settings) -> subprocess.CompletedProcess[str]:
+    return await run_program(
         [sys.executable, "-m", "store.audit", "verify"],
         env=os.environ | {"DATABASE_URL": settings.database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
 
 
@@ -49,7 +46,7 @@ async def test_order_steps_are_audited_and_the_chain_verifies(
     seqs = [e["seq"] for e in entries]
     assert seqs == sorted(seqs) and all(e["hash"] and e["prev_hash"] for e in entries)
 
-    result = verify(settings)
+    result = await verify(settings)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "audit chain OK" in result.stdout
 
@@ -61,7 +58,7 @@ async def test_order_steps_are_audited_and_the_chain_verifies(
                 id=victim["id"]
             )
         )
-    result = verify(settings)
+    result = await verify(settings)
     assert result.returncode == 1 and f"BROKEN at entry {victim['seq']}" in result.stdout
     async with db.writer() as session:
         await session.exec(  # type: ignore[call-overload]
@@ -69,7 +66,7 @@ async def test_order_steps_are_audited_and_the_chain_verifies(
                 actor=victim["actor"], id=victim["id"]
             )
         )
-    assert verify(settings).returncode == 0
+    assert (await verify(settings)).returncode == 0
 
 
 async def test_the_audit_log_cannot_be_changed_through_the_api(api: httpx.AsyncClient) -> None:

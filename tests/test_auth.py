@@ -6,9 +6,7 @@ Requests here carry their own `Authorization` header, so the test client's sign-
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -30,7 +28,7 @@ from store.db import Database
 from store.tables import ApiKey, AuditEntry, User
 from tests.auth import bearer, token_for
 from tests.conftest import unique
-from tests.helpers import Factory
+from tests.helpers import Factory, run_program
 
 PASSWORD = "correct horse battery"
 
@@ -319,24 +317,20 @@ def test_settings_refuse_the_development_secrets_outside_development() -> None:
     assert Settings(environment="development").auth_secret == DEV_AUTH_SECRET
 
 
-def test_the_first_admin_is_created_from_the_command_line(tmp_path: Path) -> None:
+async def test_the_first_admin_is_created_from_the_command_line(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     env = os.environ | {"DATABASE_URL": url, "USER_PASSWORD": "first-admin-pw"}
     command = [sys.executable, "-m", "store.users", "create", "root", "admin"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    done = await run_program(command, env=env)
     assert done.returncode == 0, done.stderr
-    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    again = await run_program(command, env=env)
     assert again.returncode != 0 and "already exists" in again.stderr
-
-    async def stored() -> User | None:
-        db = Database(url)
-        try:
-            async with db.reader() as session:
-                return await session.get(User, "root")
-        finally:
-            await db.dispose()
-
-    user = asyncio.run(stored())
+    db = Database(url)
+    try:
+        async with db.reader() as session:
+            user = await session.get(User, "root")
+    finally:
+        await db.dispose()
     assert user is not None and user.role is Role.ADMIN and not user.demo
     assert verify_password("first-admin-pw", user.password_hash)
 

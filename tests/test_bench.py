@@ -7,7 +7,6 @@ on free ports, a temporary SQLite database): it checks the report's keys, not th
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench import baseline, history
 from tests.conftest import unique
+from tests.helpers import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORIES = ROOT / "tests" / "histories"
@@ -33,7 +33,7 @@ REQUIRED = (
 PATHS = ("auto_approved", "two_level_approval", "production_shortage", "cancellation")
 
 
-def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) -> None:
+async def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     command = [
         sys.executable,
@@ -50,9 +50,7 @@ def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) -> None:
         "--no-scaling",
         f"--out={out}",
     ]
-    result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False
-    )
+    result = await run_program(command, cwd=ROOT, seconds=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads(out.read_text())
     for key in REQUIRED:

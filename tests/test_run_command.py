@@ -3,6 +3,7 @@ Ctrl-C, and the next run finds the orders where they were."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -61,7 +62,12 @@ def demo_user(base: str, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
 
 
-def test_run_command_starts_stops_and_keeps_orders(tmp_path: Path) -> None:
+async def test_run_command_starts_stops_and_keeps_orders(tmp_path: Path) -> None:
+    # Off the event loop: the session's worker shares it, and this takes half a minute.
+    await asyncio.to_thread(run_twice, tmp_path)
+
+
+def run_twice(tmp_path: Path) -> None:
     api_port, temporal_port, ui_port = free_port(), free_port(), free_port()
     env = os.environ | {
         "API_PORT": str(api_port),
