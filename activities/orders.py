@@ -32,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -86,7 +85,7 @@ from domain.orders import (
     net_days,
 )
 from store import audit
-from store.db import Database
+from store.db import Database, DbConnection
 from store.queries import lock_order
 from store.tables import (
     CreditNote,
@@ -774,7 +773,7 @@ def _view_upsert(dialect: str) -> Any:
     )
 
 
-async def save_views(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> None:
+async def save_views(conn: DbConnection, saves: list[SaveOrderViewInput]) -> None:
     """Read-model rows of one or more orders, with their audit entries and escalation log.
 
     One statement writes the rows: an order's newest save inserts or replaces its row, and an
@@ -812,7 +811,7 @@ def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
     }
 
 
-async def _add_audit(conn: AsyncConnection, records: list[AuditRecord]) -> None:
+async def _add_audit(conn: DbConnection, records: list[AuditRecord]) -> None:
     """Audit entries join the tamper-evident chain in the same transaction as the effect."""
     await audit.append(
         conn,
@@ -950,7 +949,7 @@ _SHIP_RESERVATION = (
 _INSERT_MOVEMENT = insert(SQLModel.metadata.tables["stockmovement"])
 
 
-async def _shipment_row(conn: AsyncConnection, order_no: str, shipment_id: str) -> dict[str, Any]:
+async def _shipment_row(conn: DbConnection, order_no: str, shipment_id: str) -> dict[str, Any]:
     """The shipment's row, locked; `order_no` must own it (its order, or the return it replaces
     goods for)."""
     row = (await conn.execute(_SHIPMENT_FOR_UPDATE, {"shipment_id": shipment_id})).first()
@@ -961,7 +960,7 @@ async def _shipment_row(conn: AsyncConnection, order_no: str, shipment_id: str) 
     return dict(row._mapping)
 
 
-async def lock_product(conn: AsyncConnection, sku: str) -> int:
+async def lock_product(conn: DbConnection, sku: str) -> int:
     """Lock the product's row (PostgreSQL; SQLite's writer already holds the database) and
     answer what is available (not reserved); NotFound for an unknown SKU."""
     row = (await conn.execute(_LOCK_PRODUCT, {"sku": sku})).first()
@@ -970,19 +969,19 @@ async def lock_product(conn: AsyncConnection, sku: str) -> int:
     return int(row.stock_on_hand - row.reserved)
 
 
-async def _release(conn: AsyncConnection, sku: str, quantity: int) -> None:
+async def _release(conn: DbConnection, sku: str, quantity: int) -> None:
     if quantity:
         await lock_product(conn, sku)
         await conn.execute(_RELEASE, {"product": sku, "qty": quantity})
 
 
-async def reserve(conn: AsyncConnection, sku: str, quantity: int) -> None:
+async def reserve(conn: DbConnection, sku: str, quantity: int) -> None:
     result = await conn.execute(_RESERVE, {"product": sku, "qty": quantity})
     if result.rowcount != 1:
         raise RuntimeError(f"stock of {sku} changed while reserving; retrying")
 
 
-async def _customer_credit(conn: AsyncConnection, customer_id: str) -> Row[Any] | None:
+async def _customer_credit(conn: DbConnection, customer_id: str) -> Row[Any] | None:
     """The customer's row with `on_hold` and `receivables_cents` (`_receivables`)."""
     return (await conn.execute(_CUSTOMER_CREDIT, {"customer_id": customer_id})).first()
 
@@ -997,7 +996,7 @@ def _insert_new(table: Table, dialect: str) -> Any:
     return (sqlite_insert if dialect == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
 
 
-async def _insert_once(conn: AsyncConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
+async def _insert_once(conn: DbConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
     """Insert `new`, keyed by its `id`, unless a row with that id exists (a retry): the row as
     it is now. One statement when the row is new."""
     if (await conn.execute(_insert_new(table, conn.dialect.name), new)).rowcount == 1:
@@ -1102,7 +1101,7 @@ async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) ->
 
 
 async def log_escalations(
-    conn: AsyncConnection, records: list[EscalationRecord], resolutions: list[Resolution]
+    conn: DbConnection, records: list[EscalationRecord], resolutions: list[Resolution]
 ) -> None:
     """The escalation log: new steps once each, and when their deadlines were resolved."""
     if records:

@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, union_all
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
 
-from store.db import Database
+from store.db import Database, DbConnection
 from store.tables import AuditEntry
 
 GENESIS = "0" * 64
@@ -92,7 +91,7 @@ _INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no OR
 _LOCK = select(func.pg_advisory_xact_lock(AUDIT_LOCK))
 
 
-async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
+async def append(conn: DbConnection, entries: Sequence[Mapping[str, Any]]) -> None:
     """Chain and add entries (`new_entry`) not yet recorded (an entry id is written once).
 
     Plain statements on the caller's connection, not the ORM's unit of work: this runs for

@@ -9,13 +9,12 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.money import MAX_STOCK
-from store.db import Database
+from store.db import Database, DbConnection
 from store.tables import (
     CreditHold,
     Customer,
@@ -152,7 +151,7 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
 _LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
 
 
-async def lock_order(conn: AsyncConnection, order_no: str) -> None:
+async def lock_order(conn: DbConnection, order_no: str) -> None:
     """Serialize writers of one order's rows (SQLite's writer already holds the database); a
     session's caller passes `await session.connection()`."""
     if conn.dialect.name == "postgresql":

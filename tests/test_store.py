@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, func, select
 
 from activities.orders import OrderActivities, save_views
@@ -48,7 +47,7 @@ from domain.orders import (
 )
 from domain.statuses import OrderStatus
 from store import queries
-from store.db import Database
+from store.db import Database, DbConnection
 from store.tables import (
     AuditEntry,
     CreditHold,
@@ -323,7 +322,7 @@ async def test_saves_at_the_same_time_share_a_transaction_and_a_bad_one_fails_al
 ) -> None:
     batches: list[list[str]] = []
 
-    async def write(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> None:
+    async def write(conn: DbConnection, saves: list[SaveOrderViewInput]) -> None:
         batches.append([inp.view.order_no for inp in saves])
         if any(inp.view.customer_id == "REFUSED" for inp in saves):
             raise ValueError("refused")
@@ -360,7 +359,7 @@ async def test_when_the_database_fails_a_shared_transaction_fails_once_for_all(
 ) -> None:
     batches: list[int] = []
 
-    async def write(conn: AsyncConnection, items: list[int]) -> None:
+    async def write(conn: DbConnection, items: list[int]) -> None:
         batches.append(len(items))
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
