@@ -15,7 +15,7 @@ ours (`create_schema` at start-up, the `sqlite3` shell), for which the busy time
 
 The hot path's prebuilt statements go one step further (`DirectConnection`): a plain, blocking
 SQLAlchemy connection, without the asyncio layer's greenlet hand-offs, which cost more than
-the inline driver saved (`bench/README.md`, "SQLite without SQLAlchemy's asyncio layer").
+the inline driver saved (`bench/README.md`, "2026-11-27, direct SQLite").
 """
 
 from __future__ import annotations
