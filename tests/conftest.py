@@ -203,11 +203,12 @@ WORKER_STOP_SECONDS = 30
 
 @pytest.fixture(scope="session")
 async def worker(temporal_client: Client, db: Database, settings: Settings) -> AsyncIterator[None]:
-    """The worker every test shares, on the tests' event loop: a test that blocks the loop
-    stops it (`loop_watchdog` reports that). Its shutdown is bounded: it waits for running
-    local activities, and once one was never going to end (a test had frozen the loop for
-    35 s, workflow tasks timed out, and the SDK's activity poller died), so every test passed
-    and the suite hung. Past the bound it says so in the summary and moves on."""
+    """The worker every test shares, on the tests' event loop, which runs only while an async
+    test or fixture does: a test that blocks the loop, or a synchronous one that takes
+    seconds, stops the worker (`loop_watchdog` reports both). Its shutdown is bounded: it
+    waits for running local activities, and once one was never going to end (a test had
+    frozen the loop for 35 s, workflow tasks timed out, and the SDK's activity poller died),
+    so every test passed and the suite hung. Past the bound it says so in the summary."""
     running = build_worker(temporal_client, db, settings)
     task = asyncio.create_task(running.run())
     yield
