@@ -1,17 +1,20 @@
-"""On a SQLite file, statements run on the event loop's own thread (`store.sqlite_inline`)."""
+"""On a SQLite file, statements run on the event loop's own thread (`store.sqlite_inline`), and
+the prebuilt statements of `reading()`/`writing()` without SQLAlchemy's asyncio layer."""
 
 from __future__ import annotations
 
 import threading
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel, select
 
 from store.db import Database
-from store.sqlite_inline import InlineConnection
+from store.sqlite_inline import DirectConnection, InlineConnection
 from store.tables import Customer
 from tests.conftest import unique
 
@@ -59,5 +62,56 @@ async def test_a_url_with_driver_options_keeps_aiosqlites_own_connection(tmp_pat
             driver = (await connection.get_raw_connection()).driver_connection
             assert not isinstance(driver, InlineConnection)
             assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+    finally:
+        await database.dispose()
+
+
+CUSTOMERS = SQLModel.metadata.tables["customer"]
+
+
+async def test_prebuilt_statements_run_on_a_direct_connection_and_a_failed_write_leaves_nothing(
+    fresh_db: Database,
+) -> None:
+    first, failed = unique("C"), unique("C")
+    async with fresh_db.writing() as conn:
+        assert isinstance(conn, DirectConnection)
+        assert conn.sync_connection.in_transaction()
+        conn.sync_connection.connection.driver_connection.create_function(  # type: ignore[union-attr]
+            "thread_id", 0, threading.get_ident
+        )
+        assert (
+            await conn.execute(text("SELECT thread_id()"))
+        ).scalar_one() == threading.get_ident()
+        await conn.execute(insert(CUSTOMERS), {"customer_id": first, "name": "n", "region": "e"})
+    with pytest.raises(RuntimeError):
+        async with fresh_db.writing() as conn:
+            await conn.execute(
+                insert(CUSTOMERS), {"customer_id": failed, "name": "n", "region": "e"}
+            )
+            raise RuntimeError("the step failed after its first statement")
+    async with fresh_db.reading() as conn:
+        assert isinstance(conn, DirectConnection)
+        ids = (await conn.execute(text("SELECT customer_id FROM customer"))).scalars().all()
+    assert ids == [first]
+
+
+async def test_many_connections_open_at_once_never_wait_for_the_pool(fresh_db: Database) -> None:
+    """The direct pool grows instead: a wait there would block the loop's thread."""
+    async with AsyncExitStack() as stack:
+        readers = [await stack.enter_async_context(fresh_db.reading()) for _ in range(30)]
+        writer = await stack.enter_async_context(fresh_db.writing())
+        for conn in [*readers, writer]:
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
+
+
+async def test_a_url_with_driver_options_keeps_the_async_engine_for_prebuilt_statements(
+    tmp_path: Path,
+) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}?timeout=5")
+    try:
+        await database.create_schema()
+        async with database.reading() as conn:
+            assert isinstance(conn, AsyncConnection)
+            assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1
     finally:
         await database.dispose()
