@@ -3,6 +3,7 @@ the prebuilt statements of `reading()`/`writing()` without SQLAlchemy's asyncio 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -76,6 +77,10 @@ async def test_prebuilt_statements_run_on_a_direct_connection_and_a_failed_write
     async with fresh_db.writing() as conn:
         assert isinstance(conn, DirectConnection)
         assert conn.sync_connection.in_transaction()
+        other = sqlite3.connect(str(fresh_db.url.database), timeout=0)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")  # this writer's BEGIN IMMEDIATE holds the lock
+        other.close()
         conn.sync_connection.connection.driver_connection.create_function(  # type: ignore[union-attr]
             "thread_id", 0, threading.get_ident
         )
