@@ -109,3 +109,13 @@ async def test_the_replica_asks_the_engine_what_the_order_asked(
     # Its input carries the plan: the order's size, or the plan's when that is larger.
     assert replayed.pop("input_bytes") >= plan.pop("input_bytes")
     assert replayed == plan
+
+
+async def test_the_statement_benchmark_measures_both_ways() -> None:
+    result = await run_program(
+        [sys.executable, "-m", "bench.statements", "--rounds=1", "--calls=20"], cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [line for line in result.stdout.splitlines() if "µs CPU" in line]
+    assert len(lines) == 4 and sum("direct" in line for line in lines) == 2, result.stdout
+    assert "command: python -m bench.statements" in result.stdout
