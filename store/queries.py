@@ -158,9 +158,20 @@ async def lock_order(conn: DbConnection, order_no: str) -> None:
         await conn.execute(_LOCK_ORDER, {"order_no": order_no})
 
 
-async def returns_of(db: Database, order_no: str) -> Sequence[ReturnRecord]:
-    async with db.reader() as session:
-        return await returns_in(session, order_no)
+_RETURNS = SQLModel.metadata.tables["returnrecord"]
+_RETURN_STATUSES = (
+    sa_select(_RETURNS.c.return_no, _RETURNS.c.status)
+    .where(_RETURNS.c.order_no == bindparam("order_no"))
+    .order_by(_RETURNS.c.requested_at)
+)
+
+
+async def return_statuses(db: Database, order_no: str) -> list[tuple[str, str]]:
+    """An order's returns as (number, status), oldest first: what every view of the order
+    shows of them, without loading each return's whole view."""
+    async with db.reading() as conn:
+        rows = (await conn.execute(_RETURN_STATUSES, {"order_no": order_no})).all()
+    return [(row.return_no, row.status) for row in rows]
 
 
 async def returns_in(session: AsyncSession, order_no: str) -> Sequence[ReturnRecord]:

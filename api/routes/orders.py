@@ -351,9 +351,9 @@ async def current_order(
         if archived is None:  # rows are never deleted; only a database swapped under us
             raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
         view = OrderView.model_validate(archived.view)
-    returns = await queries.returns_of(db, order_no)
-    view.returns = [{"return_no": r.return_no, "status": r.status} for r in returns]
-    view.return_status = returns[-1].status if returns else None
+    returns = await queries.return_statuses(db, order_no)
+    view.returns = [{"return_no": number, "status": status} for number, status in returns]
+    view.return_status = returns[-1][1] if returns else None
     return view
 
 
