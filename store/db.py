@@ -252,13 +252,11 @@ class WriteTurn:
         for a writer nested in another's transaction, which waits for itself)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
-        if self._local.locked():
-            try:
-                await asyncio.wait_for(self._local.acquire(), self._timeout)
-            except TimeoutError:
-                raise self._late() from None
-        else:  # free: taken at once, without the task `wait_for` would start
-            await self._local.acquire()
+        try:
+            async with asyncio.timeout(self._timeout):  # a timer, not the task `wait_for` starts
+                await self._local.acquire()
+        except TimeoutError:
+            raise self._late() from None
         try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
