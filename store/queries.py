@@ -63,6 +63,7 @@ class OrderKeys(NamedTuple):
 _ORDERS = SQLModel.metadata.tables["orderrecord"]
 _SHIPMENTS = SQLModel.metadata.tables["shipment"]
 _PRODUCTS = SQLModel.metadata.tables["product"]
+_RETURNS = SQLModel.metadata.tables["returnrecord"]
 _ORDER_KEYS = sa_select(
     _ORDERS.c.workflow_id, _ORDERS.c.customer_id, _ORDERS.c.status, _ORDERS.c.closed
 ).where(_ORDERS.c.order_no == bindparam("order_no"))
@@ -71,6 +72,11 @@ _SHIPMENT_OWNER = sa_select(_SHIPMENTS.c.order_no, _SHIPMENTS.c.return_no).where
 )
 _PRICES = sa_select(_PRODUCTS.c.sku, _PRODUCTS.c.unit_price).where(
     _PRODUCTS.c.sku.in_(bindparam("skus", expanding=True))
+)
+_RETURN_STATUSES = (
+    sa_select(_RETURNS.c.return_no, _RETURNS.c.status)
+    .where(_RETURNS.c.order_no == bindparam("order_no"))
+    .order_by(_RETURNS.c.requested_at)
 )
 
 
@@ -156,14 +162,6 @@ async def lock_order(conn: DbConnection, order_no: str) -> None:
     session's caller passes `await session.connection()`."""
     if conn.dialect.name == "postgresql":
         await conn.execute(_LOCK_ORDER, {"order_no": order_no})
-
-
-_RETURNS = SQLModel.metadata.tables["returnrecord"]
-_RETURN_STATUSES = (
-    sa_select(_RETURNS.c.return_no, _RETURNS.c.status)
-    .where(_RETURNS.c.order_no == bindparam("order_no"))
-    .order_by(_RETURNS.c.requested_at)
-)
 
 
 async def return_statuses(db: Database, order_no: str) -> list[tuple[str, str]]:
