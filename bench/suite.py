@@ -607,6 +607,19 @@ async def _measure(suite: Suite, api: ApiClient) -> dict[str, Any]:
     return _report(suite, cost, runs, scaling_runs, open_orders, failed_workflows)
 
 
+BASELINES = ("baseline_bare", "baseline_order_shaped", "baseline_order_replica")
+
+
+def _paired_ratios(runs: list[dict[str, Any]], baseline: str) -> list[float]:
+    """Each run's orders/s over that run's own `baseline` wf/s: the machine's drift between
+    runs moves both alike, and drops out of the quotient."""
+    return [
+        round(r["orders"]["per_s"] / r[baseline]["per_s"], 3)
+        for r in runs
+        if r["orders"].get("per_s") and r[baseline].get("per_s")
+    ]
+
+
 def _med(runs: list[dict[str, Any]], *path: str) -> float | None:
     values: list[float | None] = []
     for item in runs:
@@ -633,6 +646,7 @@ def _report(
     replica_per_s = _med(runs, "baseline_order_replica", "per_s")
     orders_per_s = _med(runs, "orders", "per_s")
     ratio = round(orders_per_s / baseline_per_s, 3) if orders_per_s and baseline_per_s else None
+    paired = {name: _paired_ratios(runs, name) for name in BASELINES}
     lost = (
         sum(r["orders"]["lost"] + r["latency"]["lost"] for r in runs)
         + sum(r["orders"]["lost"] for r in scaling_runs)
@@ -670,7 +684,7 @@ def _report(
             key: _med(runs, name, "cpu_ms_per_item", key)
             for key in ("temporal", "baseline1", "bench", "other")
         }
-        for name in ("baseline_bare", "baseline_order_shaped", "baseline_order_replica")
+        for name in BASELINES
     }
     return {
         "suite": kind,
@@ -755,6 +769,13 @@ def _report(
                     "latency_at_saturation_ms"
                 ],
                 "per_run": [r["orders"]["per_s"] for r in runs],
+                "paired_ratios": {
+                    name.removeprefix("baseline_"): {"per_run": values, "median": median(values)}
+                    for name, values in paired.items()
+                },
+                "paired_ratios_what": "each run's orders/s over that run's own baseline, "
+                "measured back to back, and their median; `ratio` and the `ratio_to_*` keys "
+                "divide the median orders/s by the median baseline instead",
             },
             "3_latency": where
             | {

@@ -67,6 +67,19 @@ def render(report: dict[str, Any]) -> str:
         f"{_fmt(report['ratio_to_order_shaped_baseline'])} / "
         f"{_fmt(report['ratio_to_order_replica_baseline'])}",
     )
+    pairs = thr["paired_ratios"]
+    row(
+        "",
+        "  each run over its own baselines: median",
+        " / ".join(
+            _fmt(pairs[name]["median"]) for name in ("bare", "order_shaped", "order_replica")
+        ),
+    )
+    row(
+        "",
+        "    per run: to the order replica",
+        ", ".join(_fmt(v) for v in pairs["order_replica"]["per_run"]),
+    )
     row("", "  CPU ms per order", _cpu(thr["cpu_ms_per_order"]))
     row("", "  CPU % during the run (100 = one core)", _cpu(thr["cpu_percent"]))
     offered = ", ".join(_fmt(v) for v in lat["offered_orders_per_s"])

@@ -63,6 +63,8 @@ async def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) ->
     assert report["events_per_order"]["two_level_approval"] <= 80
     assert report["baseline_wf_per_s"] > 0 and report["orders_per_s"] > 0
     assert report["ratio_to_order_replica_baseline"] > 0
+    pairs = report["figures"]["2_throughput"]["paired_ratios"]["order_replica"]
+    assert len(pairs["per_run"]) == 1 and pairs["median"] == pairs["per_run"][0] > 0
     assert report["approve_p99_ms"] is not None and report["order_view_p99_ms"] is not None
     assert report["figures"]["4_open_orders"]["open_orders"] == 50
     assert "orders lost" in result.stdout  # the table was printed
