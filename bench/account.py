@@ -22,10 +22,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from bench import flows, procstat
-from bench.client import ApiClient
+from bench.client import ApiClient, session
 from bench.flows import Fixture
 from bench.stack import start_own
 from bench.variant_worker import GC_CAUSE
@@ -55,7 +53,7 @@ async def account(orders: int, warm: int, sandboxed: bool = False) -> dict[str, 
         workflow_sandbox=sandboxed,
     )
     try:
-        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60) as http:
+        async with session(stack.api_url) as http:
             api = ApiClient(http)
             await api.detect_auth()
             rid = uuid.uuid4().hex[:6].upper()

@@ -24,12 +24,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
 
 from bench import baseline, flows, history, procstat
-from bench.client import ApiClient
+from bench.client import ApiClient, session
 from bench.flows import Fixture, Timings
 from bench.load import Measured, closed_loop, median, paced, summary
 from bench.stack import Stack, attach, start_own
@@ -514,8 +513,7 @@ async def run(cfg: Config) -> dict[str, Any]:
                 workflow_sandbox=cfg.workflow_sandbox,
             )
         await stack.start_baseline_worker()
-        limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
-        async with httpx.AsyncClient(base_url=stack.api_url, timeout=60, limits=limits) as http:
+        async with session(stack.api_url) as http:
             api = ApiClient(http)
             auth = await api.detect_auth()
             suite = Suite(cfg, stack, api)
