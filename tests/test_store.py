@@ -425,3 +425,24 @@ async def test_an_existing_database_gets_new_indexes_and_lists_from_them(store: 
             )
             steps = " ".join(str(row[-1]) for row in plan)
             assert index in steps and "TEMP B-TREE" not in steps  # no sort of all pending
+
+
+async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: Database) -> None:
+    """On PostgreSQL a read connection runs each statement in its own transaction (no
+    BEGIN/ROLLBACK round trips, no snapshot held between statements); a write connection is
+    one transaction from its first statement to its commit."""
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL's read connections; SQLite's are covered in test_sqlite_inline")
+    own_transaction = text("SELECT now() = statement_timestamp()")
+    async with store.reading() as conn:
+        await conn.execute(text("SELECT 1"))
+        await asyncio.sleep(0.01)
+        assert (await conn.execute(own_transaction)).scalar() is True
+    async with store.writing() as conn:
+        await conn.execute(text("SELECT 1"))
+        await asyncio.sleep(0.01)
+        assert (await conn.execute(own_transaction)).scalar() is False
+    async with store.reader() as session:  # the ORM's reads too
+        await session.exec(select(func.count()).select_from(OrderRecord))
+        await asyncio.sleep(0.01)
+        assert (await session.exec(own_transaction)).one()[0] is True
