@@ -445,4 +445,5 @@ async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: D
     async with store.reader() as session:  # the ORM's reads too
         await session.exec(select(func.count()).select_from(OrderRecord))
         await asyncio.sleep(0.01)
-        assert (await session.exec(own_transaction)).one()[0] is True
+        conn = await session.connection()
+        assert (await conn.execute(own_transaction)).scalar() is True
