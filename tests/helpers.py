@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
+import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from api.main import create_app
@@ -116,6 +118,18 @@ def postgres_url_with_schema(url: str, schema: str) -> str:
 def libpq_url(url: str) -> str:
     """A SQLAlchemy URL as psycopg's own connect() takes it."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def require_postgres(url: str) -> None:
+    """Skip the test when this PostgreSQL is not reachable, or fail it under
+    REQUIRE_POSTGRES=1 (CI), where a silent skip would hide the PostgreSQL half of the suite."""
+    try:
+        psycopg.connect(libpq_url(url), connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        message = f"PostgreSQL at {make_url(url).render_as_string()} is not reachable: {exc}"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 def worker_environment(own: Settings) -> dict[str, str]:

@@ -8,7 +8,6 @@ and say so, unless REQUIRE_POSTGRES=1 (CI), where they fail.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,7 +16,6 @@ from decimal import Decimal
 import psycopg
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 
@@ -58,7 +56,7 @@ from store.tables import (
     Reservation,
 )
 from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import libpq_url, postgres_url_with_schema
+from tests.helpers import libpq_url, postgres_url_with_schema, require_postgres
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -73,17 +71,10 @@ async def store(
         yield db
         await db.dispose()
         return
+    require_postgres(POSTGRES_URL)
     schema = f"orders_test_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(libpq_url(POSTGRES_URL), connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        message = (
-            f"PostgreSQL at {make_url(POSTGRES_URL).render_as_string()} is not reachable: {exc}"
-        )
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
+    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
     db = Database(postgres_url_with_schema(POSTGRES_URL, schema))
     await db.create_schema()
     yield db
