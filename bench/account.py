@@ -42,12 +42,15 @@ def _snapshot(pid: int, path: Path) -> dict[str, Any]:
     return data
 
 
-async def account(orders: int, warm: int, sandboxed: bool = False) -> dict[str, Any]:
+async def account(
+    orders: int, warm: int, sandboxed: bool = False, database_url: str | None = None
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="bench-account-"))
     ledger = workdir / "accounting.json"
     stack = await start_own(
         workdir,
         "INFO",
+        database_url,
         worker_variant="accounting",
         worker_env={"BENCH_ACCOUNTING_OUT": str(ledger)},
         workflow_sandbox=sandboxed,
@@ -96,6 +99,7 @@ async def account(orders: int, warm: int, sandboxed: bool = False) -> dict[str, 
         "orders": orders,
         "worker": "python -m bench.variant_worker accounting",
         "workflow_sandbox": sandboxed,
+        "read_model": "PostgreSQL (fresh schema)" if database_url else "SQLite (fresh file)",
         "worker_cpu_ms_per_order": round(1000 * worker_cpu / orders, 1),
         "process_cpu_ms_per_order": cpu.ms_per(orders),
         "machine": procstat.machine(),
@@ -112,9 +116,13 @@ def main() -> None:
         action="store_true",
         help="the worker's workflows in Temporal's sandbox (default: outside, as in production)",
     )
+    parser.add_argument(
+        "--database-url",
+        help="the read model on this PostgreSQL, in a fresh schema (default: a SQLite file)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = asyncio.run(account(args.orders, args.warm, args.sandboxed))
+    result = asyncio.run(account(args.orders, args.warm, args.sandboxed, args.database_url))
     print(f"worker CPU per auto-approved order: {result['worker_cpu_ms_per_order']} ms")
     print(f"process CPU per order (ms): {result['process_cpu_ms_per_order']}")
     for cause, value in sorted(
