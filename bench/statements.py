@@ -10,7 +10,8 @@ connections with one and with ten:
   (`store.sqlite_inline.DirectConnection`);
 - on PostgreSQL (`--database-url postgresql+psycopg://...`, in a schema of its own, dropped at
   the end): through `Database.writing()` and `Database.reading()` as the hot path uses them,
-  and, for reference, the same selects on one psycopg connection alone (prepared, no pool).
+  and, for reference, the same transaction and selects on one psycopg connection alone
+  (prepared, no pool).
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def sqlite_calls(db: Database) -> Calls:
 
 
 def postgres_calls(db: Database, alone: psycopg.AsyncConnection[tuple[str, str]]) -> Calls:
+    async def psycopg_write() -> None:
+        async with alone.transaction():
+            cursor = await alone.execute(PSYCOPG_SELECT, ("SO-1",), prepare=True)
+            await cursor.fetchone()
+
     async def psycopg_read() -> None:
         for _ in range(10):
             cursor = await alone.execute(PSYCOPG_SELECT, ("SO-1",), prepare=True)
@@ -66,9 +72,10 @@ def postgres_calls(db: Database, alone: psycopg.AsyncConnection[tuple[str, str]]
 
     return {
         "write transaction, 1 point select: writing()": _write(db),
+        "write transaction, 1 point select: psycopg alone": psycopg_write,
         "read connection, 1 point select: reading()": _read(db, 1),
         "read connection, 10 point selects: reading()": _read(db, 10),
-        "10 point selects on one psycopg connection alone": psycopg_read,
+        "read, 10 point selects: psycopg alone": psycopg_read,
     }
 
 

@@ -148,5 +148,6 @@ async def test_the_statement_benchmark_measures_postgresql_and_leaves_nothing() 
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stdout.splitlines() if "µs CPU" in line]
-    assert len(lines) == 4 and sum("reading()" in line for line in lines) == 2, result.stdout
+    assert len(lines) == 5 and sum("reading()" in line for line in lines) == 2, result.stdout
+    assert sum("psycopg alone" in line for line in lines) == 2, result.stdout
     assert _bench_schemas() <= before  # its own schema was dropped
