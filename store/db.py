@@ -78,7 +78,7 @@ class Database:
         else:
             # Reads run in autocommit: at PostgreSQL's READ COMMITTED every statement takes its
             # own snapshot inside a transaction too, so only the BEGIN and ROLLBACK round trips
-            # go (a read connection with one select: ~550 -> ~360 us of CPU). Writers keep
+            # go (a read connection with one select: ~550 -> ~390 us of CPU). Writers keep
             # their transactions; row locks (FOR UPDATE) are taken only there.
             self.read_engine = create_async_engine(
                 self.url,
