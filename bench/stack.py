@@ -244,7 +244,7 @@ class Stack:
 def fresh_postgres_schema(url: str) -> tuple[str, str]:
     """A new schema on this PostgreSQL: (the URL with it as search_path, its name)."""
     schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
     scoped = (
         make_url(url)
@@ -255,11 +255,12 @@ def fresh_postgres_schema(url: str) -> tuple[str, str]:
 
 
 def drop_postgres_schema(url: str, schema: str) -> None:
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _libpq(url: str) -> str:
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL as psycopg's own connect() takes it (driver name dropped)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 

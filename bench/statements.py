@@ -27,11 +27,10 @@ from pathlib import Path
 
 import psycopg
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 from bench.procstat import machine, machine_line
-from bench.stack import drop_postgres_schema, fresh_postgres_schema
+from bench.stack import drop_postgres_schema, fresh_postgres_schema, libpq_url
 from store.db import Database
 
 ORDERS = SQLModel.metadata.tables["orderrecord"]
@@ -112,14 +111,7 @@ async def target(database_url: str | None) -> AsyncIterator[Calls]:
     db = Database(url)
     try:
         await db.create_schema()
-        libpq = (
-            make_url(database_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
-        async with await psycopg.AsyncConnection.connect(
-            libpq, autocommit=True, options=f"-csearch_path={schema}"
-        ) as alone:
+        async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as alone:
             yield postgres_calls(db, alone)
     finally:
         await db.dispose()
