@@ -25,6 +25,7 @@ from sqlmodel import col, select
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from domain.auth import Permission, Role, allows, roles_with
+from domain.orders import Caller
 from domain.passwords import hash_password, verify_password
 from settings import Settings
 from store.db import Database
@@ -48,6 +49,11 @@ class Principal:
     regions: tuple[str, ...] = ()
     jti: str | None = None
     expires_at: datetime | None = None
+
+    @property
+    def caller(self) -> Caller:
+        """Who sent a command, for the audit entries of what it does."""
+        return Caller(role=self.role.value, source=f"{self.via}@{self.source}")
 
     @property
     def scoped(self) -> bool:

@@ -1,8 +1,9 @@
-"""The command log: every command the API receives, accepted or refused, on the audit chain.
+"""The command log: what the API refuses, and the commands no workflow records, on the audit
+chain: who (the token's user), their role, from where, what, and the outcome.
 
-The order workflow records each effect in the same step as the effect; this records the
-request itself: who (the token's user), their role, from where, what, and the outcome — so a
-refused attempt (403, 409, 422) is on the record too.
+An order records each command it accepts itself, in the same step as the effect, with the
+caller's role and source (`Principal.caller`): the API does not write it a second time. What
+never reaches an order, or what it refuses (403, 404, 409, 422), is recorded here.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ async def record_command(
         action=f"command:{action}",
         actor=principal.name,
         role=principal.role.value,
-        source=f"{principal.via}@{principal.source}",
+        source=principal.caller.source,
         outcome=outcome,
         detail=detail,
     )

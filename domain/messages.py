@@ -18,6 +18,7 @@ from domain.orders import (
     CreditNoteView,
     CreditView,
     DeliveryPolicy,
+    FromCaller,
     InvoiceView,
     OrderRequest,
     OrderView,
@@ -34,7 +35,7 @@ from domain.policy import Sla, StepAction, StepKind
 # --- the order workflow and the updates people send it -------------------------------------
 
 
-class OrderWorkflowInput(BaseModel):
+class OrderWorkflowInput(FromCaller):
     order_no: str
     request: OrderRequest
     fingerprint: str
@@ -63,7 +64,7 @@ class Approval(Body):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class ApproveOrderInput(Approval):
+class ApproveOrderInput(Approval, FromCaller):
     approver: ShortText
     role: ApproverRole
 
@@ -74,7 +75,7 @@ class Rejection(Body):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class RejectOrderInput(Rejection):
+class RejectOrderInput(Rejection, FromCaller):
     approver: ShortText
     role: ApproverRole
 
@@ -87,7 +88,7 @@ class ProductionReport(Body):
     )
 
 
-class ReportProductionInput(ProductionReport):
+class ReportProductionInput(ProductionReport, FromCaller):
     production_order_id: str
     reported_by: ShortText = "production"
 
@@ -97,7 +98,7 @@ class DispatchDetails(Body):
     tracking_no: ShortText
 
 
-class DispatchInput(DispatchDetails):
+class DispatchInput(DispatchDetails, FromCaller):
     shipment_id: str
     dispatched_by: ShortText = "warehouse"
 
@@ -106,7 +107,7 @@ class DeliveryDetails(Body):
     signed_by: ShortText = Field(description="Who signed for the goods at the customer (签收).")
 
 
-class DeliverInput(DeliveryDetails):
+class DeliverInput(DeliveryDetails, FromCaller):
     shipment_id: str
     reported_by: ShortText | None = None
 
@@ -120,7 +121,7 @@ class PaymentDetails(Body):
     )
 
 
-class PaymentInput(PaymentDetails):
+class PaymentInput(PaymentDetails, FromCaller):
     recorded_by: ShortText | None = None
 
 
@@ -387,7 +388,7 @@ class Hold(Body):
     kind: HoldKind = HoldKind.MANUAL
 
 
-class HoldInput(Hold):
+class HoldInput(Hold, FromCaller):
     by: ShortText
 
 
@@ -397,7 +398,7 @@ class Release(Body):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class ReleaseInput(Release):
+class ReleaseInput(Release, FromCaller):
     by: ShortText
 
 
@@ -422,7 +423,7 @@ class ShortClose(Body):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class ShortCloseInput(ShortClose):
+class ShortCloseInput(ShortClose, FromCaller):
     by: ShortText
 
 
@@ -445,7 +446,7 @@ class Cancellation(Body):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class CancelOrderInput(Cancellation):
+class CancelOrderInput(Cancellation, FromCaller):
     by: ShortText
 
 
@@ -486,6 +487,8 @@ class AuditRecord(BaseModel):
     actor: str
     outcome: str
     detail: dict[str, Any] = Field(default_factory=dict)
+    role: str = ""  # the caller's, for the effect of a command sent through the API
+    source: str = ""
 
 
 class SaveOrderViewInput(BaseModel):

@@ -53,6 +53,22 @@ class Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Caller(Frozen):
+    """Who sent a command, as the API authenticated them: the role and where from
+    (`token@<address>` or `api_key@<address>`). The workflow writes them on the audit entry of
+    the command's effect, next to the name its input already carries."""
+
+    role: str = ""
+    source: str = ""
+
+
+class FromCaller(BaseModel):
+    """A workflow input a person sends through the API. `caller` is None from code, and in
+    histories written before it existed."""
+
+    caller: Caller | None = None
+
+
 class OrderLineRequest(Frozen):
     """One line as submitted. Business rules (positive quantity, known SKU) are entry validation."""
 
@@ -113,7 +129,7 @@ class Amendment(Frozen):
         }
 
 
-class AmendOrderInput(Amendment):
+class AmendOrderInput(Amendment, FromCaller):
     """The amendment with who asked for it: the workflow update's input."""
 
     requested_by: ShortText

@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.money import Money, round_money
     from domain.orders import (
+        Caller,
         DeliveryPolicy,
         InvoiceView,
         OrderView,
@@ -64,8 +65,8 @@ class OrderWorkflow(OrderCommands):
         self._deadlines_on = workflow.patched(DEADLINES_PATCH)
         validation = await self._validate()
         if not validation.valid:
-            return await self._refuse_entry(validation)
-        self._accept(validation)
+            return await self._refuse_entry(validation, inp.caller)
+        self._accept(validation, caller=inp.caller)
         try:
             dispatch = DeadlineRequest(sla=Sla.DISPATCH, start=self._view.received_at)
             await self._require_approval(validation, dispatch)
@@ -241,10 +242,12 @@ class OrderWorkflow(OrderCommands):
             ValidateOrderResult,
         )
 
-    async def _refuse_entry(self, validation: ValidateOrderResult) -> OrderView:
+    async def _refuse_entry(
+        self, validation: ValidateOrderResult, caller: Caller | None
+    ) -> OrderView:
         """Not a live order: answer the submitter, then fail so the number can be reused."""
         self._view.problems = validation.problems
-        self._set_status(OrderStatus.INVALID, "entry_refused", self._request.entered_by)
+        self._set_status(OrderStatus.INVALID, "entry_refused", self._request.entered_by, caller)
         self._publish_search_attributes()
         self._stable_seq = self._seq
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.money import Money, as_number, round_money
     from domain.orders import (
         AmendOrderInput,
+        Caller,
         ChangeView,
         CreditNoteView,
         HoldView,
@@ -89,7 +90,7 @@ class OrderCommands(OrderCore):
     async def approve(self, inp: ApproveOrderInput) -> OrderView:
         rules.check_decision(self._view, inp.approver, inp.role.value, inp.role.level)
         level = self._view.approval.awaiting_level or 0
-        self._add_decision(level, "approved", inp.approver, inp.role.value, inp.comment)
+        self._add_decision(level, "approved", inp.approver, inp.role.value, inp.comment, inp.caller)
         if level < self._view.approval.required_levels:
             self._view.approval.awaiting_level = level + 1
             self._view.waiting_for = self._approval_waiting_for()
@@ -108,7 +109,7 @@ class OrderCommands(OrderCore):
     async def reject(self, inp: RejectOrderInput) -> OrderView:
         rules.check_decision(self._view, inp.approver, inp.role.value, inp.role.level)
         level = self._view.approval.awaiting_level or 0
-        self._add_decision(level, "rejected", inp.approver, inp.role.value, inp.reason)
+        self._add_decision(level, "rejected", inp.approver, inp.role.value, inp.reason, inp.caller)
         self._view.approval.awaiting_level = None
         self._rejected = self._approval_done = True
         self._meet(Sla.APPROVAL)
@@ -142,7 +143,10 @@ class OrderCommands(OrderCore):
         if result.production_order.status == "completed":
             self._meet(Sla.PRODUCTION, key=po.id)
         self._record(
-            "production_reported", inp.reported_by, f"{po.id}: {produced} of {po.quantity} produced"
+            "production_reported",
+            inp.reported_by,
+            f"{po.id}: {produced} of {po.quantity} produced",
+            inp.caller,
         )
         return await self._settled()
 
@@ -177,6 +181,7 @@ class OrderCommands(OrderCore):
             "shipment_dispatched",
             inp.dispatched_by,
             f"{updated.id} via {inp.carrier} {inp.tracking_no}",
+            inp.caller,
         )
         return await self._settled()
 
@@ -218,6 +223,7 @@ class OrderCommands(OrderCore):
             "shipment_delivered",
             inp.reported_by or inp.signed_by,
             f"{updated.id} signed by {inp.signed_by}",
+            inp.caller,
         )
         return await self._settled()
 
@@ -255,6 +261,7 @@ class OrderCommands(OrderCore):
                 "payment_recorded",
                 inp.recorded_by or "finance",
                 f"{result.payment.amount} by {inp.method} ref {inp.reference}",
+                inp.caller,
             )
             await self._settled_invoices([result.invoice])
         if self._view.hold is not None and self._view.hold.kind == HoldKind.CREDIT:
@@ -331,7 +338,10 @@ class OrderCommands(OrderCore):
             view.revision = change.revision
             view.changes.append(change)
             self._record(
-                "order_amended", inp.requested_by, f"revision {change.revision}: {inp.reason}"
+                "order_amended",
+                inp.requested_by,
+                f"revision {change.revision}: {inp.reason}",
+                inp.caller,
             )
         return await self._settled()
 
@@ -435,7 +445,7 @@ class OrderCommands(OrderCore):
                     value += line.unit_price * line.to_ship
                     line.short_closed_quantity += line.to_ship
             self._meet(Sla.DISPATCH)
-            self._record("short_closed", inp.by, f"{', '.join(closed)}: {inp.reason}")
+            self._record("short_closed", inp.by, f"{', '.join(closed)}: {inp.reason}", inp.caller)
             prepaid = self._view.payment_terms == "prepaid"  # invoiced in full up front
             if prepaid and value > 0 and workflow.patched(SHORT_CLOSE_CREDIT_PATCH):
                 await self._credit_short_closed(round_money(value), inp.reason)
@@ -477,7 +487,7 @@ class OrderCommands(OrderCore):
         self._view.status = OrderStatus.ON_HOLD
         self._view.status_label = status_label(OrderStatus.ON_HOLD)
         self._book.pause_all(now)
-        self._record("order_held", inp.by, f"{inp.kind.value}: {inp.reason}")
+        self._record("order_held", inp.by, f"{inp.kind.value}: {inp.reason}", inp.caller)
         return await self._settled()
 
     @hold.validator
@@ -488,14 +498,14 @@ class OrderCommands(OrderCore):
     async def release(self, inp: ReleaseInput) -> OrderView:
         """Release re-checks credit (a credit hold stays while it fails) and resumes the order."""
         rules.check_releasable(self._view)
-        await self._unhold(inp.by, inp.comment)
+        await self._unhold(inp.by, inp.comment, inp.caller)
         return await self._settled()
 
     @release.validator
     def _check_release(self, inp: ReleaseInput) -> None:
         rules.check_releasable(self._view)
 
-    async def _unhold(self, by: str, comment: str | None) -> bool:
+    async def _unhold(self, by: str, comment: str | None, caller: Caller | None = None) -> bool:
         """Lift the hold if credit allows (a manual hold always lifts). True if lifted."""
         hold = self._view.hold
         assert hold is not None
@@ -525,7 +535,7 @@ class OrderCommands(OrderCore):
         status = OrderStatus(hold.resume_status)
         self._view.status = status
         self._view.status_label = status_label(status)
-        self._record("order_released", by, "; ".join(filter(None, [comment, summary])))
+        self._record("order_released", by, "; ".join(filter(None, [comment, summary])), caller)
         self._resume_ladders(self._book.resume_all(workflow.now()))
         return True
 
@@ -534,7 +544,7 @@ class OrderCommands(OrderCore):
         """Cancel until goods ship; answered when every step has been undone."""
         if self._view.cancellation is None:
             rules.check_cancellable(self._view, self._closing)
-            self._request_cancel(inp.reason_code.value, inp.by, inp.comment)
+            self._request_cancel(inp.reason_code.value, inp.by, inp.comment, inp.caller)
         await workflow.wait_condition(lambda: self._view.closed)
         return self._view
 

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import (
         ApprovalDecision,
         ApprovalView,
+        Caller,
         CancellationView,
         ChangeView,
         OrderLineView,
@@ -99,7 +100,12 @@ class OrderCore(DeadlineLadders[OrderView]):
         self._closing = False
         self._credit_hold_placed = False
 
-    def _accept(self, validation: ValidateOrderResult, event: str = "order_received") -> None:
+    def _accept(
+        self,
+        validation: ValidateOrderResult,
+        event: str = "order_received",
+        caller: Caller | None = None,
+    ) -> None:
         view = self._view
         view.customer_name = validation.customer_name
         self._customer_group = validation.customer_group
@@ -112,7 +118,7 @@ class OrderCore(DeadlineLadders[OrderView]):
             for line in validation.lines
         ]
         self._lead_times = {line.line_no: line.lead_time_days for line in validation.lines}
-        self._record(event, self._request.entered_by, f"total {view.total}")
+        self._record(event, self._request.entered_by, f"total {view.total}", caller)
 
     def _facts(self, validation: ValidateOrderResult) -> ApprovalFacts:
         credit = validation.credit
@@ -285,14 +291,20 @@ class OrderCore(DeadlineLadders[OrderView]):
         if self._view.cancellation is not None:
             raise _Cancelled
 
-    def _request_cancel(self, reason_code: str, by: str, comment: str | None = None) -> None:
+    def _request_cancel(
+        self,
+        reason_code: str,
+        by: str,
+        comment: str | None = None,
+        caller: Caller | None = None,
+    ) -> None:
         if self._view.cancellation is not None or self._closing:
             return
         self._view.cancellation = CancellationView(
             reason_code=reason_code, by=by, at=workflow.now(), comment=comment
         )
         self._view.hold = None  # a frozen order can still be cancelled
-        self._set_status(OrderStatus.CANCELLING, "cancellation_requested", by)
+        self._set_status(OrderStatus.CANCELLING, "cancellation_requested", by, caller)
 
     # --- conditions -------------------------------------------------------------------------
 
@@ -409,7 +421,9 @@ class OrderCore(DeadlineLadders[OrderView]):
             f"**{view.status.label_en} ({view.status.label_zh})**{waiting}{overdue}"
         )
 
-    def _set_status(self, status: OrderStatus, event: str, actor: str) -> None:
+    def _set_status(
+        self, status: OrderStatus, event: str, actor: str, caller: Caller | None = None
+    ) -> None:
         hold = self._view.hold
         if hold is not None and status not in (OrderStatus.CANCELLING, OrderStatus.CANCELLED):
             hold.resume_status = status.value  # on release the order resumes here
@@ -417,12 +431,15 @@ class OrderCore(DeadlineLadders[OrderView]):
         if status is not self._view.status:
             self._view.status = status
             self._view.status_label = status_label(status)
-            self._record(event, actor)
+            self._record(event, actor, caller=caller)
             workflow.logger.info(
                 "order_status_changed", extra={"status": status.value, "by": actor}
             )
 
-    def _record(self, event: str, actor: str, detail: str | None = None) -> None:
+    def _record(
+        self, event: str, actor: str, detail: str | None = None, caller: Caller | None = None
+    ) -> None:
+        """The event on the timeline and the audit chain; `caller` for a command's effect."""
         now = workflow.now()
         self._view.timeline.append(
             TimelineEntry(at=now, event=event, actor=actor, status=self._view.status, detail=detail)
@@ -437,12 +454,20 @@ class OrderCore(DeadlineLadders[OrderView]):
                 actor=actor,
                 outcome="ok",
                 detail={"detail": detail} if detail else {},
+                role=caller.role if caller else "",
+                source=caller.source if caller else "",
             )
         )
         self._seq += 1
 
     def _add_decision(
-        self, level: int, decision: str, approver: str, role: str, comment: str | None
+        self,
+        level: int,
+        decision: str,
+        approver: str,
+        role: str,
+        comment: str | None,
+        caller: Caller | None = None,
     ) -> None:
         self._view.approvals.append(
             ApprovalDecision(
@@ -455,7 +480,10 @@ class OrderCore(DeadlineLadders[OrderView]):
             )
         )
         self._record(
-            f"order_{decision}", approver, f"level {level}" + (f": {comment}" if comment else "")
+            f"order_{decision}",
+            approver,
+            f"level {level}" + (f": {comment}" if comment else ""),
+            caller,
         )
 
     def _approval_waiting_for(self) -> str:

@@ -15,7 +15,7 @@ from api.auth import Principal, in_scope
 from api.deps import DbDep, SettingsDep, TemporalConnection, TemporalDep
 from api.errors import ProblemError, refusal_to_problem, rpc_to_problem
 from api.record import outcome_of, record_command
-from domain.orders import OrderView
+from domain.orders import FromCaller, OrderView
 from domain.statuses import OrderStatus
 from store import queries
 from store.db import Database
@@ -41,33 +41,30 @@ class OrderCommands:
         principal: Principal,
         order_no: str,
         update: Any,
-        arg: BaseModel,
+        arg: FromCaller,
         *,
         settled: OrderStatus | None = None,
     ) -> OrderView:
         """Run `update` on the order's workflow as `principal`; 404 unknown order (or one
-        outside the caller's customers), 409 closed or refused. Recorded either way.
+        outside the caller's customers), 409 closed or refused. The order records what it
+        does with the caller's role and source; a refusal is recorded here.
 
         `settled`: a command that asks for this final state (cancel: CANCELLED) answers with
         the archived order once it has ended so, whoever asks."""
         structlog.contextvars.bind_contextvars(order_no=order_no)
-        action = getattr(update, "__name__", str(update))
+        arg = arg.model_copy(update={"caller": principal.caller})
         try:
-            view = await self._update(principal, order_no, update, arg, settled)
+            return await self._update(principal, order_no, update, arg, settled)
         except ProblemError as exc:
             await record_command(
                 self.db,
                 principal,
-                action,
+                getattr(update, "__name__", str(update)),
                 outcome_of(exc.problem.status),
                 order_no=order_no,
                 detail={"detail": exc.problem.detail},
             )
             raise
-        await record_command(
-            self.db, principal, action, "ok", order_no=order_no, detail={"status": view.status}
-        )
-        return view
 
     async def find(self, principal: Principal, order_no: str) -> queries.OrderKeys:
         """The order's keys, if the caller may see it (else 404: its existence is none of

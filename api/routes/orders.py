@@ -141,8 +141,8 @@ async def submit_order(
     """
     order_no = body.order_no or new_order_no()
     try:
-        order = await _submit(body, order_no, response, temporal, db, settings, principal)
-    except ProblemError as exc:
+        return await _submit(body, order_no, response, temporal, db, settings, principal)
+    except ProblemError as exc:  # an accepted order records its own receipt
         await record_command(
             db,
             principal,
@@ -152,10 +152,6 @@ async def submit_order(
             detail={"detail": exc.problem.detail},
         )
         raise
-    await record_command(
-        db, principal, "submit", "ok", order_no=order_no, detail={"status": order.status}
-    )
-    return order
 
 
 async def _submit(
@@ -181,7 +177,9 @@ async def _submit(
     structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
     start = WithStartWorkflowOperation(
         OrderWorkflow.run,
-        OrderWorkflowInput(order_no=order_no, request=request, fingerprint=fingerprint),
+        OrderWorkflowInput(
+            order_no=order_no, request=request, fingerprint=fingerprint, caller=principal.caller
+        ),
         id=workflow_id_for(order_no),
         task_queue=settings.task_queue,
         task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
