@@ -12,9 +12,12 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlmodel import select
+from temporalio import workflow
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 
+from api.routes.commands import update_name
+from domain.orders import OrderView
 from settings import Settings
 from store.db import Database
 from store.tables import AuditEntry
@@ -30,6 +33,18 @@ from tests.helpers import (
 )
 from worker import build_worker
 from workflows import search_attributes as sa
+from workflows.order import OrderWorkflow
+from workflows.returns import ReturnWorkflow
+
+
+@pytest.mark.parametrize("workflow_class", [OrderWorkflow, ReturnWorkflow])
+def test_the_api_sends_each_update_by_its_handlers_name(workflow_class: type) -> None:
+    """The API sends commands by name (so an answer decodes as the type it asks for): every
+    update handler must be registered under its method's name."""
+    updates = workflow._Definition.must_from_class(workflow_class).updates
+    assert updates
+    for name, definition in updates.items():
+        assert update_name(definition.fn) == name
 
 
 async def test_auto_approved_credit_order_runs_to_completion(
@@ -52,9 +67,12 @@ async def test_auto_approved_credit_order_runs_to_completion(
         f"/shipments/{shipment_id}/dispatch", json={"carrier": "SF", "tracking_no": "SF123"}
     )
     assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/json"
     order = response.json()
     assert order["status"] == "SHIPPED"
     assert order["invoices"][0]["amount"] == 1200
+    # The workflow's answer passes through as it was written: the same as the API's own JSON.
+    assert OrderView.model_validate_json(response.content).model_dump(mode="json") == order
 
     response = await api.post(f"/shipments/{shipment_id}/deliver", json={"signed_by": "Wang"})
     assert response.status_code == 200, response.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from api.auth import Principal, allowed
@@ -80,14 +80,14 @@ async def get_production_order(po_id: str, db: DbDep, _: Reader) -> ProductionOr
     return ProductionOrderPublic.model_validate(row, from_attributes=True)
 
 
-@router.post("/production-orders/{po_id}/complete", responses=ERRORS)
+@router.post("/production-orders/{po_id}/complete", response_model=OrderView, responses=ERRORS)
 async def complete_production(
     po_id: str,
     db: DbDep,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PRODUCTION_WRITE)],
     body: ProductionReport | None = None,
-) -> OrderView:
+) -> Response:
     """The plant reports production; the produced goods are reserved for the order.
 
     `produced_quantity` is cumulative (all produced so far) and defaults to the whole quantity,
@@ -124,7 +124,9 @@ async def get_shipment(shipment_id: str, db: DbDep, _: Reader) -> ShipmentPublic
     return ShipmentPublic.model_validate(row, from_attributes=True)
 
 
-@router.post("/shipments/{shipment_id}/dispatch", responses=ERRORS)
+@router.post(
+    "/shipments/{shipment_id}/dispatch", response_model=OrderView | ReturnView, responses=ERRORS
+)
 async def dispatch_shipment(
     shipment_id: str,
     body: DispatchDetails,
@@ -133,7 +135,7 @@ async def dispatch_shipment(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.SHIPMENTS_DISPATCH)],
-) -> OrderView | ReturnView:
+) -> Response | ReturnView:
     """发货: the goods left with a carrier; the order is SHIPPED and invoiced (credit terms)."""
     order_no, return_no = await _shipment(db, shipment_id)
     arg = DispatchInput(shipment_id=shipment_id, dispatched_by=principal.name, **body.model_dump())
@@ -151,7 +153,9 @@ async def dispatch_shipment(
     return await commands.update(principal, order_no, OrderWorkflow.dispatch, arg)
 
 
-@router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
+@router.post(
+    "/shipments/{shipment_id}/deliver", response_model=OrderView | ReturnView, responses=ERRORS
+)
 async def deliver_shipment(
     shipment_id: str,
     body: DeliveryDetails,
@@ -160,7 +164,7 @@ async def deliver_shipment(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.DELIVERIES_REPORT)],
-) -> OrderView | ReturnView:
+) -> Response | ReturnView:
     """签收: the customer signed for the goods; the order is DELIVERED."""
     order_no, return_no = await _shipment(db, shipment_id)
     arg = DeliverInput(shipment_id=shipment_id, reported_by=principal.name, **body.model_dump())

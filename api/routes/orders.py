@@ -355,13 +355,13 @@ async def current_order(
     return view
 
 
-@router.post("/{order_no}/approve", responses=ERRORS)
+@router.post("/{order_no}/approve", response_model=OrderView, responses=ERRORS)
 async def approve_order(
     order_no: str,
     body: Approval,
     commands: CommandsDep,
     approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
-) -> OrderView:
+) -> Response:
     """An approver's decision at their level: `approver_l1` (supervisor) decides level 1,
     `approver_l2` (manager) either level. The decision is recorded under the caller's name;
     403 for the order's own author or for someone who already decided at an earlier level."""
@@ -371,13 +371,13 @@ async def approve_order(
     return await commands.update(approver, order_no, OrderWorkflow.approve, arg)
 
 
-@router.post("/{order_no}/reject", responses=ERRORS)
+@router.post("/{order_no}/reject", response_model=OrderView, responses=ERRORS)
 async def reject_order(
     order_no: str,
     body: Rejection,
     commands: CommandsDep,
     approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
-) -> OrderView:
+) -> Response:
     """Reject the order with a reason; it ends as REJECTED (已拒绝)."""
     arg = RejectOrderInput(
         approver=approver.name, role=ApproverRole(approver.role.value), reason=body.reason
@@ -385,26 +385,26 @@ async def reject_order(
     return await commands.update(approver, order_no, OrderWorkflow.reject, arg)
 
 
-@router.post("/{order_no}/payments", responses=ERRORS)
+@router.post("/{order_no}/payments", response_model=OrderView, responses=ERRORS)
 async def record_payment(
     order_no: str,
     body: PaymentDetails,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PAYMENTS_RECORD)],
-) -> OrderView:
+) -> Response:
     """Record a payment (partial allowed; more than is outstanding is refused with 422)."""
     arg = PaymentInput(**body.model_dump(), recorded_by=principal.name)
     return await commands.update(principal, order_no, OrderWorkflow.pay, arg)
 
 
-@router.patch("/{order_no}", responses=ERRORS)
+@router.patch("/{order_no}", response_model=OrderView, responses=ERRORS)
 async def amend_order(
     order_no: str,
     body: Amendment,
     request: Request,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
-) -> OrderView:
+) -> Response:
     """修改: change the lines, the requested delivery date or the shipping address.
 
     200 with the new revision and its change record. New lines pass entry validation (422
@@ -421,52 +421,52 @@ async def amend_order(
     return await commands.update(principal, order_no, OrderWorkflow.amend, arg)
 
 
-@router.post("/{order_no}/short-close", responses=ERRORS)
+@router.post("/{order_no}/short-close", response_model=OrderView, responses=ERRORS)
 async def short_close_order(
     order_no: str,
     body: ShortClose,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
-) -> OrderView:
+) -> Response:
     """Sales closes a backorder: what has not shipped will not (production orders cancelled,
     stock released); the order is then SHIPPED with what left and settles for that."""
     arg = ShortCloseInput(reason=body.reason, by=principal.name)
     return await commands.update(principal, order_no, OrderWorkflow.short_close, arg)
 
 
-@router.post("/{order_no}/hold", responses=ERRORS)
+@router.post("/{order_no}/hold", response_model=OrderView, responses=ERRORS)
 async def hold_order(
     order_no: str,
     body: Hold,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
-) -> OrderView:
+) -> Response:
     """冻结: the order shows ON_HOLD, does nothing (payments are still accepted) and its
     deadlines pause. A `credit` hold is lifted by a payment that brings credit back in line."""
     arg = HoldInput(reason=body.reason, kind=body.kind, by=principal.name)
     return await commands.update(principal, order_no, OrderWorkflow.hold, arg)
 
 
-@router.post("/{order_no}/release", responses=ERRORS)
+@router.post("/{order_no}/release", response_model=OrderView, responses=ERRORS)
 async def release_order(
     order_no: str,
     body: Release,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
-) -> OrderView:
+) -> Response:
     """Release re-checks credit (409 while a credit hold's check fails) and returns the order
     to where it was; its deadlines resume, later by the time it was held."""
     arg = ReleaseInput(comment=body.comment, by=principal.name)
     return await commands.update(principal, order_no, OrderWorkflow.release, arg)
 
 
-@router.post("/{order_no}/cancel", responses=ERRORS)
+@router.post("/{order_no}/cancel", response_model=OrderView, responses=ERRORS)
 async def cancel_order(
     order_no: str,
     body: Cancellation,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_CANCEL)],
-) -> OrderView:
+) -> Response:
     """取消: allowed until goods ship (then 409: request a return). Every step already done is
     undone in reverse: shipments withdrawn, production orders cancelled, payments refunded,
     invoices voided or credited, stock released. Answers with the CANCELLED order; asking
