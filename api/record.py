@@ -1,9 +1,10 @@
-"""The command log: what the API refuses, and the commands no workflow records, on the audit
-chain: who (the token's user), their role, from where, what, and the outcome.
+"""The command log: on the audit chain, who (the token's user), their role, from where, what,
+and the outcome, for every command no workflow records itself.
 
-An order records each command it accepts itself, in the same step as the effect, with the
-caller's role and source (`Principal.caller`): the API does not write it a second time. What
-never reaches an order, or what it refuses (403, 404, 409, 422), is recorded here.
+An order records each command it accepts, in the same step as the effect, with the caller's
+role and source (`Principal.caller`), so the API does not write it a second time. What never
+reaches an order or what an order refuses (403, 404, 409, 422, …) is recorded here, and so is
+every command to returns and the catalog.
 """
 
 from __future__ import annotations

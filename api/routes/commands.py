@@ -64,7 +64,7 @@ class OrderCommands:
             await record_command(
                 self.db,
                 principal,
-                getattr(update, "__name__", str(update)),
+                update_name(update),
                 outcome_of(exc.problem.status),
                 order_no=order_no,
                 detail={"detail": exc.problem.detail},
