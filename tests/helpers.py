@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from api.main import create_app
+from bench.stack import libpq_url
 from settings import Settings
 from tests.auth import ActAs
 from tests.conftest import unique
@@ -104,20 +105,6 @@ async def retried(
 
 def error_fields(response: httpx.Response) -> set[str]:
     return {e["field"] for e in response.json().get("errors", [])}
-
-
-def postgres_url_with_schema(url: str, schema: str) -> str:
-    """The same PostgreSQL, with every table in `schema` (one per test run)."""
-    return (
-        make_url(url)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
-
-
-def libpq_url(url: str) -> str:
-    """A SQLAlchemy URL as psycopg's own connect() takes it."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def require_postgres(url: str) -> None:

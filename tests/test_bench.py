@@ -17,8 +17,9 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench import baseline, history
+from bench.stack import libpq_url
 from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import libpq_url, require_postgres, run_program
+from tests.helpers import require_postgres, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORIES = ROOT / "tests" / "histories"

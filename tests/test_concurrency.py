@@ -17,11 +17,12 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from api.main import create_app
+from bench.stack import libpq_url, postgres_url_with_schema
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
 from tests.conftest import POSTGRES_URL
-from tests.helpers import libpq_url, postgres_url_with_schema
+from tests.helpers import require_postgres
 from worker import build_worker
 
 ORDERS = 200
@@ -30,11 +31,9 @@ ORDERS = 200
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
     schema = f"orders_race_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(libpq_url(POSTGRES_URL), connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    require_postgres(POSTGRES_URL)
+    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
     yield settings.model_copy(
         update={
             "database_url": postgres_url_with_schema(POSTGRES_URL, schema),

@@ -20,13 +20,14 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
 from api.main import create_app
+from bench.stack import libpq_url
 from domain.messages import ApproveOrderInput
 from domain.orders import ApproverRole
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
 from tests.conftest import POSTGRES_URL
-from tests.helpers import eventually, libpq_url, post_ok, submit_ok
+from tests.helpers import eventually, post_ok, require_postgres, submit_ok
 from workflows.order import OrderWorkflow
 
 
@@ -72,11 +73,9 @@ class Cuttable:
 @pytest.fixture
 async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, Cuttable]]:
     schema = f"orders_outage_{uuid.uuid4().hex[:8]}"
-    try:
-        with psycopg.connect(libpq_url(POSTGRES_URL), connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
+    require_postgres(POSTGRES_URL)
+    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
     target = make_url(POSTGRES_URL)
     proxy = Cuttable(target.host or "127.0.0.1", target.port or 5432)
     await proxy.start()

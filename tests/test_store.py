@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 
 from activities.orders import OrderActivities, save_views
+from bench.stack import libpq_url, postgres_url_with_schema
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
@@ -56,7 +57,7 @@ from store.tables import (
     Reservation,
 )
 from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import libpq_url, postgres_url_with_schema, require_postgres
+from tests.helpers import require_postgres
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
