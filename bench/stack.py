@@ -241,12 +241,17 @@ class Stack:
         self.cleanup.clear()
 
 
-def fresh_postgres_schema(url: str) -> tuple[str, str]:
+def fresh_postgres_schema(url: str, prefix: str = "bench") -> tuple[str, str]:
     """A new schema on this PostgreSQL: (the URL with it as search_path, its name)."""
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
-    return postgres_url_with_schema(url, schema), schema
+    scoped = (
+        make_url(url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
+    return scoped, schema
 
 
 def drop_postgres_schema(url: str, schema: str) -> None:
@@ -257,15 +262,6 @@ def drop_postgres_schema(url: str, schema: str) -> None:
 def libpq_url(url: str) -> str:
     """A SQLAlchemy URL as psycopg's own connect() takes it (driver name dropped)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def postgres_url_with_schema(url: str, schema: str) -> str:
-    """The same PostgreSQL, with every table in `schema`."""
-    return (
-        make_url(url)
-        .update_query_dict({"options": f"-csearch_path={schema}"})
-        .render_as_string(hide_password=False)
-    )
 
 
 async def start_own(

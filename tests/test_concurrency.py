@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy import text
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.stack import libpq_url, postgres_url_with_schema
+from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
@@ -30,19 +29,16 @@ ORDERS = 200
 
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
-    schema = f"orders_race_{uuid.uuid4().hex[:8]}"
     require_postgres(POSTGRES_URL)
-    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_race")
     yield settings.model_copy(
         update={
-            "database_url": postgres_url_with_schema(POSTGRES_URL, schema),
+            "database_url": url,
             "task_queue": f"race-{uuid.uuid4().hex[:6]}",
             "command_timeout_seconds": 30.0,
         }
     )
-    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    drop_postgres_schema(POSTGRES_URL, schema)
 
 
 async def submit(api: httpx.AsyncClient, body: dict[str, Any]) -> int:

@@ -14,13 +14,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.stack import libpq_url
+from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from domain.messages import ApproveOrderInput
 from domain.orders import ApproverRole
 from settings import Settings
@@ -72,10 +71,8 @@ class Cuttable:
 
 @pytest.fixture
 async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, Cuttable]]:
-    schema = f"orders_outage_{uuid.uuid4().hex[:8]}"
     require_postgres(POSTGRES_URL)
-    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
+    _, schema = fresh_postgres_schema(POSTGRES_URL, "orders_outage")
     target = make_url(POSTGRES_URL)
     proxy = Cuttable(target.host or "127.0.0.1", target.port or 5432)
     await proxy.start()
@@ -94,8 +91,7 @@ async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, Cuttable]
     )
     with contextlib.suppress(Exception):
         await proxy.cut()
-    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    drop_postgres_schema(POSTGRES_URL, schema)
 
 
 async def test_a_database_outage_delays_orders_and_loses_nothing(

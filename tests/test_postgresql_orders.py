@@ -28,7 +28,7 @@ from worker import build_worker
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
     require_postgres(POSTGRES_URL)
-    url, schema = fresh_postgres_schema(POSTGRES_URL)
+    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_flow")
     yield settings.model_copy(
         update={"database_url": url, "task_queue": f"pg-{uuid.uuid4().hex[:6]}"}
     )

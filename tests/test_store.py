@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import psycopg
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 
 from activities.orders import OrderActivities, save_views
-from bench.stack import libpq_url, postgres_url_with_schema
+from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
@@ -73,15 +72,12 @@ async def store(
         await db.dispose()
         return
     require_postgres(POSTGRES_URL)
-    schema = f"orders_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    db = Database(postgres_url_with_schema(POSTGRES_URL, schema))
+    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_test")
+    db = Database(url)
     await db.create_schema()
     yield db
     await db.dispose()
-    with psycopg.connect(libpq_url(POSTGRES_URL), autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    drop_postgres_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture
