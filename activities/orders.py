@@ -86,6 +86,7 @@ from domain.orders import (
 )
 from store import audit
 from store.db import Database, DbConnection
+from store.prepared import prepare
 from store.queries import lock_order
 from store.tables import (
     CreditNote,
@@ -766,11 +767,13 @@ def _view_upsert(dialect: str) -> Any:
     plain statement: this runs at every point every order waits)."""
     table = SQLModel.metadata.tables["orderrecord"]
     upsert = (sqlite_insert if dialect == "sqlite" else pg_insert)(table)
-    return upsert.on_conflict_do_update(
+    statement = upsert.on_conflict_do_update(
         index_elements=[table.c.order_no],
         set_={name: upsert.excluded[name] for name in _REPLACED},
         where=table.c.seq < upsert.excluded.seq,
     )
+    prepare(statement)
+    return statement
 
 
 async def save_views(conn: DbConnection, saves: list[SaveOrderViewInput]) -> None:
@@ -947,6 +950,27 @@ _SHIP_RESERVATION = (
     )
 )
 _INSERT_MOVEMENT = insert(SQLModel.metadata.tables["stockmovement"])
+prepare(
+    _CUSTOMER_CREDIT,
+    _PRODUCTS_FOR_ENTRY,
+    _RESERVATIONS_OF,
+    _SET_RESERVATION,
+    _INSERT_RESERVATION,
+    _RELEASE,
+    _RESERVE,
+    _ESCALATIONS_KNOWN,
+    _INSERT_ESCALATION,
+    _INVOICE_FOR_UPDATE,
+    _SET_INVOICE_PAID,
+    _PAYMENT_OF,
+    _INSERT_PAYMENT,
+    _SHIPMENT_FOR_UPDATE,
+    _SET_SHIPMENT,
+    _LOCK_PRODUCT,
+    _SHIP_STOCK,
+    _SHIP_RESERVATION,
+    _INSERT_MOVEMENT,
+)
 
 
 async def _shipment_row(conn: DbConnection, order_no: str, shipment_id: str) -> dict[str, Any]:
@@ -993,7 +1017,11 @@ def _receivables(customer: Row[Any]) -> Decimal:
 @functools.cache
 def _insert_new(table: Table, dialect: str) -> Any:
     """Insert a row unless one with its key exists."""
-    return (sqlite_insert if dialect == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
+    statement = (sqlite_insert if dialect == "sqlite" else pg_insert)(
+        table
+    ).on_conflict_do_nothing()
+    prepare(statement)
+    return statement
 
 
 async def _insert_once(conn: DbConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:

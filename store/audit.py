@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, insert, union_all
 from sqlmodel import SQLModel, col, select
 
 from store.db import Database, DbConnection
+from store.prepared import prepare
 from store.tables import AuditEntry
 
 GENESIS = "0" * 64
@@ -89,6 +90,7 @@ _KNOWN_OR_LAST = union_all(
 _FOUND = select(_KNOWN_OR_LAST.c.id, _KNOWN_OR_LAST.c.seq, _KNOWN_OR_LAST.c.hash)
 _INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no ORM
 _LOCK = select(func.pg_advisory_xact_lock(AUDIT_LOCK))
+prepare(_FOUND, _INSERT)
 
 
 async def append(conn: DbConnection, entries: Sequence[Mapping[str, Any]]) -> None:

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.money import MAX_STOCK
 from store.db import Database, DbConnection
+from store.prepared import prepare
 from store.tables import (
     CreditHold,
     Customer,
@@ -78,6 +79,7 @@ _RETURN_STATUSES = (
     .where(_RETURNS.c.order_no == bindparam("order_no"))
     .order_by(_RETURNS.c.requested_at)
 )
+prepare(_ORDER_KEYS, _SHIPMENT_OWNER, _PRICES, _RETURN_STATUSES)
 
 
 async def order_keys(db: Database, order_no: str) -> OrderKeys | None:

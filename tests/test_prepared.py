@@ -1,0 +1,247 @@
+"""Prepared statements on SQLite give what SQLAlchemy gives, statement by statement.
+
+Every prepared statement the hot path runs is also run by SQLAlchemy first, inside a savepoint
+that is then rolled back: the rows (values, keys), the row count and, for a write, every table's
+contents afterwards must be the same both ways. The scenario walks an order's whole life
+through the real activities and queries, and must run each prepared statement as a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Executable, text
+from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlmodel import SQLModel
+
+from activities.orders import OrderActivities
+from domain.approval import ApprovalPolicy
+from domain.calendar import BusinessCalendar
+from domain.messages import (
+    AuditRecord,
+    CreateShipmentInput,
+    DeliverShipmentInput,
+    DispatchShipmentInput,
+    EscalationRecord,
+    IssueInvoiceInput,
+    RecordPaymentInput,
+    ReserveStockInput,
+    SaveOrderViewInput,
+    StockLine,
+    ValidateOrderInput,
+)
+from domain.orders import OrderLineRequest, OrderRequest, ShipmentLineView
+from domain.statuses import OrderStatus
+from store import prepared, queries
+from store.db import Database
+from store.sqlite_inline import DirectConnection
+from store.tables import CustomerCreate
+from tests.conftest import unique
+from tests.test_store import NOW, new_sku, order_view
+
+
+def prepared_prices() -> Executable:
+    return queries._PRICES
+
+
+def _contents(connection: Connection) -> dict[str, list[tuple[Any, ...]]]:
+    return {
+        table.name: [
+            tuple(row)
+            for row in connection.exec_driver_sql(f'SELECT * FROM "{table.name}" ORDER BY rowid')
+        ]
+        for table in SQLModel.metadata.sorted_tables
+    }
+
+
+def _outcome(result: Any) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], int]:
+    rows = list(result) if getattr(result, "returns_rows", True) else []
+    return [tuple(r) for r in rows], [dict(r._mapping) for r in rows], result.rowcount
+
+
+class Shadow:
+    """Runs each prepared statement through SQLAlchemy too, and compares."""
+
+    def __init__(self) -> None:
+        self.planned: set[int] = set()
+        self.compared = 0
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        original = DirectConnection.execute
+
+        async def execute(
+            conn: DirectConnection, statement: Executable, parameters: Any = None
+        ) -> Any:
+            if not prepared.is_prepared(statement):
+                return await original(conn, statement, parameters)
+            sync = conn.sync_connection
+            if not sync.in_transaction():
+                sync.begin()
+            savepoint = sync.begin_nested()
+            try:
+                expected = _outcome(sync.execute(statement, parameters))
+                expected_contents = _contents(sync)
+            finally:
+                savepoint.rollback()
+            result = await original(conn, statement, parameters)
+            if isinstance(result, prepared.Rows):
+                self.planned.add(id(statement))
+            assert _outcome(result) == expected, statement
+            assert _contents(sync) == expected_contents, statement
+            self.compared += 1
+            return result
+
+        monkeypatch.setattr(DirectConnection, "execute", execute)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'prepared.db'}")
+    await database.create_schema()
+    yield database
+    await database.dispose()
+
+
+async def test_prepared_statements_match_sqlalchemy_over_an_orders_life(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shadow = Shadow()
+    shadow.install(monkeypatch)
+    acts = OrderActivities(db, ApprovalPolicy(), BusinessCalendar())
+    customer_id, order_no = unique("C"), unique("SO")
+    sku, other = await new_sku(db, stock=10), await new_sku(db, stock=3)
+    await queries.create_customer(
+        db, CustomerCreate(customer_id=customer_id, name="c", region="r", credit_limit=Decimal(900))
+    )
+    request = OrderRequest(
+        customer_id=customer_id,
+        lines=[
+            OrderLineRequest(sku=sku, quantity=4, unit_price=Decimal("9.50")),
+            OrderLineRequest(sku=other, quantity=5),
+        ],
+        entered_by="s",
+    )
+    entry = ValidateOrderInput(order_no=order_no, request=request, audit_id=unique("A"), at=NOW)
+    assert (await acts.validate_order(entry)).valid
+
+    lines = [StockLine(line_no=1, sku=sku, quantity=4), StockLine(line_no=2, sku=other, quantity=5)]
+    reserved = await acts.reserve_stock(ReserveStockInput(order_no=order_no, lines=lines, at=NOW))
+    assert [r.short_quantity for r in reserved.lines] == [0, 2]
+    amended = [
+        StockLine(line_no=1, sku=sku, quantity=2),
+        StockLine(line_no=2, sku=other, quantity=3),
+    ]
+    await acts.reserve_stock(ReserveStockInput(order_no=order_no, lines=amended, at=NOW))
+
+    shipment = await acts.create_shipment(
+        CreateShipmentInput(
+            order_no=order_no,
+            lines=[
+                ShipmentLineView(line_no=1, sku=sku, quantity=2),
+                ShipmentLineView(line_no=2, sku=other, quantity=3),
+            ],
+            at=NOW,
+        )
+    )
+    dispatch = DispatchShipmentInput(
+        order_no=order_no, shipment_id=shipment.id, carrier="SF", tracking_no="T1", at=NOW
+    )
+    assert (await acts.dispatch_shipment(dispatch)).status == "dispatched"
+    assert (await acts.dispatch_shipment(dispatch)).status == "dispatched"  # a retry
+    deliver = DeliverShipmentInput(
+        order_no=order_no, shipment_id=shipment.id, signed_by="x", at=NOW
+    )
+    assert (await acts.deliver_shipment(deliver)).status == "delivered"
+
+    invoice = await acts.issue_invoice(
+        IssueInvoiceInput(
+            order_no=order_no,
+            customer_id=customer_id,
+            amount=Decimal("47.00"),
+            payment_terms="net_30",
+            at=NOW,
+        )
+    )
+    for payment_id, amount in (("P1", "7"), ("P1", "7"), ("P2", "40")):
+        paid = await acts.record_payment(
+            RecordPaymentInput(
+                order_no=order_no,
+                invoice_id=invoice.id,
+                payment_id=payment_id,
+                amount=Decimal(amount),
+                method="bank",
+                reference=payment_id,
+                at=NOW,
+            )
+        )
+    assert paid.invoice.status == "paid"
+
+    def audit(n: int) -> AuditRecord:
+        return AuditRecord(
+            id=f"{order_no}-{n}",
+            at=NOW,
+            order_no=order_no,
+            action="x",
+            actor="system",
+            outcome="ok",
+        )
+
+    escalation = EscalationRecord(
+        id=unique("E"),
+        order_no=order_no,
+        sla="dispatch",
+        key="k",
+        step=1,
+        kind="escalate",
+        level=1,
+        notify=["ops"],
+        due_at=NOW,
+        fired_at=NOW,
+    )
+    for seq in (1, 2, 2):  # the last a retry: nothing new
+        await acts.save_order_view(
+            SaveOrderViewInput(
+                view=order_view(order_no, OrderStatus.COMPLETED, customer_id),
+                seq=seq,
+                fingerprint="f",
+                audit=[audit(seq), audit(seq + 10)],
+                escalations=[escalation],
+            )
+        )
+
+    keys = await queries.order_keys(db, order_no)
+    assert keys is not None and keys.status == OrderStatus.COMPLETED.value
+    assert await queries.shipment_owner(db, shipment.id) == (order_no, None)
+    assert await queries.shipment_owner(db, "SH-none") is None
+    assert set(await queries.price_of(db, {sku, other, "NOPE"})) == {sku, other}
+    assert await queries.return_statuses(db, order_no) == []
+
+    expected = {
+        key
+        for key, statement in prepared._PREPARED.items()
+        if not isinstance(statement, PostgresInsert)
+    }
+    assert shadow.planned == expected
+    assert shadow.compared > len(expected)
+
+
+async def test_a_plan_raises_sqlalchemys_errors_and_leaves_what_it_cannot_do_to_it(
+    db: Database,
+) -> None:
+    insert = text("INSERT INTO customer (customer_id) VALUES (:customer_id)")
+    prepared.prepare(insert)
+    async with db.writing() as conn:
+        with pytest.raises(IntegrityError):  # NOT NULL columns left out: SQLite refuses
+            await conn.execute(insert, {"customer_id": "C-x"})
+    async with db.writing() as conn:
+        with pytest.raises(StatementError, match="A value is required"):  # SQLAlchemy's words
+            await conn.execute(insert, {})
+    async with db.reading() as conn:
+        result = await conn.execute(prepared_prices(), {"skus": []})  # an empty IN
+        assert not isinstance(result, prepared.Rows) and result.all() == []
+    assert await queries.price_of(db, set()) == {}
