@@ -6,7 +6,12 @@ travels in the payload's metadata, so rotating keys is: add the new key, make it
 the old ones until no open history needs them. Payloads that are not encrypted (histories from
 before, or another client's) pass through untouched.
 
-The one exception is what the Temporal UI shows of a workflow in its own fields: the workflow's
+Local activities' inputs are not sealed either: they never leave the worker process (the SDK
+hands them from the workflow to the activity in memory; the history keeps only a local
+activity's result, which is sealed), so sealing them cost CPU and protected nothing. The
+converter marks them `in-clear: local-activity-input` while a workflow converts them.
+
+The other exception is what the Temporal UI shows of a workflow in its own fields: the workflow's
 summary (`UiText`) and its current details (the answer to the SDK's metadata query). Ops read
 those without the key (the dev UI has no token to call our codec server with), so they stay in
 the clear, marked `in-clear: ui-metadata`. They may hold only what the search attributes already
@@ -28,15 +33,22 @@ import dataclasses
 import os
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from google.protobuf.message import DecodeError
+from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.contrib.pydantic import PydanticPayloadConverter, pydantic_data_converter
-from temporalio.converter import DataConverter, EncodingPayloadConverter, PayloadCodec
+from temporalio.converter import (
+    ActivitySerializationContext,
+    DataConverter,
+    EncodingPayloadConverter,
+    PayloadCodec,
+    SerializationContext,
+)
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -44,6 +56,8 @@ NONCE_BYTES = 12
 # Metadata marking a payload the codec leaves readable on purpose (see the module docstring).
 IN_CLEAR = "in-clear"
 UI_METADATA = b"ui-metadata"
+LOCAL_ACTIVITY_INPUT = b"local-activity-input"
+_LEFT_IN_CLEAR = (UI_METADATA, LOCAL_ACTIVITY_INPUT)
 COMPRESSED = b"binary/zlib"
 # Smaller payloads (ids, amounts, short commands) rarely shrink enough to pay for the header.
 COMPRESS_FROM_BYTES = 256
@@ -76,11 +90,27 @@ class OrdersPayloadConverter(PydanticPayloadConverter):
             OrdersPayloadConverter._shared = self.converters
         else:
             self.converters = shared
+        self._local_activity_input = False
+
+    def with_context(self, context: SerializationContext) -> Self:
+        """In a workflow, a local activity's converter writes its inputs (module docstring);
+        the activity's worker, which converts its result, gets the plain converter."""
+        if (
+            isinstance(context, ActivitySerializationContext)
+            and context.is_local
+            and workflow.in_workflow()
+        ):
+            marking = type(self)()
+            marking._local_activity_input = True
+            return marking
+        return super().with_context(context)
 
     def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
         payloads = super().to_payloads(values)
         for value, payload in zip(values, payloads, strict=True):
-            if isinstance(value, UiText | WorkflowMetadata):
+            if self._local_activity_input:
+                payload.metadata[IN_CLEAR] = LOCAL_ACTIVITY_INPUT
+            elif isinstance(value, UiText | WorkflowMetadata):
                 payload.metadata[IN_CLEAR] = UI_METADATA
         return payloads
 
@@ -112,7 +142,7 @@ class EncryptionCodec(PayloadCodec):
 
     async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
         return [
-            payload if payload.metadata.get(IN_CLEAR) == UI_METADATA else self.seal(payload)
+            payload if payload.metadata.get(IN_CLEAR) in _LEFT_IN_CLEAR else self.seal(payload)
             for payload in payloads
         ]
 

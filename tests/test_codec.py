@@ -6,16 +6,19 @@ import base64
 import json
 import os
 import zlib
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import Message
 from pydantic import BaseModel
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.common import RawValue
+from temporalio.converter import ActivitySerializationContext
 
 import payload_codec
 from payload_codec import (
@@ -32,6 +35,7 @@ from payload_codec import (
 )
 from tests.auth import bearer, token_for
 from tests.helpers import Factory, submit_ok
+from tests.scenarios import auto_approved
 from tests.test_auth import PASSWORD, new_user
 
 
@@ -219,6 +223,71 @@ async def test_only_the_uis_own_metadata_stays_in_the_clear() -> None:
         "Order SO-1 · customer C-1 · total 10.00",
         _Secret(note="confidential"),
     ]
+
+
+def _payloads(message: Message) -> Iterator[Payload]:
+    """Every payload inside a protobuf message, at any depth."""
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        if isinstance(value, Message):
+            items = [value]
+        elif hasattr(value, "values"):  # a map
+            items = [v for v in value.values() if isinstance(v, Message)]
+        else:
+            items = list(value)
+        for item in items:
+            if isinstance(item, Payload):
+                yield item
+            else:
+                yield from _payloads(item)
+
+
+async def test_an_orders_whole_history_is_sealed_but_the_uis_metadata(
+    api: httpx.AsyncClient, temporal_client: Client, new_customer: Factory, new_product: Factory
+) -> None:
+    """Local activities' inputs go unsealed from the workflow to the activity, in memory: none
+    of them, and nothing else but the search attributes' values and the UI's own metadata,
+    reaches the history in the clear; their results are sealed."""
+    workflow_id = await auto_approved(api, new_customer, new_product)
+    history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
+    marker = EventType.EVENT_TYPE_MARKER_RECORDED
+    payloads = [
+        p for event in history.events if event.event_type != marker for p in _payloads(event)
+    ]
+    # A marker's other details are the SDK's own (a patch's id, an activity's type and times).
+    results = [
+        e.marker_recorded_event_attributes.details["result"]
+        for e in history.events
+        if e.event_type == marker and "result" in e.marker_recorded_event_attributes.details
+    ]
+    assert len(results) == 13 and len(payloads) > 10
+    payloads += [p for result in results for p in result.payloads]
+    for payload in payloads:
+        if "type" in payload.metadata:  # a search attribute's value: for visibility, in the clear
+            continue
+        if payload.metadata.get("encoding") != ENCODING:
+            assert payload.metadata.get(IN_CLEAR) == b"ui-metadata", payload
+
+
+async def test_a_local_activitys_result_is_sealed_its_input_only_in_a_workflow() -> None:
+    converter = data_converter(EncryptionCodec(parse_keys({"k1": key()}), "k1"))
+    context = ActivitySerializationContext(
+        namespace="default",
+        activity_id="1",
+        activity_type="save_order_view",
+        activity_task_queue="orders",
+        workflow_id="order-SO-1",
+        workflow_type="OrderWorkflow",
+        is_local=True,
+    )
+    # Outside a workflow (the activity's worker encoding its result): sealed.
+    (result,) = await converter.with_context(context).encode([_Secret(note="confidential")])
+    assert result.metadata["encoding"] == ENCODING and IN_CLEAR not in result.metadata
+    # The codec leaves a payload the workflow's converter marked as a local activity's input.
+    marked = plain('"confidential"')
+    marked.metadata[IN_CLEAR] = payload_codec.LOCAL_ACTIVITY_INPUT
+    assert await EncryptionCodec(parse_keys({"k1": key()}), "k1").encode([marked]) == [marked]
 
 
 async def test_the_temporal_ui_reads_summary_and_current_details_without_the_key(
