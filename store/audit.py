@@ -90,7 +90,7 @@ _KNOWN_OR_LAST = union_all(
 _FOUND = select(_KNOWN_OR_LAST.c.id, _KNOWN_OR_LAST.c.seq, _KNOWN_OR_LAST.c.hash)
 _INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no ORM
 _LOCK = select(func.pg_advisory_xact_lock(AUDIT_LOCK))
-prepare(_FOUND, _INSERT)
+prepare(_FOUND, _INSERT, _LOCK)
 
 
 async def append(conn: DbConnection, entries: Sequence[Mapping[str, Any]]) -> None:

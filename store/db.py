@@ -14,7 +14,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+import psycopg
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -26,7 +36,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from store import sqlite_inline, tables  # noqa: F401  (tables registers them on SQLModel.metadata)
+from store import prepared, sqlite_inline, tables  # noqa: F401  (tables registers them on SQLModel.metadata)
 from store.types import MoneyType
 
 if sys.platform != "win32":
@@ -36,8 +46,37 @@ SQLITE_TIMEOUT = 30  # seconds a writer waits for SQLite's write lock before it 
 # Errors of the database itself, not of what was written.
 UNREACHABLE = (TimeoutError, OperationalError, InterfaceError)
 T = TypeVar("T")
+
+
+class PostgresConnection:
+    """What the prebuilt statements use of an `AsyncConnection` (`execute`, `dialect`), running
+    those marked with `store.prepared.prepare` on psycopg's own connection, in the same
+    transaction: SQLAlchemy's asyncio layer adds greenlet hand-offs to its execution set-up."""
+
+    __slots__ = ("_driver", "connection", "dialect")
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+        self.dialect = connection.dialect
+        self._driver: psycopg.AsyncConnection[Any] | None = None
+
+    async def execute(
+        self, statement: Executable, parameters: Any = None
+    ) -> CursorResult[Any] | prepared.Rows:
+        if prepared.is_prepared(statement):
+            driver = self._driver
+            if driver is None:
+                raw = await self.connection.get_raw_connection()
+                driver = self._driver = raw.driver_connection
+            assert driver is not None
+            rows = await prepared.run_postgres(driver, statement, self.dialect, parameters)
+            if rows is not None:
+                return rows
+        return await self.connection.execute(statement, parameters)
+
+
 # What `reading()` and `writing()` give: prebuilt statements run on either.
-DbConnection = AsyncConnection | sqlite_inline.DirectConnection
+DbConnection = AsyncConnection | sqlite_inline.DirectConnection | PostgresConnection
 Write = Callable[[DbConnection, list[T]], Awaitable[None]]
 
 
@@ -153,7 +192,7 @@ class Database:
                 yield sqlite_inline.DirectConnection(direct)
         else:
             async with self.write_engine.begin() if write else self.read_engine.connect() as conn:
-                yield conn
+                yield PostgresConnection(conn) if not self.is_sqlite else conn
 
     def _write_turn(self) -> contextlib.AbstractAsyncContextManager[None]:
         return self._turn.take() if self._turn is not None else contextlib.nullcontext()

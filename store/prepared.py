@@ -1,27 +1,33 @@
-"""The hot path's statements, compiled once and run on the SQLite driver itself.
+"""The hot path's statements, compiled once and run on the database driver itself.
 
 A statement marked with `prepare(...)` (a module-level constant, or one a cached factory
-builds once) is compiled once per set of parameter names, with its parameters' and result
-columns' type processors looked up once; `DirectConnection` then runs it on the `sqlite3`
-connection directly. SQLAlchemy's `Connection.execute` spends ~15 µs of CPU per statement on
-work whose answer never changes for these statements (the cache key, the execution context, the
-parameters' post-processing, the result's metadata), against ~7 µs for SQLite's own work on
-one of our point lookups (`bench/README.md`, "2026-11-27, night: statements on the driver").
+builds once) is compiled once per dialect and set of parameter names, with its parameters' and
+result columns' type processors looked up once. `DirectConnection` (SQLite) runs it on the
+`sqlite3` connection and `PostgresConnection` on psycopg's, inside the transaction SQLAlchemy
+began. SQLAlchemy's `Connection.execute` spends ~15 µs of CPU per statement on work whose answer
+never changes for these statements (the cache key, the execution context, the parameters'
+post-processing, the result's metadata), against ~7 µs for SQLite's own work on one of our
+point lookups; on PostgreSQL its asyncio layer adds greenlet hand-offs on top (`bench/README.md`,
+"2026-11-27, night: statements on the driver").
 
 What a plan cannot do exactly as SQLAlchemy would, it leaves to SQLAlchemy: a statement whose
 compiled form computes Python-side defaults, uses RETURNING, renders a literal or escapes a
 parameter name; an empty expanding IN; a call that leaves out a required parameter; rows of an
-executemany with different keys. `tests/test_prepared.py` checks, statement by statement, that
-both ways give the same rows and the same effects.
+executemany with different keys. One difference is deliberate: a plan's INSERT on PostgreSQL
+adds no implicit RETURNING, so its row count is psycopg's (SQLAlchemy's is -1 there); a select's
+is -1 on both. `tests/test_prepared.py` runs every prepared statement both ways over an order's
+life, on both databases, and compares rows and table contents.
 """
 
 from __future__ import annotations
 
 import operator
+import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+import psycopg
 from sqlalchemy import Dialect, Executable
 from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -99,42 +105,31 @@ def _row_class(keys: Sequence[str]) -> type[tuple[Any, ...]]:
 class Plan:
     """One statement compiled for one dialect and one set of parameter names."""
 
-    __slots__ = ("_binds", "_expanding", "_parts", "_results", "_row", "_sql")
+    __slots__ = ("_binds", "_dialect", "_named", "_parts", "_processors", "_row", "_sql", "_types")
 
     def __init__(self, compiled: SQLCompiler, dialect: Dialect) -> None:
-        names = compiled.positiontup or []
+        self._dialect = dialect
+        self._named = dialect.paramstyle == "pyformat"  # psycopg: %(name)s; sqlite3: ?
         binds = compiled.binds
+        names = list(binds) if self._named else list(compiled.positiontup or ())
         self._sql = compiled.string
-        # Per position: name, type processor, default (a bound value), required.
-        self._binds: tuple[tuple[str, Processor, Any, bool], ...] = tuple(
+        # Per parameter: name, type processor, default (a bound value), required, expanding.
+        self._binds: tuple[tuple[str, Processor, Any, bool, bool], ...] = tuple(
             (
                 name,
                 binds[name].type.dialect_impl(dialect).bind_processor(dialect),
                 binds[name].effective_value,
                 binds[name].required,
+                binds[name].expanding,
             )
             for name in names
         )
-        self._expanding = frozenset(name for name in names if binds[name].expanding)
-        # An expanding IN is rendered per call, as SQLAlchemy does: `IN (?, ?, ?)`.
-        self._parts: list[str] | None = None
-        if self._expanding:
-            self._parts = []
-            rest = self._sql
-            for name in names:
-                if name in self._expanding:
-                    token = f"__[POSTCOMPILE_{name}]"
-                    before, _, rest = rest.partition(token)
-                    self._parts.append(before)
-            self._parts.append(rest)
+        # An expanding IN is rendered per call, as SQLAlchemy does: `IN (?, ?)`, `IN (%(x_1)s, ...)`.
+        self._parts = _POSTCOMPILE.split(self._sql) if "__[POSTCOMPILE_" in self._sql else None
         columns = compiled._result_columns  # keys and types, as SQLAlchemy's Result uses them
-        if columns:
-            self._row: type[tuple[Any, ...]] | None = _row_class([c[0] for c in columns])
-            self._results: tuple[Processor, ...] = tuple(
-                c[3].dialect_impl(dialect).result_processor(dialect, None) for c in columns
-            )
-        else:
-            self._row, self._results = None, ()
+        self._row = _row_class([c[0] for c in columns]) if columns else None
+        self._types = [c[3] for c in columns]
+        self._processors: tuple[Processor, ...] | None = None  # from the first cursor's types
 
     @staticmethod
     def make(
@@ -144,7 +139,7 @@ class Plan:
         compiled = statement.compile(  # type: ignore[attr-defined]
             dialect=dialect, column_keys=list(keys), for_executemany=many
         )
-        if not isinstance(compiled, SQLCompiler) or dialect.paramstyle != "qmark":
+        if not isinstance(compiled, SQLCompiler) or dialect.paramstyle not in ("qmark", "pyformat"):
             return None
         if (
             compiled.insert_prefetch
@@ -152,100 +147,135 @@ class Plan:
             or compiled.returning
             or compiled.literal_execute_params
             or compiled.escaped_bind_names
-            or compiled.positiontup is None
         ):
             return None
-        binds = [compiled.binds[name] for name in compiled.positiontup]
-        if any(b.literal_execute or (many and b.expanding) for b in binds):
+        if any(b.literal_execute or (many and b.expanding) for b in compiled.binds.values()):
             return None
         return Plan(compiled, dialect)
 
-    def arguments(self, params: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
-        """The SQL and its positional values for `params`; None to leave the call to SQLAlchemy."""
-        values: list[Any] = []
-        counts: list[int] = []
-        for name, process, default, required in self._binds:
+    def arguments(self, params: Mapping[str, Any]) -> tuple[str, Values] | None:
+        """The SQL and its values for `params`; None to leave the call to SQLAlchemy."""
+        positional: list[Any] = []
+        named: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for name, process, default, required, expanding in self._binds:
             if name in params:
                 value = params[name]
             elif required:
                 return None
             else:
                 value = default
-            if name in self._expanding:
+            if expanding:
                 if not value:
                     return None  # SQLAlchemy renders an empty IN as an always-false test
                 items = [process(v) for v in value] if process else list(value)
-                values.extend(items)
-                counts.append(len(items))
+                counts[name] = len(items)
+                if self._named:
+                    named.update((f"{name}_{n}", v) for n, v in enumerate(items, 1))
+                else:
+                    positional.extend(items)
+            elif self._named:
+                named[name] = process(value) if process else value
             else:
-                values.append(process(value) if process else value)
+                positional.append(process(value) if process else value)
+        values: Values = named if self._named else positional
         if self._parts is None:
             return self._sql, values
         sql = self._parts[0]
-        for count, part in zip(counts, self._parts[1:], strict=True):
-            sql += ", ".join("?" * count) + part
+        for name, text in zip(self._parts[1::2], self._parts[2::2], strict=True):
+            if self._named:
+                marks = ", ".join(f"%({name}_{n})s" for n in range(1, counts[name] + 1))
+            else:
+                marks = ", ".join("?" * counts[name])
+            sql += marks + text
         return sql, values
 
-    def rows(self, cursor: sqlite3.Cursor) -> Rows:
+    def result(self, description: Any, fetched: list[Any], rowcount: int) -> Rows:
         if self._row is None:
-            return Rows([], cursor.rowcount)
-        row, processors = self._row, self._results
-        fetched = cursor.fetchall()
+            return Rows([], rowcount)
+        processors = self._processors
+        if processors is None:
+            dialect = self._dialect
+            processors = self._processors = tuple(
+                t.dialect_impl(dialect).result_processor(dialect, d[1])
+                for t, d in zip(self._types, description, strict=True)
+            )
         if any(processors):
             pairs = tuple(enumerate(processors))
             fetched = [tuple(p(r[i]) if p else r[i] for i, p in pairs) for r in fetched]
-        return Rows([row(r) for r in fetched], cursor.rowcount)
+        row = self._row
+        return Rows([row(r) for r in fetched], -1)  # as SQLAlchemy: no count for a select
 
 
+_POSTCOMPILE = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
+Values = list[Any] | dict[str, Any]
 _PLANS: dict[tuple[int, str, tuple[str, ...], bool], Plan | None] = {}
 
 
-def plan(statement: Executable, dialect: Dialect, keys: tuple[str, ...], many: bool) -> Plan | None:
-    key = (id(statement), dialect.name, keys, many)
+def _call(
+    statement: Executable, dialect: Dialect, parameters: Any
+) -> tuple[Plan, str, list[Values]] | None:
+    """The plan, SQL and values (one set per row) of a call; None to leave it to SQLAlchemy."""
+    if parameters is None:
+        parameters = {}
+    rows = [parameters] if isinstance(parameters, Mapping) else list(parameters)
+    if not rows:
+        return None
+    keys = tuple(sorted(rows[0]))
+    if any(len(r) != len(keys) or any(k not in r for k in keys) for r in rows[1:]):
+        return None
+    key = (id(statement), dialect.name, keys, len(rows) > 1)
     try:
-        return _PLANS[key]
+        found = _PLANS[key]
     except KeyError:
-        found = _PLANS[key] = Plan.make(statement, dialect, keys, many)
-        return found
+        found = _PLANS[key] = Plan.make(statement, dialect, keys, len(rows) > 1)
+    if found is None:
+        return None
+    sql = ""
+    values: list[Values] = []
+    for row in rows:
+        arguments = found.arguments(row)
+        if arguments is None:
+            return None
+        sql, row_values = arguments
+        values.append(row_values)
+    return found, sql, values
 
 
 def run_sqlite(
-    raw: sqlite3.Connection, statement: Executable, dialect: Dialect, parameters: Any
+    driver: sqlite3.Connection, statement: Executable, dialect: Dialect, parameters: Any
 ) -> Rows | None:
-    """Run a prepared statement on the driver: its rows, or None to leave it to SQLAlchemy."""
-    if parameters is None:
-        parameters = {}
-    if isinstance(parameters, Mapping):
-        found = plan(statement, dialect, tuple(sorted(parameters)), False)
-        if found is None:
-            return None
-        arguments = found.arguments(parameters)
-        if arguments is None:
-            return None
-        sql, values = arguments
-        try:
-            return found.rows(raw.execute(sql, values))
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
-    if not parameters:
+    """Run a prepared statement on sqlite3: its rows, or None to leave it to SQLAlchemy."""
+    call = _call(statement, dialect, parameters)
+    if call is None:
         return None
-    keys = tuple(sorted(parameters[0]))
-    if any(len(p) != len(keys) or any(k not in p for k in keys) for p in parameters):
-        return None
-    found = plan(statement, dialect, keys, len(parameters) > 1)
-    if found is None:
-        return None
-    rows: list[list[Any]] = []
-    sql = ""
-    for params in parameters:
-        arguments = found.arguments(params)
-        if arguments is None:
-            return None
-        sql, values = arguments
-        rows.append(values)
+    found, sql, values = call
     try:
-        if len(rows) == 1:
-            return found.rows(raw.execute(sql, rows[0]))
-        return found.rows(raw.executemany(sql, rows))
+        if len(values) == 1:
+            cursor = driver.execute(sql, values[0])
+        else:
+            cursor = driver.executemany(sql, values)
+        fetched = cursor.fetchall() if cursor.description else []
+        return found.result(cursor.description, fetched, cursor.rowcount)
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, rows, exc, sqlite3.Error) from exc
+        raise DBAPIError.instance(sql, values, exc, sqlite3.Error) from exc
+
+
+async def run_postgres(
+    driver: psycopg.AsyncConnection[Any], statement: Executable, dialect: Dialect, parameters: Any
+) -> Rows | None:
+    """Run a prepared statement on psycopg: its rows, or None to leave it to SQLAlchemy."""
+    call = _call(statement, dialect, parameters)
+    if call is None:
+        return None
+    found, sql, values = call
+    try:
+        async with driver.cursor() as cursor:
+            if len(values) == 1:
+                await cursor.execute(sql, values[0])
+            else:
+                await cursor.executemany(sql, values)
+            fetched = await cursor.fetchall() if cursor.description else []
+            return found.result(cursor.description, fetched, cursor.rowcount)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc

@@ -157,6 +157,7 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
 
 
 _LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
+prepare(_LOCK_ORDER)
 
 
 async def lock_order(conn: DbConnection, order_no: str) -> None:
