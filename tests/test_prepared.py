@@ -8,9 +8,7 @@ through the real activities and queries, and must run each prepared statement as
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from activities.orders import OrderActivities
-from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
@@ -45,8 +42,7 @@ from store import prepared, queries
 from store.db import Database, PostgresConnection
 from store.sqlite_inline import DirectConnection
 from store.tables import CustomerCreate
-from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import require_postgres
+from tests.conftest import unique
 from tests.test_store import NOW, new_sku, order_view
 
 
@@ -153,33 +149,17 @@ class Shadow:
         monkeypatch.setattr(PostgresConnection, "execute", on_postgres)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        database = Database(f"sqlite+aiosqlite:///{tmp_path / 'prepared.db'}")
-        await database.create_schema()
-        yield database
-        await database.dispose()
-        return
-    require_postgres(POSTGRES_URL)
-    url, schema = fresh_postgres_schema(POSTGRES_URL, "prepared")
-    database = Database(url)
-    await database.create_schema()
-    yield database
-    await database.dispose()
-    drop_postgres_schema(POSTGRES_URL, schema)
-
-
 async def test_prepared_statements_match_sqlalchemy_over_an_orders_life(
-    db: Database, monkeypatch: pytest.MonkeyPatch
+    store: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shadow = Shadow()
     shadow.install(monkeypatch)
-    acts = OrderActivities(db, ApprovalPolicy(), BusinessCalendar())
+    acts = OrderActivities(store, ApprovalPolicy(), BusinessCalendar())
     customer_id, order_no = unique("C"), unique("SO")
-    sku, other = await new_sku(db, stock=10), await new_sku(db, stock=3)
+    sku, other = await new_sku(store, stock=10), await new_sku(store, stock=3)
     await queries.create_customer(
-        db, CustomerCreate(customer_id=customer_id, name="c", region="r", credit_limit=Decimal(900))
+        store,
+        CustomerCreate(customer_id=customer_id, name="c", region="r", credit_limit=Decimal(900)),
     )
     request = OrderRequest(
         customer_id=customer_id,
@@ -277,14 +257,14 @@ async def test_prepared_statements_match_sqlalchemy_over_an_orders_life(
             )
         )
 
-    keys = await queries.order_keys(db, order_no)
+    keys = await queries.order_keys(store, order_no)
     assert keys is not None and keys.status == OrderStatus.COMPLETED.value
-    assert await queries.shipment_owner(db, shipment.id) == (order_no, None)
-    assert await queries.shipment_owner(db, "SH-none") is None
-    assert set(await queries.price_of(db, {sku, other, "NOPE"})) == {sku, other}
-    assert await queries.return_statuses(db, order_no) == []
+    assert await queries.shipment_owner(store, shipment.id) == (order_no, None)
+    assert await queries.shipment_owner(store, "SH-none") is None
+    assert set(await queries.price_of(store, {sku, other, "NOPE"})) == {sku, other}
+    assert await queries.return_statuses(store, order_no) == []
 
-    on_postgres = db.url.get_backend_name() == "postgresql"
+    on_postgres = store.url.get_backend_name() == "postgresql"
     foreign = SQLiteInsert if on_postgres else PostgresInsert
     postgres_only = set() if on_postgres else {id(audit_chain._LOCK), id(queries._LOCK_ORDER)}
     expected = {
@@ -297,17 +277,18 @@ async def test_prepared_statements_match_sqlalchemy_over_an_orders_life(
 
 
 async def test_a_plan_raises_sqlalchemys_errors_and_leaves_what_it_cannot_do_to_it(
-    db: Database,
+    store: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(prepared, "_PREPARED", dict(prepared._PREPARED))  # this test's own
     insert = text("INSERT INTO customer (customer_id) VALUES (:customer_id)")
     prepared.prepare(insert)
-    async with db.writing() as conn:
+    async with store.writing() as conn:
         with pytest.raises(IntegrityError):  # NOT NULL columns left out: SQLite refuses
             await conn.execute(insert, {"customer_id": "C-x"})
-    async with db.writing() as conn:
+    async with store.writing() as conn:
         with pytest.raises(StatementError, match="A value is required"):  # SQLAlchemy's words
             await conn.execute(insert, {})
-    async with db.reading() as conn:
+    async with store.reading() as conn:
         result = await conn.execute(prepared_prices(), {"skus": []})  # an empty IN
         assert not isinstance(result, prepared.Rows) and result.all() == []
-    assert await queries.price_of(db, set()) == {}
+    assert await queries.price_of(store, set()) == {}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -19,7 +18,6 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 
 from activities.orders import OrderActivities, save_views
-from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
@@ -55,29 +53,9 @@ from store.tables import (
     ProductCreate,
     Reservation,
 )
-from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import require_postgres
+from tests.conftest import unique
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-async def store(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[Database]:
-    if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
-        await db.create_schema()
-        yield db
-        await db.dispose()
-        return
-    require_postgres(POSTGRES_URL)
-    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_test")
-    db = Database(url)
-    await db.create_schema()
-    yield db
-    await db.dispose()
-    drop_postgres_schema(POSTGRES_URL, schema)
 
 
 @pytest.fixture
