@@ -38,7 +38,7 @@ _PREPARED: dict[int, Executable] = {}  # by id; holding the statement keeps its 
 
 
 def prepare(*statements: Executable) -> None:
-    """Mark statements (built once, never per call) to run as compiled plans on SQLite."""
+    """Mark statements (built once, never per call) to run as compiled plans on the driver."""
     for statement in statements:
         _PREPARED[id(statement)] = statement
 

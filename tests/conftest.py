@@ -110,8 +110,7 @@ async def store(
     """A read model of the module's own, on each database: a SQLite file, and a schema of its
     own on the PostgreSQL at TEST_DATABASE_URL (skipped where that is not reachable, unless
     REQUIRE_POSTGRES=1), dropped at the end."""
-    from bench.stack import drop_postgres_schema, fresh_postgres_schema
-    from tests.helpers import require_postgres  # imports this module: not at its top
+    from tests.helpers import postgres_schema  # imports this module: not at its top
 
     if request.param == "sqlite":
         db = Database(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
@@ -119,13 +118,11 @@ async def store(
         yield db
         await db.dispose()
         return
-    require_postgres(POSTGRES_URL)
-    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_test")
-    db = Database(url)
-    await db.create_schema()
-    yield db
-    await db.dispose()
-    drop_postgres_schema(POSTGRES_URL, schema)
+    with postgres_schema("orders_test") as (url, _):
+        db = Database(url)
+        await db.create_schema()
+        yield db
+        await db.dispose()
 
 
 def temporal_cli() -> str:

@@ -6,8 +6,8 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 import httpx
@@ -16,10 +16,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from api.main import create_app
-from bench.stack import libpq_url
+from bench.stack import drop_postgres_schema, fresh_postgres_schema, libpq_url
 from settings import Settings
 from tests.auth import ActAs
-from tests.conftest import unique
+from tests.conftest import POSTGRES_URL, unique
 
 T = TypeVar("T")
 Factory = Callable[..., Awaitable[dict[str, Any]]]
@@ -117,6 +117,18 @@ def require_postgres(url: str) -> None:
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail(message)
         pytest.skip(message)
+
+
+@contextmanager
+def postgres_schema(prefix: str) -> Iterator[tuple[str, str]]:
+    """A schema of its own on the test PostgreSQL, `(URL with it as search_path, its name)`,
+    dropped afterwards; skipped or failed as `require_postgres` says when it is not reachable."""
+    require_postgres(POSTGRES_URL)
+    url, schema = fresh_postgres_schema(POSTGRES_URL, prefix)
+    try:
+        yield url, schema
+    finally:
+        drop_postgres_schema(POSTGRES_URL, schema)
 
 
 def worker_environment(own: Settings) -> dict[str, str]:

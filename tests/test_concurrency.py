@@ -16,12 +16,10 @@ from sqlalchemy import text
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
-from tests.conftest import POSTGRES_URL
-from tests.helpers import require_postgres
+from tests.helpers import postgres_schema
 from worker import build_worker
 
 ORDERS = 200
@@ -29,16 +27,14 @@ ORDERS = 200
 
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
-    require_postgres(POSTGRES_URL)
-    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_race")
-    yield settings.model_copy(
-        update={
-            "database_url": url,
-            "task_queue": f"race-{uuid.uuid4().hex[:6]}",
-            "command_timeout_seconds": 30.0,
-        }
-    )
-    drop_postgres_schema(POSTGRES_URL, schema)
+    with postgres_schema("orders_race") as (url, _):
+        yield settings.model_copy(
+            update={
+                "database_url": url,
+                "task_queue": f"race-{uuid.uuid4().hex[:6]}",
+                "command_timeout_seconds": 30.0,
+            }
+        )
 
 
 async def submit(api: httpx.AsyncClient, body: dict[str, Any]) -> int:

@@ -19,14 +19,13 @@ from sqlalchemy.engine import make_url
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from domain.messages import ApproveOrderInput
 from domain.orders import ApproverRole
 from settings import Settings
 from store.db import Database
 from tests.auth import ActAs
 from tests.conftest import POSTGRES_URL
-from tests.helpers import eventually, post_ok, require_postgres, submit_ok
+from tests.helpers import eventually, post_ok, postgres_schema, submit_ok
 from workflows.order import OrderWorkflow
 
 
@@ -71,27 +70,25 @@ class Cuttable:
 
 @pytest.fixture
 async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, Cuttable]]:
-    require_postgres(POSTGRES_URL)
-    _, schema = fresh_postgres_schema(POSTGRES_URL, "orders_outage")
-    target = make_url(POSTGRES_URL)
-    proxy = Cuttable(target.host or "127.0.0.1", target.port or 5432)
-    await proxy.start()
-    url = target.set(host="127.0.0.1", port=proxy.port).update_query_dict(
-        {"options": f"-csearch_path={schema}", "connect_timeout": "2"}
-    )
-    yield (
-        settings.model_copy(
-            update={
-                "database_url": url.render_as_string(hide_password=False),
-                "task_queue": f"outage-{uuid.uuid4().hex[:6]}",
-                "command_timeout_seconds": 3.0,
-            }
-        ),
-        proxy,
-    )
-    with contextlib.suppress(Exception):
-        await proxy.cut()
-    drop_postgres_schema(POSTGRES_URL, schema)
+    with postgres_schema("orders_outage") as (_, schema):
+        target = make_url(POSTGRES_URL)
+        proxy = Cuttable(target.host or "127.0.0.1", target.port or 5432)
+        await proxy.start()
+        url = target.set(host="127.0.0.1", port=proxy.port).update_query_dict(
+            {"options": f"-csearch_path={schema}", "connect_timeout": "2"}
+        )
+        yield (
+            settings.model_copy(
+                update={
+                    "database_url": url.render_as_string(hide_password=False),
+                    "task_queue": f"outage-{uuid.uuid4().hex[:6]}",
+                    "command_timeout_seconds": 3.0,
+                }
+            ),
+            proxy,
+        )
+        with contextlib.suppress(Exception):
+            await proxy.cut()
 
 
 async def test_a_database_outage_delays_orders_and_loses_nothing(

@@ -14,25 +14,22 @@ from sqlmodel import col, select
 from temporalio.client import Client
 
 from api.main import create_app
-from bench.stack import drop_postgres_schema, fresh_postgres_schema
 from settings import Settings
 from store import audit
 from store.db import Database
 from store.tables import AuditEntry, Invoice, OrderRecord, Payment, Product, Reservation
 from tests.auth import ActAs
-from tests.conftest import POSTGRES_URL, create_customer, create_product
-from tests.helpers import post_ok, require_postgres, submit_ok
+from tests.conftest import create_customer, create_product
+from tests.helpers import post_ok, postgres_schema, submit_ok
 from worker import build_worker
 
 
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
-    require_postgres(POSTGRES_URL)
-    url, schema = fresh_postgres_schema(POSTGRES_URL, "orders_flow")
-    yield settings.model_copy(
-        update={"database_url": url, "task_queue": f"pg-{uuid.uuid4().hex[:6]}"}
-    )
-    drop_postgres_schema(POSTGRES_URL, schema)
+    with postgres_schema("orders_flow") as (url, _):
+        yield settings.model_copy(
+            update={"database_url": url, "task_queue": f"pg-{uuid.uuid4().hex[:6]}"}
+        )
 
 
 async def test_an_order_runs_to_completion_and_another_is_undone_on_postgresql(

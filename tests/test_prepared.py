@@ -46,10 +46,6 @@ from tests.conftest import unique
 from tests.test_store import NOW, new_sku, order_view
 
 
-def prepared_prices() -> Executable:
-    return queries._PRICES
-
-
 def _outcome(result: Any) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]], int]:
     rows = list(result) if getattr(result, "returns_rows", True) else []
     return [tuple(r) for r in rows], [dict(r._mapping) for r in rows], result.rowcount
@@ -289,6 +285,6 @@ async def test_a_plan_raises_sqlalchemys_errors_and_leaves_what_it_cannot_do_to_
         with pytest.raises(StatementError, match="A value is required"):  # SQLAlchemy's words
             await conn.execute(insert, {})
     async with store.reading() as conn:
-        result = await conn.execute(prepared_prices(), {"skus": []})  # an empty IN
+        result = await conn.execute(queries._PRICES, {"skus": []})  # an empty IN
         assert not isinstance(result, prepared.Rows) and result.all() == []
     assert await queries.price_of(store, set()) == {}
