@@ -275,7 +275,8 @@ async def run_postgres(
                 await cursor.execute(sql, values[0])
             else:
                 await cursor.executemany(sql, values)
-            fetched = await cursor.fetchall() if cursor.description else []
-            return found.result(cursor.description, fetched, cursor.rowcount)
+            description = cursor.description  # psycopg builds it anew at each access
+            fetched = await cursor.fetchall() if description else []
+            return found.result(description, fetched, cursor.rowcount)
     except psycopg.Error as exc:
         raise DBAPIError.instance(sql, values, exc, psycopg.Error) from exc
