@@ -16,7 +16,7 @@ import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from bench import baseline, history
+from bench import baseline, history, replica_parts
 from bench.stack import libpq_url
 from tests.conftest import POSTGRES_URL, unique
 from tests.helpers import require_postgres, run_program
@@ -72,6 +72,17 @@ async def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) ->
     assert "orders lost" in result.stdout  # the table was printed
 
 
+def replica_worker(client: Client, queue: str) -> Worker:
+    """The baseline worker's replica, on `queue`, outside the sandbox like the suite's."""
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[baseline.ReplicaWorkflow],
+        activities=[baseline.sized],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+
+
 @pytest.mark.parametrize("path", ["auto_approved", "two_level_approval", "production_shortage"])
 async def test_the_replica_asks_the_engine_what_the_order_asked(
     temporal_client: Client, path: str
@@ -82,13 +93,7 @@ async def test_the_replica_asks_the_engine_what_the_order_asked(
     plan = history.script(recorded.events)
     plain = Client(temporal_client.service_client, namespace=temporal_client.namespace)
     queue, prefix = unique("replica-q"), unique("replica")
-    async with Worker(
-        plain,
-        task_queue=queue,
-        workflows=[baseline.ReplicaWorkflow],
-        activities=[baseline.sized],
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    ):
+    async with replica_worker(plain, queue):
         measured = await baseline.run_replica(plain, queue, 1, 1, plan, prefix)
         assert measured.completed == 1, measured.errors
         measured = await baseline.run_replica(
@@ -113,6 +118,44 @@ async def test_the_replica_asks_the_engine_what_the_order_asked(
     # Its input carries the plan: the order's size, or the plan's when that is larger.
     assert replayed.pop("input_bytes") >= plan.pop("input_bytes")
     assert replayed == plan
+
+
+async def test_each_replica_part_is_taken_away_alone(temporal_client: Client) -> None:
+    """`bench.replica_parts`: each variant of the replica asks the engine for everything the
+    whole replica asks but its one part (its history says so)."""
+    recorded = WorkflowHistory.from_json("a", (HISTORIES / "auto_approved.json").read_text())
+    plan = history.script(recorded.events)
+    plain = Client(temporal_client.service_client, namespace=temporal_client.namespace)
+    queue, prefix = unique("parts-q"), unique("parts")
+    scripts: dict[str, dict[str, Any]] = {}
+    async with replica_worker(plain, queue):
+        for i, part in enumerate(replica_parts.PARTS):
+            measured = await baseline.run_replica(
+                plain, queue, 1, 1, replica_parts.variant(plan, part), f"{prefix}-{i}"
+            )
+            assert measured.completed == 1, measured.errors
+            events = (await plain.get_workflow_handle(f"{prefix}-{i}-0").fetch_history()).events
+            scripts[part] = history.script(events)
+
+    def ops(script: dict[str, Any], *kept: str) -> list[list[str]]:
+        return [[op for op, _ in seg if not kept or op in kept] for seg in script["segments"]]
+
+    whole = scripts["whole replica"]
+    assert ops(whole) == ops(plan)
+    others = ("patch", "local", "activity", "answer", "timer", "cancel")
+    assert ops(scripts["without upserts"]) == ops(whole, *others)
+    assert ops(scripts["without timers"]) == ops(
+        whole, "patch", "local", "activity", "answer", "upsert"
+    )
+    assert ops(scripts["without bytes"]) == ops(whole)
+
+    def sizes(script: dict[str, Any]) -> list[int]:
+        return [arg for seg in script["segments"] for op, arg in seg if op in replica_parts.SIZED]
+
+    # Steps and answers as empty as the order-shaped baseline's (an empty string's JSON).
+    assert sizes(scripts["without bytes"]) == sizes(scripts["order-shaped"])
+    assert sum(sizes(whole)) > 10 * sum(sizes(scripts["without bytes"]))
+    assert ops(scripts["order-shaped"]) == ops(whole, "local", "activity", "answer")
 
 
 async def test_the_statement_benchmark_measures_both_ways() -> None:
