@@ -82,6 +82,7 @@ class OrdersPayloadConverter(PydanticPayloadConverter):
     a type adapter is built once per process, not once per activation."""
 
     _shared: ClassVar[Mapping[bytes, EncodingPayloadConverter] | None] = None
+    _marking: ClassVar[OrdersPayloadConverter | None] = None  # for local activities' inputs
 
     def __init__(self) -> None:
         shared = OrdersPayloadConverter._shared
@@ -100,9 +101,11 @@ class OrdersPayloadConverter(PydanticPayloadConverter):
             and context.is_local
             and workflow.in_workflow()
         ):
-            marking = type(self)()
-            marking._local_activity_input = True
-            return marking
+            marking = OrdersPayloadConverter._marking
+            if marking is None:  # one for the process: it holds nothing but the mark
+                marking = OrdersPayloadConverter._marking = OrdersPayloadConverter()
+                marking._local_activity_input = True
+            return marking  # type: ignore[return-value]
         return super().with_context(context)
 
     def to_payloads(self, values: Sequence[Any]) -> list[Payload]:
