@@ -49,13 +49,6 @@ def parse(argv: list[str]) -> Config:
         "a fresh schema, dropped at the end",
     )
     parser.add_argument(
-        "--profile",
-        type=Path,
-        metavar="DIR",
-        help="run the API and workers under bench.profiled (CPU per function, all threads); "
-        "writes DIR/<process>.prof and .txt. Slows them down: not for the figures",
-    )
-    parser.add_argument(
         "--workflow-sandbox",
         action="store_true",
         help="run our worker's and the baseline's workflows in Temporal's sandbox (default: "
@@ -87,7 +80,6 @@ def parse(argv: list[str]) -> Config:
         scaling=not args.no_scaling,
         database_url=args.database_url,
         workflow_sandbox=args.workflow_sandbox,
-        profile_dir=args.profile.resolve() if args.profile else None,
     )
 
 

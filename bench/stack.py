@@ -92,9 +92,6 @@ class Stack:
     client: Client | None = None  # the production data converter (as the API and worker)
     baseline_client: Client | None = None  # the default converter (as the baseline worker)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
-    profile_dir: Path | None = None
-    worker_variant: str | None = None  # bench.variant_worker's, e.g. "accounting"
-    worker_env: dict[str, str] = field(default_factory=dict)
     workflow_sandbox: bool = False  # production's default; the baseline worker follows it
     found_pids: dict[str, int] = field(default_factory=dict)  # --target: same-machine processes
 
@@ -126,23 +123,10 @@ class Stack:
         )
         return Proc(name, process, log)
 
-    def _python(self, name: str, module: str, *args: str) -> list[str]:
-        """`python -m module`, under `bench.profiled` with `--profile`."""
-        if self.profile_dir is None:
-            return [sys.executable, "-m", module, *args]
-        self.profile_dir.mkdir(parents=True, exist_ok=True)
-        out = self.profile_dir / f"{name}.prof"
-        return [sys.executable, "-m", "bench.profiled", str(out), module, *args]
-
     async def start_worker(self) -> Proc:
         """One more `python -m worker` process on the orders' task queue."""
         name = f"worker{len(self.workers) + 1}"
-        command = (
-            self._python(name, "bench.variant_worker", *self.worker_variant.split())
-            if self.worker_variant
-            else self._python(name, "worker")
-        )
-        proc = self._spawn(name, command, self._env() | self.worker_env)
+        proc = self._spawn(name, [sys.executable, "-m", "worker"], self._env())
         self.workers.append(proc)
         await self._wait_for_poller(proc)
         return proc
@@ -268,9 +252,6 @@ async def start_own(
     workdir: Path,
     log_level: str,
     database_url: str | None = None,
-    profile_dir: Path | None = None,
-    worker_variant: str | None = None,
-    worker_env: dict[str, str] | None = None,
     *,
     workflow_sandbox: bool = False,
 ) -> Stack:
@@ -289,9 +270,6 @@ async def start_own(
         workdir=workdir,
         database_url=url,
         log_level=log_level,
-        profile_dir=profile_dir,
-        worker_variant=worker_variant,
-        worker_env=worker_env or {},
         workflow_sandbox=workflow_sandbox,
     )
     if schema is not None and database_url is not None:
@@ -307,7 +285,7 @@ async def start_own(
         await db.create_schema()  # once, before the API and the worker race to create it
         await db.dispose()
         api_env = stack._env() | {"API_HOST": "127.0.0.1", "API_PORT": str(api_port)}
-        stack.api = stack._spawn("api", stack._python("api", "api"), api_env)
+        stack.api = stack._spawn("api", [sys.executable, "-m", "api"], api_env)
         await stack.start_worker()
         await _wait_for_api(stack)
     except BaseException:

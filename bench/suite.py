@@ -58,7 +58,6 @@ class Config:
     command: str
     scaling: bool = True
     database_url: str | None = None
-    profile_dir: Path | None = None
     workflow_sandbox: bool = False
 
 
@@ -509,7 +508,6 @@ async def run(cfg: Config) -> dict[str, Any]:
                 workdir,
                 cfg.log_level,
                 cfg.database_url,
-                cfg.profile_dir,
                 workflow_sandbox=cfg.workflow_sandbox,
             )
         await stack.start_baseline_worker()
@@ -712,7 +710,6 @@ def _report(
                 else "off as in production, for our worker and the baseline's"
             ),
             "log_level": cfg.log_level,
-            "profiled": str(cfg.profile_dir) if cfg.profile_dir else None,
         },
         "baseline_wf_per_s": baseline_per_s,
         "orders_per_s": orders_per_s,

@@ -11,15 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from bench import baseline, history, replica_parts
-from bench.stack import libpq_url
-from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import require_postgres, run_program
+from bench import baseline, history
+from tests.conftest import unique
+from tests.helpers import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORIES = ROOT / "tests" / "histories"
@@ -118,80 +116,3 @@ async def test_the_replica_asks_the_engine_what_the_order_asked(
     # Its input carries the plan: the order's size, or the plan's when that is larger.
     assert replayed.pop("input_bytes") >= plan.pop("input_bytes")
     assert replayed == plan
-
-
-async def test_each_replica_part_is_taken_away_alone(temporal_client: Client) -> None:
-    """`bench.replica_parts`: each variant of the replica asks the engine for everything the
-    whole replica asks but its one part (its history says so)."""
-    recorded = WorkflowHistory.from_json("a", (HISTORIES / "auto_approved.json").read_text())
-    plan = history.script(recorded.events)
-    plain = Client(temporal_client.service_client, namespace=temporal_client.namespace)
-    queue, prefix = unique("parts-q"), unique("parts")
-    scripts: dict[str, dict[str, Any]] = {}
-    async with replica_worker(plain, queue):
-        for i, part in enumerate(replica_parts.PARTS):
-            measured = await baseline.run_replica(
-                plain, queue, 1, 1, replica_parts.variant(plan, part), f"{prefix}-{i}"
-            )
-            assert measured.completed == 1, measured.errors
-            events = (await plain.get_workflow_handle(f"{prefix}-{i}-0").fetch_history()).events
-            scripts[part] = history.script(events)
-
-    def ops(script: dict[str, Any], *kept: str) -> list[list[str]]:
-        return [[op for op, _ in seg if not kept or op in kept] for seg in script["segments"]]
-
-    whole = scripts["whole replica"]
-    assert ops(whole) == ops(plan)
-    others = ("patch", "local", "activity", "answer", "timer", "cancel")
-    assert ops(scripts["without upserts"]) == ops(whole, *others)
-    assert ops(scripts["without timers"]) == ops(
-        whole, "patch", "local", "activity", "answer", "upsert"
-    )
-    assert ops(scripts["without bytes"]) == ops(whole)
-
-    def sizes(script: dict[str, Any]) -> list[int]:
-        return [arg for seg in script["segments"] for op, arg in seg if op in replica_parts.SIZED]
-
-    # Steps and answers as empty as the order-shaped baseline's (an empty string's JSON).
-    assert sizes(scripts["without bytes"]) == sizes(scripts["order-shaped"])
-    assert sum(sizes(whole)) > 10 * sum(sizes(scripts["without bytes"]))
-    assert ops(scripts["order-shaped"]) == ops(whole, "local", "activity", "answer")
-
-
-async def test_the_statement_benchmark_measures_both_ways() -> None:
-    result = await run_program(
-        [sys.executable, "-m", "bench.statements", "--rounds=1", "--calls=20"], cwd=ROOT
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if "µs CPU" in line]
-    assert len(lines) == 4 and sum("direct" in line for line in lines) == 2, result.stdout
-    assert "command: python -m bench.statements" in result.stdout
-
-
-def _bench_schemas() -> set[str]:
-    with psycopg.connect(libpq_url(POSTGRES_URL)) as conn:
-        rows = conn.execute(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'bench_%'"
-        ).fetchall()
-    return {row[0] for row in rows}
-
-
-async def test_the_statement_benchmark_measures_postgresql_and_leaves_nothing() -> None:
-    require_postgres(POSTGRES_URL)
-    before = _bench_schemas()
-    result = await run_program(
-        [
-            sys.executable,
-            "-m",
-            "bench.statements",
-            "--rounds=1",
-            "--calls=20",
-            f"--database-url={POSTGRES_URL}",
-        ],
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if "µs CPU" in line]
-    assert len(lines) == 5 and sum("reading()" in line for line in lines) == 2, result.stdout
-    assert sum("psycopg alone" in line for line in lines) == 2, result.stdout
-    assert _bench_schemas() <= before  # its own schema was dropped
