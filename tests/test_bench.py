@@ -68,6 +68,12 @@ async def test_bench_runs_with_tiny_numbers_and_loses_nothing(tmp_path: Path) ->
     assert report["approve_p99_ms"] is not None and report["order_view_p99_ms"] is not None
     assert report["figures"]["4_open_orders"]["open_orders"] == 50
     assert "orders lost" in result.stdout  # the table was printed
+    # Results are compared by their keys: the report keeps every key a committed result has.
+    committed = json.loads((ROOT / "bench" / "results" / "quick.json").read_text())
+    assert set(committed) <= set(report), set(committed) - set(report)
+    for name, figure in committed["figures"].items():
+        missing = set(figure) - set(report["figures"][name])
+        assert not missing, (name, missing)
 
 
 def replica_worker(client: Client, queue: str) -> Worker:
