@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
@@ -85,8 +86,7 @@ from domain.orders import (
     net_days,
 )
 from store import audit
-from store.db import Database, DbConnection
-from store.prepared import prepare
+from store.db import Database
 from store.queries import lock_order
 from store.tables import (
     CreditNote,
@@ -564,10 +564,10 @@ class OrderActivities:
 
     @activity.defn(name=ActivityName.SAVE_ORDER_VIEW)
     async def save_order_view(self, inp: SaveOrderViewInput) -> None:
-        """Write the order's read-model row (only forward: an older `seq` never overwrites).
-
-        Saves of orders running at the same time share a transaction (`save_views`)."""
-        await self.db.grouped(save_views).write(inp)
+        """Write the order's read-model row (only forward: an older `seq` never overwrites),
+        with the audit entries and escalations of the step, in one transaction."""
+        async with self.db.writing() as conn:
+            await save_views(conn, [inp])
 
     # --- compensation (cancellation undoes each step, once) -------------------------------
 
@@ -772,11 +772,10 @@ def _view_upsert(dialect: str) -> Any:
         set_={name: upsert.excluded[name] for name in _REPLACED},
         where=table.c.seq < upsert.excluded.seq,
     )
-    prepare(statement)
     return statement
 
 
-async def save_views(conn: DbConnection, saves: list[SaveOrderViewInput]) -> None:
+async def save_views(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> None:
     """Read-model rows of one or more orders, with their audit entries and escalation log.
 
     One statement writes the rows: an order's newest save inserts or replaces its row, and an
@@ -814,7 +813,7 @@ def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
     }
 
 
-async def _add_audit(conn: DbConnection, records: list[AuditRecord]) -> None:
+async def _add_audit(conn: AsyncConnection, records: list[AuditRecord]) -> None:
     """Audit entries join the tamper-evident chain in the same transaction as the effect."""
     await audit.append(
         conn,
@@ -950,30 +949,9 @@ _SHIP_RESERVATION = (
     )
 )
 _INSERT_MOVEMENT = insert(SQLModel.metadata.tables["stockmovement"])
-prepare(
-    _CUSTOMER_CREDIT,
-    _PRODUCTS_FOR_ENTRY,
-    _RESERVATIONS_OF,
-    _SET_RESERVATION,
-    _INSERT_RESERVATION,
-    _RELEASE,
-    _RESERVE,
-    _ESCALATIONS_KNOWN,
-    _INSERT_ESCALATION,
-    _INVOICE_FOR_UPDATE,
-    _SET_INVOICE_PAID,
-    _PAYMENT_OF,
-    _INSERT_PAYMENT,
-    _SHIPMENT_FOR_UPDATE,
-    _SET_SHIPMENT,
-    _LOCK_PRODUCT,
-    _SHIP_STOCK,
-    _SHIP_RESERVATION,
-    _INSERT_MOVEMENT,
-)
 
 
-async def _shipment_row(conn: DbConnection, order_no: str, shipment_id: str) -> dict[str, Any]:
+async def _shipment_row(conn: AsyncConnection, order_no: str, shipment_id: str) -> dict[str, Any]:
     """The shipment's row, locked; `order_no` must own it (its order, or the return it replaces
     goods for)."""
     row = (await conn.execute(_SHIPMENT_FOR_UPDATE, {"shipment_id": shipment_id})).first()
@@ -984,7 +962,7 @@ async def _shipment_row(conn: DbConnection, order_no: str, shipment_id: str) -> 
     return dict(row._mapping)
 
 
-async def lock_product(conn: DbConnection, sku: str) -> int:
+async def lock_product(conn: AsyncConnection, sku: str) -> int:
     """Lock the product's row (PostgreSQL; SQLite's writer already holds the database) and
     answer what is available (not reserved); NotFound for an unknown SKU."""
     row = (await conn.execute(_LOCK_PRODUCT, {"sku": sku})).first()
@@ -993,19 +971,19 @@ async def lock_product(conn: DbConnection, sku: str) -> int:
     return int(row.stock_on_hand - row.reserved)
 
 
-async def _release(conn: DbConnection, sku: str, quantity: int) -> None:
+async def _release(conn: AsyncConnection, sku: str, quantity: int) -> None:
     if quantity:
         await lock_product(conn, sku)
         await conn.execute(_RELEASE, {"product": sku, "qty": quantity})
 
 
-async def reserve(conn: DbConnection, sku: str, quantity: int) -> None:
+async def reserve(conn: AsyncConnection, sku: str, quantity: int) -> None:
     result = await conn.execute(_RESERVE, {"product": sku, "qty": quantity})
     if result.rowcount != 1:
         raise RuntimeError(f"stock of {sku} changed while reserving; retrying")
 
 
-async def _customer_credit(conn: DbConnection, customer_id: str) -> Row[Any] | None:
+async def _customer_credit(conn: AsyncConnection, customer_id: str) -> Row[Any] | None:
     """The customer's row with `on_hold` and `receivables_cents` (`_receivables`)."""
     return (await conn.execute(_CUSTOMER_CREDIT, {"customer_id": customer_id})).first()
 
@@ -1020,11 +998,10 @@ def _insert_new(table: Table, dialect: str) -> Any:
     statement = (sqlite_insert if dialect == "sqlite" else pg_insert)(
         table
     ).on_conflict_do_nothing()
-    prepare(statement)
     return statement
 
 
-async def _insert_once(conn: DbConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
+async def _insert_once(conn: AsyncConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
     """Insert `new`, keyed by its `id`, unless a row with that id exists (a retry): the row as
     it is now. One statement when the row is new."""
     if (await conn.execute(_insert_new(table, conn.dialect.name), new)).rowcount == 1:
@@ -1129,7 +1106,7 @@ async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) ->
 
 
 async def log_escalations(
-    conn: DbConnection, records: list[EscalationRecord], resolutions: list[Resolution]
+    conn: AsyncConnection, records: list[EscalationRecord], resolutions: list[Resolution]
 ) -> None:
     """The escalation log: new steps once each, and when their deadlines were resolved."""
     if records:

@@ -9,13 +9,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.money import MAX_STOCK
-from store.db import Database, DbConnection
-from store.prepared import prepare
+from store.db import Database
 from store.tables import (
     CreditHold,
     Customer,
@@ -79,7 +79,6 @@ _RETURN_STATUSES = (
     .where(_RETURNS.c.order_no == bindparam("order_no"))
     .order_by(_RETURNS.c.requested_at)
 )
-prepare(_ORDER_KEYS, _SHIPMENT_OWNER, _PRICES, _RETURN_STATUSES)
 
 
 async def order_keys(db: Database, order_no: str) -> OrderKeys | None:
@@ -157,10 +156,9 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
 
 
 _LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
-prepare(_LOCK_ORDER)
 
 
-async def lock_order(conn: DbConnection, order_no: str) -> None:
+async def lock_order(conn: AsyncConnection, order_no: str) -> None:
     """Serialize writers of one order's rows (SQLite's writer already holds the database); a
     session's caller passes `await session.connection()`."""
     if conn.dialect.name == "postgresql":

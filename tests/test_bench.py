@@ -11,15 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench import baseline, history, replica_parts
-from bench.stack import libpq_url
-from tests.conftest import POSTGRES_URL, unique
-from tests.helpers import require_postgres, run_program
+from tests.conftest import unique
+from tests.helpers import run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 HISTORIES = ROOT / "tests" / "histories"
@@ -156,42 +154,3 @@ async def test_each_replica_part_is_taken_away_alone(temporal_client: Client) ->
     assert sizes(scripts["without bytes"]) == sizes(scripts["order-shaped"])
     assert sum(sizes(whole)) > 10 * sum(sizes(scripts["without bytes"]))
     assert ops(scripts["order-shaped"]) == ops(whole, "local", "activity", "answer")
-
-
-async def test_the_statement_benchmark_measures_both_ways() -> None:
-    result = await run_program(
-        [sys.executable, "-m", "bench.statements", "--rounds=1", "--calls=20"], cwd=ROOT
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if "µs CPU" in line]
-    assert len(lines) == 4 and sum("direct" in line for line in lines) == 2, result.stdout
-    assert "command: python -m bench.statements" in result.stdout
-
-
-def _bench_schemas() -> set[str]:
-    with psycopg.connect(libpq_url(POSTGRES_URL)) as conn:
-        rows = conn.execute(
-            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'bench_%'"
-        ).fetchall()
-    return {row[0] for row in rows}
-
-
-async def test_the_statement_benchmark_measures_postgresql_and_leaves_nothing() -> None:
-    require_postgres(POSTGRES_URL)
-    before = _bench_schemas()
-    result = await run_program(
-        [
-            sys.executable,
-            "-m",
-            "bench.statements",
-            "--rounds=1",
-            "--calls=20",
-            f"--database-url={POSTGRES_URL}",
-        ],
-        cwd=ROOT,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [line for line in result.stdout.splitlines() if "µs CPU" in line]
-    assert len(lines) == 5 and sum("reading()" in line for line in lines) == 2, result.stdout
-    assert sum("psycopg alone" in line for line in lines) == 2, result.stdout
-    assert _bench_schemas() <= before  # its own schema was dropped

@@ -14,10 +14,9 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 
-from activities.orders import OrderActivities, save_views
+from activities.orders import OrderActivities
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
@@ -43,7 +42,7 @@ from domain.orders import (
 )
 from domain.statuses import OrderStatus
 from store import queries
-from store.db import Database, DbConnection
+from store.db import Database
 from store.tables import (
     AuditEntry,
     CreditHold,
@@ -283,60 +282,7 @@ async def test_read_model_only_moves_forward(store: Database, acts: OrderActivit
     assert record is not None and record.status == "SHIPPED" and record.seq == 5
 
 
-async def test_saves_at_the_same_time_share_a_transaction_and_a_bad_one_fails_alone(
-    store: Database,
-) -> None:
-    batches: list[list[str]] = []
-
-    async def write(conn: DbConnection, saves: list[SaveOrderViewInput]) -> None:
-        batches.append([inp.view.order_no for inp in saves])
-        if any(inp.view.customer_id == "REFUSED" for inp in saves):
-            raise ValueError("refused")
-        await save_views(conn, saves)
-
-    good = [unique("SO") for _ in range(12)]
-    bad = unique("SO")
-    saves = [
-        SaveOrderViewInput(view=order_view(no, OrderStatus.READY_TO_SHIP), seq=1, fingerprint="f")
-        for no in good
-    ] + [
-        SaveOrderViewInput(
-            view=order_view(bad, OrderStatus.READY_TO_SHIP, "REFUSED"), seq=1, fingerprint="f"
-        )
-    ]
-    group = store.grouped(write)
-    results = await asyncio.gather(*(group.write(inp) for inp in saves), return_exceptions=True)
-
-    assert results[:-1] == [None] * len(good)
-    assert isinstance(results[-1], ValueError)
-    assert batches[0] == [*good, bad]  # one transaction for all, then each alone
-    assert sorted(map(tuple, batches[1:])) == sorted((no,) for no in [*good, bad])
-    async with store.reader() as session:
-        stored = (
-            await session.exec(
-                select(OrderRecord.order_no).where(col(OrderRecord.order_no).in_([*good, bad]))
-            )
-        ).all()
-    assert sorted(stored) == sorted(good)
-
-
-async def test_when_the_database_fails_a_shared_transaction_fails_once_for_all(
-    store: Database,
-) -> None:
-    batches: list[int] = []
-
-    async def write(conn: DbConnection, items: list[int]) -> None:
-        batches.append(len(items))
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
-
-    group = store.grouped(write)
-    results = await asyncio.gather(*(group.write(n) for n in range(5)), return_exceptions=True)
-
-    assert all(isinstance(result, OperationalError) for result in results)
-    assert batches == [5]  # not retried once per item
-
-
-async def test_one_orders_saves_in_one_transaction_keep_the_newest_and_log_once(
+async def test_one_orders_saves_at_the_same_time_keep_the_newest_and_log_once(
     store: Database, acts: OrderActivities
 ) -> None:
     order_no = unique("SO")
@@ -352,7 +298,7 @@ async def test_one_orders_saves_in_one_transaction_keep_the_newest_and_log_once(
                 audit=[entry],
             )
         ),
-        acts.save_order_view(  # a retry of an older save, arriving in the same transaction
+        acts.save_order_view(  # a retry of an older save, arriving at the same time
             SaveOrderViewInput(
                 view=order_view(order_no, OrderStatus.READY_TO_SHIP),
                 seq=3,
@@ -398,7 +344,7 @@ async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: D
     BEGIN/ROLLBACK round trips, no snapshot held between statements); a write connection is
     one transaction from its first statement to its commit."""
     if store.is_sqlite:
-        pytest.skip("PostgreSQL's read connections; SQLite's are covered in test_sqlite_inline")
+        pytest.skip("PostgreSQL's read connections")
     own_transaction = text("SELECT now() = statement_timestamp()")
     async with store.reading() as conn:
         await conn.execute(text("SELECT 1"))
