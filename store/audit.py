@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, insert, union_all
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
 
+from domain.messages import AuditRecord
 from store.db import Database
 from store.tables import AuditEntry
 
@@ -120,6 +121,14 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) ->
         rows.append(row)
     if rows:
         await conn.execute(_INSERT, rows)
+
+
+async def append_records(conn: AsyncConnection, records: Sequence[AuditRecord]) -> None:
+    """Audit entries of a workflow step join the chain in the same transaction as its effect."""
+    await append(
+        conn,
+        [new_entry(**record.model_dump(mode="json") | {"at": record.at}) for record in records],
+    )
 
 
 async def entries(

@@ -81,6 +81,17 @@ _RETURN_STATUSES = (
 )
 
 
+_PRODUCTS_FOR_ENTRY = sa_select(
+    _PRODUCTS.c.sku, _PRODUCTS.c.name, _PRODUCTS.c.unit_price, _PRODUCTS.c.lead_time_days
+).where(_PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)))
+
+
+async def products_for_entry(conn: AsyncConnection, skus: set[str]) -> dict[str, Any]:
+    """What entry needs of these products (name, list price, lead time), by SKU."""
+    rows = await conn.execute(_PRODUCTS_FOR_ENTRY, {"skus": list(skus)})
+    return {row.sku: row for row in rows}
+
+
 async def order_keys(db: Database, order_no: str) -> OrderKeys | None:
     async with db.reading() as conn:
         row = (await conn.execute(_ORDER_KEYS, {"order_no": order_no})).first()
