@@ -120,6 +120,8 @@ def _sqlite_engine(url: URL, *, write: bool, echo: bool) -> AsyncEngine:
         # would only wait inside SQLite's busy handler, which sleeps up to 100 ms between
         # tries; one connection makes this process's writers queue on the pool instead, which
         # hands it on the moment it is returned. Other processes meet the busy timeout.
+        # Measured (16 concurrent small write transactions, loaded 2-core machine): 706-744
+        # against 363-556 transactions/s, p99 wait 52-63 against 757-1,144 ms.
         options = {"pool_size": 1, "max_overflow": 0, "pool_timeout": SQLITE_BUSY_SECONDS}
     engine = create_async_engine(
         url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **options
