@@ -14,10 +14,15 @@ from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, Wo
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_client
+from activities.billing import BillingActivities
 from activities.deadlines import DeadlineActivities
+from activities.entry import EntryActivities
+from activities.inventory import InventoryActivities
 from activities.notifications import NotificationActivities
-from activities.orders import OrderActivities
+from activities.production import ProductionActivities
+from activities.read_model import ReadModelActivities
 from activities.returns import ReturnActivities
+from activities.shipping import ShippingActivities
 from logs import OrderLogContext, configure_logging
 from settings import Settings, calendar_years, get_settings
 from store.db import Database
@@ -59,7 +64,12 @@ def build_worker(
     policy = settings.load_policy()
     calendar = policy.calendar.build(calendar_years())
     activities = [
-        *OrderActivities(db, settings.approval_policy(), calendar).all(),
+        *EntryActivities(db, settings.approval_policy(), calendar).all(),
+        *InventoryActivities(db).all(),
+        *ProductionActivities(db, calendar).all(),
+        *ShippingActivities(db).all(),
+        *BillingActivities(db, calendar).all(),
+        *ReadModelActivities(db).all(),
         *DeadlineActivities(db, policy, calendar).all(),
         *NotificationActivities(settings.notify_webhook_url, settings.notify_webhook_secret).all(),
         *ReturnActivities(db).all(),

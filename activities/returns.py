@@ -7,29 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import update
-from sqlmodel import col
 from temporalio import activity
 
-from activities.orders import (
-    credit_order,
-    lock_product,
-    log_escalations,
-    reserve,
-    shipment_view,
-)
 from domain.messages import ActivityName, CreditOrderInput, CreditResult
 from domain.money import round_money
 from domain.orders import ShipmentLineView, ShipmentView
 from domain.returns import ReturnStepInput, SaveReturnInput
+from store import stock
+from store.billing import credit_order
 from store.db import Database
-from store.tables import (
-    Product,
-    Reservation,
-    ReturnRecord,
-    Shipment,
-    StockMovement,
-)
+from store.read_model import log_escalations
+from store.shipments import shipment_view
+from store.tables import Reservation, ReturnRecord, Shipment, StockMovement
 
 log = structlog.get_logger(__name__)
 
@@ -79,12 +68,7 @@ class ReturnActivities:
             for line in view.lines:
                 accepted = line.accepted_quantity or 0
                 if accepted:
-                    await lock_product(await session.connection(), line.sku)
-                    await session.exec(
-                        update(Product)
-                        .where(col(Product.sku) == line.sku)
-                        .values(stock_on_hand=col(Product.stock_on_hand) + accepted)
-                    )
+                    await stock.add_stock(await session.connection(), line.sku, accepted)
                     session.add(
                         StockMovement(
                             sku=line.sku,
@@ -131,9 +115,9 @@ class ReturnActivities:
                     if not quantity:
                         continue
                     conn = await session.connection()
-                    if await lock_product(conn, line.sku) < quantity:
+                    if await stock.lock_product(conn, line.sku) < quantity:
                         raise RuntimeError(f"not enough {line.sku} in stock for the replacement")
-                    await reserve(conn, line.sku, quantity)
+                    await stock.reserve(conn, line.sku, quantity)
                     session.add(
                         Reservation(
                             order_no=view.return_no,

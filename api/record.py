@@ -32,8 +32,7 @@ async def record_command(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Append one entry before the answer goes out; a failure to write it is logged, never
-    hides the command's answer. Entries of requests answered at the same time share a
-    transaction (`Database.grouped`)."""
+    hides the command's answer."""
     entry = audit.new_entry(
         id=uuid.uuid4().hex,
         at=datetime.now(UTC),
@@ -46,7 +45,8 @@ async def record_command(
         detail=detail,
     )
     try:
-        await db.grouped(audit.append).write(entry)
+        async with db.writing() as conn:
+            await audit.append(conn, [entry])
     except Exception as exc:  # the database is down: the answer still goes out
         log.warning("command_not_audited", action=action, order_no=order_no, error=repr(exc))
 

@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, union_all
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
 
-from store.db import Database, DbConnection
-from store.prepared import prepare
+from domain.messages import AuditRecord
+from store.db import Database
 from store.tables import AuditEntry
 
 GENESIS = "0" * 64
@@ -90,10 +91,9 @@ _KNOWN_OR_LAST = union_all(
 _FOUND = select(_KNOWN_OR_LAST.c.id, _KNOWN_OR_LAST.c.seq, _KNOWN_OR_LAST.c.hash)
 _INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no ORM
 _LOCK = select(func.pg_advisory_xact_lock(AUDIT_LOCK))
-prepare(_FOUND, _INSERT, _LOCK)
 
 
-async def append(conn: DbConnection, entries: Sequence[Mapping[str, Any]]) -> None:
+async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
     """Chain and add entries (`new_entry`) not yet recorded (an entry id is written once).
 
     Plain statements on the caller's connection, not the ORM's unit of work: this runs for
@@ -121,6 +121,14 @@ async def append(conn: DbConnection, entries: Sequence[Mapping[str, Any]]) -> No
         rows.append(row)
     if rows:
         await conn.execute(_INSERT, rows)
+
+
+async def append_records(conn: AsyncConnection, records: Sequence[AuditRecord]) -> None:
+    """Audit entries of a workflow step join the chain in the same transaction as its effect."""
+    await append(
+        conn,
+        [new_entry(**record.model_dump(mode="json") | {"at": record.at}) for record in records],
+    )
 
 
 async def entries(

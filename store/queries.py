@@ -9,13 +9,13 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.money import MAX_STOCK
-from store.db import Database, DbConnection
-from store.prepared import prepare
+from store.db import Database
 from store.tables import (
     CreditHold,
     Customer,
@@ -79,7 +79,17 @@ _RETURN_STATUSES = (
     .where(_RETURNS.c.order_no == bindparam("order_no"))
     .order_by(_RETURNS.c.requested_at)
 )
-prepare(_ORDER_KEYS, _SHIPMENT_OWNER, _PRICES, _RETURN_STATUSES)
+
+
+_PRODUCTS_FOR_ENTRY = sa_select(
+    _PRODUCTS.c.sku, _PRODUCTS.c.name, _PRODUCTS.c.unit_price, _PRODUCTS.c.lead_time_days
+).where(_PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)))
+
+
+async def products_for_entry(conn: AsyncConnection, skus: set[str]) -> dict[str, Any]:
+    """What entry needs of these products (name, list price, lead time), by SKU."""
+    rows = await conn.execute(_PRODUCTS_FOR_ENTRY, {"skus": list(skus)})
+    return {row.sku: row for row in rows}
 
 
 async def order_keys(db: Database, order_no: str) -> OrderKeys | None:
@@ -157,10 +167,9 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
 
 
 _LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
-prepare(_LOCK_ORDER)
 
 
-async def lock_order(conn: DbConnection, order_no: str) -> None:
+async def lock_order(conn: AsyncConnection, order_no: str) -> None:
     """Serialize writers of one order's rows (SQLite's writer already holds the database); a
     session's caller passes `await session.connection()`."""
     if conn.dialect.name == "postgresql":

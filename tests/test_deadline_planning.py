@@ -13,9 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from activities.billing import BillingActivities
 from activities.deadlines import DeadlineActivities
-from activities.orders import OrderActivities
-from domain.approval import ApprovalPolicy
 from domain.messages import DeadlinePlan, DeadlineRequest, IssueInvoiceInput, PlanDeadlinesInput
 from domain.policy import OrderPolicy, Sla, StepAction, parse_policy
 from settings import DEFAULT_POLICY_FILE
@@ -141,7 +140,7 @@ async def test_production_by_its_due_date_across_spring_festival(
 async def test_an_invoice_is_due_after_its_net_days_from_the_company_date(
     fresh_db: Database, issued: datetime, due_date: date
 ) -> None:
-    orders = OrderActivities(fresh_db, ApprovalPolicy(), CALENDAR)
+    orders = BillingActivities(fresh_db, CALENDAR)
     invoice = await orders.issue_invoice(
         IssueInvoiceInput(
             order_no=f"SO-INV-{issued:%H%M}",
@@ -158,7 +157,7 @@ async def test_invoice_dunning_by_its_due_date_in_calendar_days(
     fresh_db: Database, deadlines: DeadlineActivities
 ) -> None:
     issued = at("2026-12-01 07:30").astimezone(UTC)
-    orders = OrderActivities(fresh_db, ApprovalPolicy(), CALENDAR)
+    orders = BillingActivities(fresh_db, CALENDAR)
     invoice = await orders.issue_invoice(
         IssueInvoiceInput(
             order_no="SO-DUN-1",

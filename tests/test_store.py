@@ -14,10 +14,13 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import inspect, text
-from sqlalchemy.exc import OperationalError
 from sqlmodel import col, func, select
 
-from activities.orders import OrderActivities, save_views
+from activities.billing import BillingActivities
+from activities.entry import EntryActivities
+from activities.inventory import InventoryActivities
+from activities.read_model import ReadModelActivities
+from activities.shipping import ShippingActivities
 from domain.approval import ApprovalPolicy
 from domain.calendar import BusinessCalendar
 from domain.messages import (
@@ -43,7 +46,7 @@ from domain.orders import (
 )
 from domain.statuses import OrderStatus
 from store import queries
-from store.db import Database, DbConnection
+from store.db import Database
 from store.tables import (
     AuditEntry,
     CreditHold,
@@ -58,9 +61,21 @@ from tests.conftest import unique
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
 
+class Acts:
+    """The order's activities of each business area, as the worker composes them."""
+
+    def __init__(self, db: Database) -> None:
+        calendar = BusinessCalendar()
+        self.entry = EntryActivities(db, ApprovalPolicy(), calendar)
+        self.inventory = InventoryActivities(db)
+        self.shipping = ShippingActivities(db)
+        self.billing = BillingActivities(db, calendar)
+        self.read_model = ReadModelActivities(db)
+
+
 @pytest.fixture
-def acts(store: Database) -> OrderActivities:
-    return OrderActivities(store, ApprovalPolicy(), BusinessCalendar())
+def acts(store: Database) -> Acts:
+    return Acts(store)
 
 
 async def new_sku(db: Database, stock: int) -> str:
@@ -71,8 +86,8 @@ async def new_sku(db: Database, stock: int) -> str:
     return sku
 
 
-async def reserve(acts: OrderActivities, order_no: str, sku: str, quantity: int) -> int:
-    result = await acts.reserve_stock(
+async def reserve(acts: Acts, order_no: str, sku: str, quantity: int) -> int:
+    result = await acts.inventory.reserve_stock(
         ReserveStockInput(
             order_no=order_no, lines=[StockLine(line_no=1, sku=sku, quantity=quantity)], at=NOW
         )
@@ -80,9 +95,7 @@ async def reserve(acts: OrderActivities, order_no: str, sku: str, quantity: int)
     return result.lines[0].reserved_quantity
 
 
-async def test_concurrent_reservations_never_oversell(
-    store: Database, acts: OrderActivities
-) -> None:
+async def test_concurrent_reservations_never_oversell(store: Database, acts: Acts) -> None:
     sku = await new_sku(store, stock=25)
     demands = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8]  # 52 wanted, 25 on hand
     got = await asyncio.gather(*(reserve(acts, unique("SO"), sku, q) for q in demands))
@@ -98,9 +111,7 @@ async def test_concurrent_reservations_never_oversell(
     assert product is not None and product.reserved == 25 == rows
 
 
-async def test_reservation_is_idempotent_per_order_and_line(
-    store: Database, acts: OrderActivities
-) -> None:
+async def test_reservation_is_idempotent_per_order_and_line(store: Database, acts: Acts) -> None:
     sku = await new_sku(store, stock=10)
     order_no = unique("SO")
     assert await reserve(acts, order_no, sku, 4) == 4
@@ -111,9 +122,7 @@ async def test_reservation_is_idempotent_per_order_and_line(
     assert product is not None and product.reserved == 4
 
 
-async def test_stock_adjustment_never_goes_below_reserved(
-    store: Database, acts: OrderActivities
-) -> None:
+async def test_stock_adjustment_never_goes_below_reserved(store: Database, acts: Acts) -> None:
     sku = await new_sku(store, stock=10)
     await reserve(acts, unique("SO"), sku, 7)
     with pytest.raises(queries.StockTooLow):
@@ -123,11 +132,9 @@ async def test_stock_adjustment_never_goes_below_reserved(
     assert await queries.adjust_stock(store, "NOPE", 1, "x") is None
 
 
-async def test_payments_count_once_and_money_stays_exact(
-    store: Database, acts: OrderActivities
-) -> None:
+async def test_payments_count_once_and_money_stays_exact(store: Database, acts: Acts) -> None:
     order_no = unique("SO")
-    invoice = await acts.issue_invoice(
+    invoice = await acts.billing.issue_invoice(
         IssueInvoiceInput(
             order_no=order_no,
             customer_id="C",
@@ -136,7 +143,7 @@ async def test_payments_count_once_and_money_stays_exact(
             at=NOW,
         )
     )
-    assert invoice == await acts.issue_invoice(
+    assert invoice == await acts.billing.issue_invoice(
         IssueInvoiceInput(
             order_no=order_no,
             customer_id="C",
@@ -158,16 +165,16 @@ async def test_payments_count_once_and_money_stays_exact(
             at=NOW,
         )
 
-    await acts.record_payment(pay("P1", "0.10", "R1"))
-    await acts.record_payment(pay("P1", "0.10", "R1"))  # a retried activity
-    await acts.record_payment(pay("P2", "0.10", "R1"))  # the same bank reference again
-    result = await acts.record_payment(pay("P3", "100.00", "R2"))
+    await acts.billing.record_payment(pay("P1", "0.10", "R1"))
+    await acts.billing.record_payment(pay("P1", "0.10", "R1"))  # a retried activity
+    await acts.billing.record_payment(pay("P2", "0.10", "R1"))  # the same bank reference again
+    result = await acts.billing.record_payment(pay("P3", "100.00", "R2"))
     assert result.invoice.paid_amount == Decimal("100.10")
     assert result.invoice.status == "paid"
 
 
 async def test_entry_sees_the_customers_open_invoices_and_holds(
-    store: Database, acts: OrderActivities
+    store: Database, acts: Acts
 ) -> None:
     customer_id, sku = unique("C"), await new_sku(store, stock=5)
     await queries.create_customer(
@@ -184,7 +191,7 @@ async def test_entry_sees_the_customers_open_invoices_and_holds(
             ],
             entered_by="s",
         )
-        return await acts.validate_order(
+        return await acts.entry.validate_order(
             ValidateOrderInput(order_no=unique("SO"), request=request, audit_id=unique("A"), at=NOW)
         )
 
@@ -193,7 +200,7 @@ async def test_entry_sees_the_customers_open_invoices_and_holds(
     assert first.credit is not None and first.credit.open_receivables == 0
     assert (first.total, first.credit_hold) == (Decimal("19.00"), False)
     for n, (amount, status) in enumerate([("100.25", "issued"), ("40", "issued"), ("7", "void")]):
-        await acts.issue_invoice(
+        await acts.billing.issue_invoice(
             IssueInvoiceInput(
                 order_no=f"{customer_id}-{n}",
                 customer_id=customer_id,
@@ -203,10 +210,10 @@ async def test_entry_sees_the_customers_open_invoices_and_holds(
             )
         )
         if status == "void":
-            await acts.cancel_invoices(
+            await acts.billing.cancel_invoices(
                 CompensateInput(order_no=f"{customer_id}-{n}", reason="x", at=NOW)
             )
-    await acts.record_payment(
+    await acts.billing.record_payment(
         RecordPaymentInput(
             order_no=f"{customer_id}-1",
             invoice_id=f"INV-{customer_id}-1-1",
@@ -222,26 +229,28 @@ async def test_entry_sees_the_customers_open_invoices_and_holds(
     second = await enter()
     assert second.credit is not None and second.credit.open_receivables == Decimal("125.25")
     assert second.credit.exposure == Decimal("144.25") and second.credit_hold
-    check = await acts.check_credit(
+    check = await acts.billing.check_credit(
         CheckCreditInput(customer_id=customer_id, order_no="SO-x", uninvoiced_amount=Decimal(1))
     )
     assert (check.credit.exposure, check.on_credit_hold) == (Decimal("126.25"), True)
 
 
 async def test_shipment_is_created_once_and_amended_lines_move_the_reservation(
-    store: Database, acts: OrderActivities
+    store: Database, acts: Acts
 ) -> None:
     order_no, old_sku, new_sku_ = unique("SO"), await new_sku(store, 10), await new_sku(store, 10)
     lines = [
         StockLine(line_no=1, sku=old_sku, quantity=4),
         StockLine(line_no=2, sku=old_sku, quantity=3),
     ]
-    await acts.reserve_stock(ReserveStockInput(order_no=order_no, lines=lines, at=NOW))
+    await acts.inventory.reserve_stock(ReserveStockInput(order_no=order_no, lines=lines, at=NOW))
     amended = [
         StockLine(line_no=1, sku=new_sku_, quantity=12),
         StockLine(line_no=2, sku=old_sku, quantity=1),
     ]
-    result = await acts.reserve_stock(ReserveStockInput(order_no=order_no, lines=amended, at=NOW))
+    result = await acts.inventory.reserve_stock(
+        ReserveStockInput(order_no=order_no, lines=amended, at=NOW)
+    )
     assert [(r.reserved_quantity, r.short_quantity) for r in result.lines] == [(10, 2), (1, 0)]
     old, new = await queries.get_product(store, old_sku), await queries.get_product(store, new_sku_)
     assert old is not None and new is not None and (old.reserved, new.reserved) == (1, 10)
@@ -249,9 +258,9 @@ async def test_shipment_is_created_once_and_amended_lines_move_the_reservation(
     shipment = CreateShipmentInput(
         order_no=order_no, lines=[ShipmentLineView(line_no=2, sku=old_sku, quantity=1)], at=NOW
     )
-    created = await acts.create_shipment(shipment)
+    created = await acts.shipping.create_shipment(shipment)
     assert (created.id, created.status) == (f"SH-{order_no}-1", "ready")
-    assert await acts.create_shipment(shipment) == created  # a retried activity
+    assert await acts.shipping.create_shipment(shipment) == created  # a retried activity
 
 
 def order_view(order_no: str, status: OrderStatus, customer_id: str = "C") -> OrderView:
@@ -268,12 +277,12 @@ def order_view(order_no: str, status: OrderStatus, customer_id: str = "C") -> Or
     )
 
 
-async def test_read_model_only_moves_forward(store: Database, acts: OrderActivities) -> None:
+async def test_read_model_only_moves_forward(store: Database, acts: Acts) -> None:
     order_no = unique("SO")
-    await acts.save_order_view(
+    await acts.read_model.save_order_view(
         SaveOrderViewInput(view=order_view(order_no, OrderStatus.SHIPPED), seq=5, fingerprint="f")
     )
-    await acts.save_order_view(
+    await acts.read_model.save_order_view(
         SaveOrderViewInput(
             view=order_view(order_no, OrderStatus.READY_TO_SHIP), seq=3, fingerprint="f"
         )
@@ -283,68 +292,15 @@ async def test_read_model_only_moves_forward(store: Database, acts: OrderActivit
     assert record is not None and record.status == "SHIPPED" and record.seq == 5
 
 
-async def test_saves_at_the_same_time_share_a_transaction_and_a_bad_one_fails_alone(
-    store: Database,
-) -> None:
-    batches: list[list[str]] = []
-
-    async def write(conn: DbConnection, saves: list[SaveOrderViewInput]) -> None:
-        batches.append([inp.view.order_no for inp in saves])
-        if any(inp.view.customer_id == "REFUSED" for inp in saves):
-            raise ValueError("refused")
-        await save_views(conn, saves)
-
-    good = [unique("SO") for _ in range(12)]
-    bad = unique("SO")
-    saves = [
-        SaveOrderViewInput(view=order_view(no, OrderStatus.READY_TO_SHIP), seq=1, fingerprint="f")
-        for no in good
-    ] + [
-        SaveOrderViewInput(
-            view=order_view(bad, OrderStatus.READY_TO_SHIP, "REFUSED"), seq=1, fingerprint="f"
-        )
-    ]
-    group = store.grouped(write)
-    results = await asyncio.gather(*(group.write(inp) for inp in saves), return_exceptions=True)
-
-    assert results[:-1] == [None] * len(good)
-    assert isinstance(results[-1], ValueError)
-    assert batches[0] == [*good, bad]  # one transaction for all, then each alone
-    assert sorted(map(tuple, batches[1:])) == sorted((no,) for no in [*good, bad])
-    async with store.reader() as session:
-        stored = (
-            await session.exec(
-                select(OrderRecord.order_no).where(col(OrderRecord.order_no).in_([*good, bad]))
-            )
-        ).all()
-    assert sorted(stored) == sorted(good)
-
-
-async def test_when_the_database_fails_a_shared_transaction_fails_once_for_all(
-    store: Database,
-) -> None:
-    batches: list[int] = []
-
-    async def write(conn: DbConnection, items: list[int]) -> None:
-        batches.append(len(items))
-        raise OperationalError("INSERT", {}, Exception("database is locked"))
-
-    group = store.grouped(write)
-    results = await asyncio.gather(*(group.write(n) for n in range(5)), return_exceptions=True)
-
-    assert all(isinstance(result, OperationalError) for result in results)
-    assert batches == [5]  # not retried once per item
-
-
-async def test_one_orders_saves_in_one_transaction_keep_the_newest_and_log_once(
-    store: Database, acts: OrderActivities
+async def test_one_orders_saves_at_the_same_time_keep_the_newest_and_log_once(
+    store: Database, acts: Acts
 ) -> None:
     order_no = unique("SO")
     entry = AuditRecord(
         id=uuid.uuid4().hex, at=NOW, order_no=order_no, action="shipped", actor="w", outcome="ok"
     )
     await asyncio.gather(
-        acts.save_order_view(
+        acts.read_model.save_order_view(
             SaveOrderViewInput(
                 view=order_view(order_no, OrderStatus.SHIPPED),
                 seq=5,
@@ -352,7 +308,7 @@ async def test_one_orders_saves_in_one_transaction_keep_the_newest_and_log_once(
                 audit=[entry],
             )
         ),
-        acts.save_order_view(  # a retry of an older save, arriving in the same transaction
+        acts.read_model.save_order_view(  # a retry of an older save, arriving at the same time
             SaveOrderViewInput(
                 view=order_view(order_no, OrderStatus.READY_TO_SHIP),
                 seq=3,
@@ -398,7 +354,7 @@ async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: D
     BEGIN/ROLLBACK round trips, no snapshot held between statements); a write connection is
     one transaction from its first statement to its commit."""
     if store.is_sqlite:
-        pytest.skip("PostgreSQL's read connections; SQLite's are covered in test_sqlite_inline")
+        pytest.skip("PostgreSQL's read connections")
     own_transaction = text("SELECT now() = statement_timestamp()")
     async with store.reading() as conn:
         await conn.execute(text("SELECT 1"))

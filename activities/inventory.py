@@ -1,0 +1,112 @@
+"""Stock (库存): reserving an order's lines, and giving the reservations back when it is
+cancelled. Each step is idempotent: the lines are the target, so a repeat changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlmodel import col, select
+from temporalio import activity
+
+from domain.messages import (
+    ActivityName,
+    CompensateInput,
+    CompensateResult,
+    LineReservation,
+    ReserveStockInput,
+    ReserveStockResult,
+)
+from store import stock
+from store.db import Database
+from store.queries import lock_order
+from store.tables import Reservation
+
+log = structlog.get_logger(__name__)
+
+
+class InventoryActivities:
+    """Reservations, bound to the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.reserve_stock, self.release_reservations]
+
+    @activity.defn(name=ActivityName.RESERVE_STOCK)
+    async def reserve_stock(self, inp: ReserveStockInput) -> ReserveStockResult:
+        """Reserve (库存预留) each line up to its quantity as far as stock allows; never more
+        than is on hand. The lines are the target: after an amendment, what is no longer
+        needed is released and what is new is reserved, so a repeat changes nothing."""
+        results: list[LineReservation] = []
+        wanted = {line.line_no: line for line in inp.lines}
+        async with self.db.writing() as conn:
+            await lock_order(conn, inp.order_no)
+            rows = await stock.reservations_of(conn, inp.order_no)
+            touched: dict[int, dict[str, Any]] = {}
+            for line_no, row in rows.items():
+                target = wanted.get(line_no)
+                if row["status"] == "active" and (target is None or target.sku != row["sku"]):
+                    await stock.release(conn, row["sku"], row["quantity"])
+                    row.update(quantity=0, status="released")
+                    touched[row["id"]] = row
+            added: list[dict[str, Any]] = []
+            for line in inp.lines:
+                row = rows.get(line.line_no) or {}
+                if row:
+                    touched[row["id"]] = row
+                else:
+                    row.update(order_no=inp.order_no, line_no=line.line_no, quantity=0)
+                    row.update(created_at=inp.at)
+                    added.append(row)
+                row.update(sku=line.sku, status="active")
+                if row["quantity"] > line.quantity:
+                    await stock.release(conn, line.sku, row["quantity"] - line.quantity)
+                    row["quantity"] = line.quantity
+                elif row["quantity"] < line.quantity:
+                    available = await stock.lock_product(conn, line.sku)
+                    take = max(0, min(line.quantity - row["quantity"], available))
+                    if take:
+                        await stock.reserve(conn, line.sku, take)
+                        row["quantity"] += take
+                results.append(
+                    LineReservation(
+                        line_no=line.line_no,
+                        sku=line.sku,
+                        reserved_quantity=row["quantity"],
+                        short_quantity=max(0, line.quantity - row["quantity"]),
+                    )
+                )
+            await stock.save_reservations(conn, list(touched.values()), added, inp.at)
+        log.info("stock_reserved", lines=[r.model_dump() for r in results])
+        return ReserveStockResult(lines=results)
+
+    @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
+    async def release_reservations(self, inp: CompensateInput) -> CompensateResult:
+        """Give the order's reserved stock back to everyone else."""
+        released: list[str] = []
+        async with self.db.writer() as session:
+            rows = (
+                await session.exec(
+                    select(Reservation)
+                    .where(
+                        col(Reservation.order_no) == inp.order_no,
+                        col(Reservation.status) == "active",
+                    )
+                    .with_for_update()
+                )
+            ).all()
+            for reservation in rows:
+                if reservation.quantity:
+                    await stock.release(
+                        await session.connection(), reservation.sku, reservation.quantity
+                    )
+                    released.append(f"{reservation.sku}x{reservation.quantity}")
+                reservation.quantity = 0
+                reservation.status = "released"
+                reservation.updated_at = inp.at
+                session.add(reservation)
+        log.info("reservations_released", released=released, reason=inp.reason)
+        return CompensateResult(ids=released)

@@ -1,0 +1,146 @@
+"""Production (生产): a production order per line stock cannot cover, produced goods booked
+into stock for the order, and the orders withdrawn when the sales order is cancelled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlmodel import col, select
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from domain.calendar import BusinessCalendar, Duration
+from domain.messages import (
+    ActivityName,
+    CompensateInput,
+    CompensateResult,
+    PlanProductionInput,
+    PlanProductionResult,
+    RecordProductionInput,
+    RecordProductionResult,
+)
+from domain.orders import ProductionOrderView
+from store import stock
+from store.db import Database
+from store.rows import only
+from store.tables import ProductionOrder, Reservation, StockMovement
+
+log = structlog.get_logger(__name__)
+
+
+class ProductionActivities:
+    """Production orders, bound to the database and the company calendar (lead times are
+    working days)."""
+
+    def __init__(self, db: Database, calendar: BusinessCalendar) -> None:
+        self.db = db
+        self.calendar = calendar
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.plan_production, self.record_production, self.cancel_production_orders]
+
+    @activity.defn(name=ActivityName.PLAN_PRODUCTION)
+    async def plan_production(self, inp: PlanProductionInput) -> PlanProductionResult:
+        """A production order (生产计划) per short line, due after the product's lead time."""
+        planned: list[ProductionOrderView] = []
+        async with self.db.writer() as session:
+            for shortage in inp.shortages:
+                po_id = f"PO-{inp.order_no}-{shortage.line_no}" + (
+                    f"-r{inp.revision}" if inp.revision > 1 else ""
+                )
+                po = await session.get(ProductionOrder, po_id)
+                if po is None:
+                    po = ProductionOrder(
+                        id=po_id,
+                        order_no=inp.order_no,
+                        line_no=shortage.line_no,
+                        sku=shortage.sku,
+                        quantity=shortage.quantity,
+                        # Lead times are working days in the company calendar.
+                        due_date=self.calendar.add(inp.at, Duration(days=shortage.lead_time_days))
+                        .astimezone(ZoneInfo(self.calendar.timezone))
+                        .date(),
+                        created_at=inp.at,
+                    )
+                    session.add(po)
+                planned.append(_view(po))
+        log.info("production_planned", production_orders=[p.id for p in planned])
+        return PlanProductionResult(production_orders=planned)
+
+    @activity.defn(name=ActivityName.RECORD_PRODUCTION)
+    async def record_production(self, inp: RecordProductionInput) -> RecordProductionResult:
+        """Book produced goods into stock and reserve them for the order's line.
+
+        `produced_quantity` is cumulative, so a repeated report changes nothing.
+        """
+        async with self.db.writer() as session:
+            po = await session.get(ProductionOrder, inp.production_order_id, with_for_update=True)
+            if po is None or po.order_no != inp.order_no:
+                raise ApplicationError(
+                    f"Production order {inp.production_order_id} is not part of {inp.order_no}",
+                    type="NotFound",
+                    non_retryable=True,
+                )
+            reservation = (
+                await session.exec(
+                    select(Reservation)
+                    .where(
+                        col(Reservation.order_no) == po.order_no,
+                        col(Reservation.line_no) == po.line_no,
+                    )
+                    .with_for_update()
+                )
+            ).first()
+            if reservation is None:
+                raise ApplicationError("No reservation for the produced line", non_retryable=True)
+            added = inp.produced_quantity - po.produced_quantity
+            if added > 0:
+                to_reserve = max(0, min(added, po.quantity - po.produced_quantity))
+                await stock.add_stock(await session.connection(), po.sku, added, reserve=to_reserve)
+                session.add(
+                    StockMovement(
+                        sku=po.sku,
+                        delta=added,
+                        reason=f"produced {po.id}",
+                        order_no=po.order_no,
+                        at=inp.at,
+                    )
+                )
+                reservation.quantity += to_reserve
+                reservation.updated_at = inp.at
+                po.produced_quantity = inp.produced_quantity
+                if po.produced_quantity >= po.quantity:
+                    po.status = "completed"
+                    po.completed_at = inp.at
+                session.add_all([reservation, po])
+            view = _view(po)
+            reserved = reservation.quantity
+        log.info("production_recorded", production_order=view.id, produced=view.produced_quantity)
+        return RecordProductionResult(production_order=view, line_reserved_quantity=reserved)
+
+    @activity.defn(name=ActivityName.CANCEL_PRODUCTION_ORDERS)
+    async def cancel_production_orders(self, inp: CompensateInput) -> CompensateResult:
+        """Cancel the order's production orders that are not complete."""
+        async with self.db.writer() as session:
+            rows = (
+                await session.exec(
+                    select(ProductionOrder).where(
+                        col(ProductionOrder.order_no) == inp.order_no,
+                        col(ProductionOrder.status) == "planned",
+                        *only(ProductionOrder.id, inp.ids),
+                    )
+                )
+            ).all()
+            for po in rows:
+                po.status = "cancelled"
+                po.completed_at = inp.at
+                session.add(po)
+        log.info("production_orders_cancelled", ids=[po.id for po in rows], reason=inp.reason)
+        return CompensateResult(ids=[po.id for po in rows])
+
+
+def _view(po: ProductionOrder) -> ProductionOrderView:
+    return ProductionOrderView.model_validate(po, from_attributes=True)

@@ -1,0 +1,128 @@
+"""Shipping (发货): the pick list, goods leaving, the customer's signature, and pick lists
+withdrawn when the order is cancelled. Each step is keyed by its shipment, so a retry finds
+what the first attempt wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlmodel import col, select
+from temporalio import activity
+
+from domain.messages import (
+    ActivityName,
+    CompensateInput,
+    CompensateResult,
+    CreateShipmentInput,
+    DeliverShipmentInput,
+    DispatchShipmentInput,
+)
+from domain.orders import ShipmentView
+from store import shipments, stock
+from store.db import Database
+from store.rows import only
+from store.tables import Shipment
+
+log = structlog.get_logger(__name__)
+
+
+class ShippingActivities:
+    """Shipments, bound to the database."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [
+            self.create_shipment,
+            self.dispatch_shipment,
+            self.deliver_shipment,
+            self.cancel_shipments,
+        ]
+
+    @activity.defn(name=ActivityName.CREATE_SHIPMENT)
+    async def create_shipment(self, inp: CreateShipmentInput) -> ShipmentView:
+        """The shipment and its pick list (拣货单), once everything is reserved."""
+        shipment_id = f"SH-{inp.order_no}-{inp.seq}"
+        new = {
+            "id": shipment_id,
+            "order_no": inp.order_no,
+            "return_no": None,
+            "status": "ready",
+            "lines": [line.model_dump() for line in inp.lines],
+            "created_at": inp.at,
+        }
+        async with self.db.writing() as conn:
+            view = await shipments.add_shipment(conn, new)
+        log.info("shipment_created", shipment=shipment_id)
+        return view
+
+    @activity.defn(name=ActivityName.DISPATCH_SHIPMENT)
+    async def dispatch_shipment(self, inp: DispatchShipmentInput) -> ShipmentView:
+        """Goods leave (发货): stock and reservations go down by what the shipment carries."""
+        async with self.db.writing() as conn:
+            shipment = await shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
+            if shipment["status"] == "ready":
+                await stock.ship(conn, inp.order_no, shipment["lines"], inp.at)
+                await stock.record_movements(
+                    conn,
+                    [
+                        {
+                            "sku": str(line["sku"]),
+                            "delta": -int(line["quantity"]),
+                            "reason": f"shipped {inp.shipment_id}",
+                            "order_no": inp.order_no,
+                            "at": inp.at,
+                        }
+                        for line in shipment["lines"]
+                    ],
+                )
+                changed = {
+                    "status": "dispatched",
+                    "carrier": inp.carrier,
+                    "tracking_no": inp.tracking_no,
+                    "dispatched_at": inp.at,
+                }
+                await shipments.set_shipment(conn, inp.shipment_id, changed)
+                shipment |= changed
+        view = ShipmentView.model_validate(shipment)
+        log.info("shipment_dispatched", shipment=view.id, carrier=view.carrier)
+        return view
+
+    @activity.defn(name=ActivityName.DELIVER_SHIPMENT)
+    async def deliver_shipment(self, inp: DeliverShipmentInput) -> ShipmentView:
+        """The customer signed for the goods (签收)."""
+        async with self.db.writing() as conn:
+            shipment = await shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
+            if shipment["status"] == "dispatched":
+                changed = {
+                    "status": "delivered",
+                    "signed_by": inp.signed_by,
+                    "delivered_at": inp.at,
+                }
+                await shipments.set_shipment(conn, inp.shipment_id, changed)
+                shipment |= changed
+        view = ShipmentView.model_validate(shipment)
+        log.info("shipment_delivered", shipment=view.id)
+        return view
+
+    @activity.defn(name=ActivityName.CANCEL_SHIPMENTS)
+    async def cancel_shipments(self, inp: CompensateInput) -> CompensateResult:
+        """Withdraw the pick lists of shipments not yet dispatched."""
+        async with self.db.writer() as session:
+            rows = (
+                await session.exec(
+                    select(Shipment).where(
+                        col(Shipment.order_no) == inp.order_no,
+                        col(Shipment.status) == "ready",
+                        *only(Shipment.id, inp.ids),
+                    )
+                )
+            ).all()
+            for shipment in rows:
+                shipment.status = "cancelled"
+                session.add(shipment)
+        log.info("shipments_cancelled", ids=[s.id for s in rows], reason=inp.reason)
+        return CompensateResult(ids=[s.id for s in rows])

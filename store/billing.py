@@ -1,0 +1,229 @@
+"""Billing: receivables, invoices, payments and credit notes, shared by the billing steps,
+entry (a customer's credit) and returns (credit for goods that came back).
+
+Two rules live here and nowhere else in the store: a customer's open receivables (what their
+issued invoices still owe, `credit_view`), and that an invoice is paid once nothing is
+outstanding (`Invoice.settle_if_covered`, applied by `pay` and `credit_order`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Row,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    insert,
+    or_,
+    type_coerce,
+    update,
+)
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+from temporalio.exceptions import ApplicationError
+
+from domain.messages import CreditOrderInput, CreditResult
+from domain.money import round_money
+from domain.orders import CreditNoteView, CreditView, InvoiceView, RefundView
+from store.db import Database
+from store.queries import lock_order
+from store.rows import insert_once
+from store.tables import CreditNote, Invoice, Payment, Refund
+
+_CUSTOMERS = SQLModel.metadata.tables["customer"]
+_HOLDS = SQLModel.metadata.tables["credithold"]
+INVOICES = SQLModel.metadata.tables["invoice"]
+_PAYMENTS = SQLModel.metadata.tables["payment"]
+
+# A customer with their credit: holds not yet released, and what their issued invoices still
+# owe (money is stored in cents: the raw integers are summed and converted once).
+_CUSTOMER_CREDIT = sa_select(
+    _CUSTOMERS,
+    exists()
+    .where(_HOLDS.c.customer_id == _CUSTOMERS.c.customer_id, _HOLDS.c.released_at.is_(None))
+    .label("on_hold"),
+    sa_select(
+        func.coalesce(
+            func.sum(
+                type_coerce(INVOICES.c.amount, BigInteger)
+                - type_coerce(INVOICES.c.paid_amount, BigInteger)
+                - type_coerce(INVOICES.c.credited_amount, BigInteger)
+            ),
+            0,
+        )
+    )
+    .where(INVOICES.c.customer_id == _CUSTOMERS.c.customer_id, INVOICES.c.status == "issued")
+    .scalar_subquery()
+    .label("receivables_cents"),
+).where(_CUSTOMERS.c.customer_id == bindparam("customer_id"))
+
+_INVOICE_FOR_UPDATE = (
+    sa_select(INVOICES).where(INVOICES.c.id == bindparam("invoice_id")).with_for_update()
+)
+_SET_INVOICE_PAID = (
+    update(INVOICES)
+    .where(INVOICES.c.id == bindparam("invoice_id"))
+    .values(paid_amount=bindparam("paid"), status=bindparam("new_status"))
+)
+# A payment by its id, else by its reference on the order (the same transfer reported twice).
+_PAYMENT_OF = (
+    sa_select(_PAYMENTS)
+    .where(
+        or_(
+            _PAYMENTS.c.id == bindparam("payment_id"),
+            and_(
+                _PAYMENTS.c.order_no == bindparam("order_no"),
+                _PAYMENTS.c.reference == bindparam("reference"),
+            ),
+        )
+    )
+    .order_by(case((_PAYMENTS.c.id == bindparam("payment_id"), 0), else_=1))
+    .limit(1)
+)
+_INSERT_PAYMENT = insert(_PAYMENTS)
+
+
+async def customer_credit(conn: AsyncConnection, customer_id: str) -> Row[Any] | None:
+    """The customer's row with `on_hold` (an unreleased credit hold) and what `credit_view`
+    needs; None for an unknown customer."""
+    return (await conn.execute(_CUSTOMER_CREDIT, {"customer_id": customer_id})).first()
+
+
+def credit_view(customer: Row[Any], adds: Decimal) -> CreditView:
+    """The customer's credit (`customer_credit`): open receivables, and the exposure once
+    `adds` (what an order will invoice) is owed too."""
+    receivables = round_money(Decimal(int(customer.receivables_cents)) / 100)
+    return CreditView(
+        credit_limit=customer.credit_limit,
+        open_receivables=receivables,
+        exposure=receivables + adds,
+    )
+
+
+async def add_invoice(conn: AsyncConnection, new: dict[str, Any]) -> InvoiceView:
+    """The invoice `new` (a row keyed by its `id`), once: a retry gets the row written first."""
+    return InvoiceView.model_validate(await insert_once(conn, INVOICES, new))
+
+
+async def invoice_for_update(conn: AsyncConnection, order_no: str, invoice_id: str) -> Invoice:
+    """The invoice, locked; `order_no` must own it."""
+    row = (await conn.execute(_INVOICE_FOR_UPDATE, {"invoice_id": invoice_id})).first()
+    if row is None or row.order_no != order_no:
+        raise ApplicationError(
+            f"Invoice {invoice_id} is not part of {order_no}", type="NotFound", non_retryable=True
+        )
+    return Invoice.model_validate(dict(row._mapping))
+
+
+async def payment_of(
+    conn: AsyncConnection, payment_id: str, order_no: str, reference: str | None
+) -> dict[str, Any] | None:
+    """A payment recorded already: by its id, else by its reference on the order."""
+    row = (
+        await conn.execute(
+            _PAYMENT_OF, {"payment_id": payment_id, "order_no": order_no, "reference": reference}
+        )
+    ).first()
+    return None if row is None else dict(row._mapping)
+
+
+async def pay(conn: AsyncConnection, invoice: Invoice, payment: dict[str, Any]) -> None:
+    """Record `payment` (a new row) against the locked `invoice`, settling it when covered."""
+    await conn.execute(_INSERT_PAYMENT, payment)
+    invoice.paid_amount += payment["amount"]
+    invoice.settle_if_covered()
+    await conn.execute(
+        _SET_INVOICE_PAID,
+        {"invoice_id": invoice.id, "paid": invoice.paid_amount, "new_status": invoice.status},
+    )
+
+
+def invoice_view(invoice: Invoice) -> InvoiceView:
+    return InvoiceView.model_validate(invoice, from_attributes=True)
+
+
+def refund_view(refund: Refund) -> RefundView:
+    return RefundView(
+        id=refund.id,
+        payment_id=refund.payment_id,
+        amount=refund.amount,
+        refunded_at=refund.refunded_at,
+    )
+
+
+def credit_note_view(note: CreditNote) -> CreditNoteView:
+    return CreditNoteView(
+        id=note.id, invoice_id=note.invoice_id, amount=note.amount, issued_at=note.issued_at
+    )
+
+
+async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
+    """A credit note on an order, once (its id, and its refund's, derive from `credit_id`):
+    first taken off what the order still owes on its open invoices, oldest first; what exceeds
+    that is refunded from what was paid."""
+    note_id, refund_id = f"CN-{inp.credit_id}", f"RF-{inp.credit_id}"
+    async with db.writer() as session:
+        await lock_order(await session.connection(), inp.order_no)
+        invoices = list(
+            (
+                await session.exec(
+                    select(Invoice)
+                    .where(col(Invoice.order_no) == inp.order_no)
+                    .order_by(col(Invoice.issued_at), col(Invoice.id))
+                )
+            ).all()
+        )
+        note = await session.get(CreditNote, note_id)
+        refund = await session.get(Refund, refund_id)
+        if note is None:
+            left, credited = inp.amount, list[str]()
+            for invoice in invoices:
+                if invoice.status != "issued" or left <= 0:
+                    continue
+                applied = min(left, invoice.outstanding)
+                credited.append(invoice.id)
+                invoice.credited_amount += applied
+                invoice.settle_if_covered()
+                left -= applied
+                session.add(invoice)
+            note = CreditNote(
+                id=note_id,
+                order_no=inp.order_no,
+                # The invoice it settled first, else the order's latest (refunded against it).
+                invoice_id=(credited or [i.id for i in invoices[-1:]] or [""])[0],
+                amount=inp.amount,
+                reason=inp.reason[:200],
+                issued_at=inp.at,
+            )
+            session.add(note)
+            paid = await _total(session, Payment.amount, Payment.order_no, inp.order_no)
+            refunded = await _total(session, Refund.amount, Refund.order_no, inp.order_no)
+            due = min(left, paid - refunded)
+            if due > 0:
+                refund = Refund(
+                    id=refund_id,
+                    order_no=inp.order_no,
+                    payment_id=f"credit:{note_id}",
+                    amount=due,
+                    reason=inp.reason[:200],
+                    refunded_at=inp.at,
+                )
+                session.add(refund)
+        return CreditResult(
+            credit_note=credit_note_view(note),
+            refund=refund_view(refund) if refund is not None else None,
+            invoices=[invoice_view(invoice) for invoice in invoices],
+        )
+
+
+async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) -> Decimal:
+    rows = (await session.exec(select(amount).where(col(key) == order_no))).all()
+    return sum(rows, Decimal(0))

@@ -1,0 +1,160 @@
+"""Stock and reservations: the statements every step that moves goods shares (reserving,
+releasing, shipping, producing, restocking a return).
+
+Plain Core statements built once: SQLAlchemy's compiled cache serves them on every call. A
+`bindparam` of an UPDATE must not be named like a column of its table (SQLAlchemy refuses it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, insert, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+from temporalio.exceptions import ApplicationError
+
+_PRODUCTS = SQLModel.metadata.tables["product"]
+_RESERVATIONS = SQLModel.metadata.tables["reservation"]
+
+_LOCK_PRODUCT = (
+    sa_select(_PRODUCTS.c.stock_on_hand, _PRODUCTS.c.reserved)
+    .where(_PRODUCTS.c.sku == bindparam("sku"))
+    .with_for_update()
+)
+_RELEASE = (
+    update(_PRODUCTS)
+    .where(_PRODUCTS.c.sku == bindparam("product"))
+    .values(reserved=_PRODUCTS.c.reserved - bindparam("qty"))
+)
+# The guard in WHERE makes overselling impossible even without the row lock.
+_RESERVE = (
+    update(_PRODUCTS)
+    .where(
+        _PRODUCTS.c.sku == bindparam("product"),
+        _PRODUCTS.c.stock_on_hand - _PRODUCTS.c.reserved >= bindparam("qty"),
+    )
+    .values(reserved=_PRODUCTS.c.reserved + bindparam("qty"))
+)
+_ADD_STOCK = (
+    update(_PRODUCTS)
+    .where(_PRODUCTS.c.sku == bindparam("product"))
+    .values(
+        stock_on_hand=_PRODUCTS.c.stock_on_hand + bindparam("qty"),
+        reserved=_PRODUCTS.c.reserved + bindparam("to_reserve"),
+    )
+)
+_SHIP_STOCK = (
+    update(_PRODUCTS)
+    .where(_PRODUCTS.c.sku == bindparam("product"))
+    .values(
+        stock_on_hand=_PRODUCTS.c.stock_on_hand - bindparam("qty"),
+        reserved=_PRODUCTS.c.reserved - bindparam("qty"),
+    )
+)
+_SHIPPED_QUANTITY = _RESERVATIONS.c.quantity - bindparam("qty")
+_SHIP_RESERVATION = (
+    update(_RESERVATIONS)
+    .where(
+        _RESERVATIONS.c.order_no == bindparam("order"),
+        _RESERVATIONS.c.line_no == bindparam("line"),
+    )
+    .values(
+        quantity=_SHIPPED_QUANTITY,
+        status=case((_SHIPPED_QUANTITY <= 0, "shipped"), else_="active"),
+        updated_at=bindparam("at"),
+    )
+)
+_RESERVATIONS_OF = sa_select(_RESERVATIONS).where(_RESERVATIONS.c.order_no == bindparam("order_no"))
+_SET_RESERVATION = update(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
+_INSERT_RESERVATION = insert(_RESERVATIONS)
+_INSERT_MOVEMENT = insert(SQLModel.metadata.tables["stockmovement"])
+
+
+async def lock_product(conn: AsyncConnection, sku: str) -> int:
+    """Lock the product's row (PostgreSQL; SQLite's writer already holds the database) and
+    answer what is available (not reserved); NotFound for an unknown SKU."""
+    row = (await conn.execute(_LOCK_PRODUCT, {"sku": sku})).first()
+    if row is None:
+        raise ApplicationError(f"Unknown SKU {sku!r}", type="NotFound", non_retryable=True)
+    return int(row.stock_on_hand - row.reserved)
+
+
+async def reserve(conn: AsyncConnection, sku: str, quantity: int) -> None:
+    """Reserve `quantity` of what is available; the caller has checked it (`lock_product`)."""
+    result = await conn.execute(_RESERVE, {"product": sku, "qty": quantity})
+    if result.rowcount != 1:
+        raise RuntimeError(f"stock of {sku} changed while reserving; retrying")
+
+
+async def release(conn: AsyncConnection, sku: str, quantity: int) -> None:
+    """Give `quantity` reserved units back to everyone else."""
+    if quantity:
+        await lock_product(conn, sku)
+        await conn.execute(_RELEASE, {"product": sku, "qty": quantity})
+
+
+async def add_stock(conn: AsyncConnection, sku: str, quantity: int, *, reserve: int = 0) -> None:
+    """Goods come in (produced, returned): on hand up by `quantity`, `reserve` of them held for
+    the order that waits for them."""
+    await lock_product(conn, sku)
+    await conn.execute(_ADD_STOCK, {"product": sku, "qty": quantity, "to_reserve": reserve})
+
+
+async def ship(
+    conn: AsyncConnection, order_no: str, lines: Sequence[dict[str, Any]], at: datetime
+) -> None:
+    """Goods leave: stock and the order's reservations go down by each line's quantity."""
+    for line in lines:
+        sku = str(line["sku"])
+        values = {
+            "product": sku,
+            "qty": int(line["quantity"]),
+            "order": order_no,
+            "line": int(line["line_no"]),
+            "at": at,
+        }
+        await lock_product(conn, sku)
+        await conn.execute(_SHIP_STOCK, values)
+        await conn.execute(_SHIP_RESERVATION, values)
+
+
+async def record_movements(conn: AsyncConnection, movements: list[dict[str, Any]]) -> None:
+    """The stock ledger: one row per movement (`sku`, `delta`, `reason`, `order_no`, `at`), in
+    one statement."""
+    if movements:
+        await conn.execute(_INSERT_MOVEMENT, movements)
+
+
+async def reservations_of(conn: AsyncConnection, order_no: str) -> dict[int, dict[str, Any]]:
+    """The order's reservation rows, by line number."""
+    rows = await conn.execute(_RESERVATIONS_OF, {"order_no": order_no})
+    return {row.line_no: dict(row._mapping) for row in rows}
+
+
+async def save_reservations(
+    conn: AsyncConnection,
+    changed: Sequence[dict[str, Any]],
+    added: Sequence[dict[str, Any]],
+    at: datetime,
+) -> None:
+    """Write changed reservation rows (by `id`) and add new ones, one statement each."""
+    if changed:
+        await conn.execute(
+            _SET_RESERVATION,
+            [
+                {
+                    "reservation_id": row["id"],
+                    "sku": row["sku"],
+                    "quantity": row["quantity"],
+                    "status": row["status"],
+                    "updated_at": at,
+                }
+                for row in changed
+            ],
+        )
+    if added:
+        await conn.execute(_INSERT_RESERVATION, [row | {"updated_at": at} for row in added])
