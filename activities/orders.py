@@ -37,7 +37,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from domain.approval import ApprovalPolicy
+from domain.approval import ApprovalPolicy, credit_exposure
 from domain.calendar import BusinessCalendar, Duration
 from domain.messages import (
     ActivityName,
@@ -207,7 +207,9 @@ class OrderActivities:
             credit = CreditView(
                 credit_limit=customer.credit_limit,
                 open_receivables=receivables,
-                exposure=receivables + total,
+                exposure=credit_exposure(
+                    receivables, total, req.payment_terms or customer.payment_terms
+                ),
             )
         today = inp.at.astimezone(ZoneInfo(self.calendar.timezone)).date()  # the company's
         if req.requested_delivery_date and req.requested_delivery_date < today:
@@ -865,7 +867,12 @@ _CUSTOMER_CREDIT = sa_select(
             0,
         )
     )
-    .where(_INVOICES.c.customer_id == _CUSTOMERS.c.customer_id, _INVOICES.c.status == "issued")
+    .where(
+        _INVOICES.c.customer_id == _CUSTOMERS.c.customer_id,
+        _INVOICES.c.status == "issued",
+        # A prepaid invoice is asked for before anything ships: not money owed on credit.
+        _INVOICES.c.payment_terms != "prepaid",
+    )
     .scalar_subquery()
     .label("receivables_cents"),
 ).where(_CUSTOMERS.c.customer_id == bindparam("customer_id"))
