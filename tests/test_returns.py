@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.errors import rpc_to_problem
 from domain.orders import OrderLineView
 from domain.returns import ReturnLineRequest, ReturnLineView, allocate_return
 from tests.helpers import Factory, error_fields, eventually, post_ok, submit_ok
@@ -498,3 +500,11 @@ async def test_a_return_credits_what_was_paid_for_the_units_not_the_first_lines_
         (1, 1),
     ]
     assert ret["credit_note"]["amount"] == 350 and ret["refund"]["amount"] == 350
+
+
+def test_a_return_not_found_is_named_a_return() -> None:
+    gone = RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+    problem = rpc_to_problem(gone, "SO-1", return_no="RT-SO-1-A").problem
+    assert (problem.status, problem.detail) == (404, "Return RT-SO-1-A not found")
+    assert problem.order_no == "SO-1"
+    assert rpc_to_problem(gone, "SO-1").problem.detail == "Order SO-1 not found"

@@ -164,7 +164,7 @@ async def request_return(
                 ReturnWorkflow.view
             )
         except RPCError as exc:
-            raise rpc_to_problem(exc, order_no) from exc
+            raise rpc_to_problem(exc, order_no, return_no=return_no) from exc
         # The workflow knows its own fingerprint only through the read model; compare bodies.
         same = current.lines == view.lines and current.reason == view.reason
         return _same_return(
@@ -278,7 +278,8 @@ async def update_return(
                 update_id(update, idempotency_key),
                 ReturnView,
                 timedelta(seconds=settings.command_timeout_seconds),
-                return_no,
+                order_no or None,
+                return_no=return_no,
             )
         except WorkflowEnded:
             if record is None:
