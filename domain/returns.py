@@ -74,10 +74,6 @@ class ReturnSubmission(Frozen):
     resolution: ReturnResolution
 
 
-class ReturnRequest(ReturnSubmission):
-    requested_by: ShortText
-
-
 class ReturnLineView(BaseModel):
     sku: str
     name: str
