@@ -46,12 +46,8 @@ def test_only_production_leaves_the_sandbox_by_default(monkeypatch: pytest.Monke
     assert isinstance(workflow_runner(), SandboxedWorkflowRunner)
 
 
-def test_the_test_suite_runs_its_workflows_in_the_sandbox(settings: Settings) -> None:
-    assert settings.workflow_sandbox is True  # whatever WORKFLOW_SANDBOX says in the shell
-
-
-# What the workflows saw: in the sandbox, this module is imported afresh into each workflow's
-# sandbox, so only a workflow running outside it can add to this list.
+# What each workflow run saw: whether it ran in the sandbox (the interceptor runs where the
+# workflow does).
 seen_in_sandbox: list[bool] = []
 
 
@@ -85,3 +81,21 @@ async def test_orders_run_to_the_end_outside_the_sandbox(
             handle = temporal_client.get_workflow_handle(workflow_id, result_type=OrderView)
             assert (await handle.result()).status is OrderStatus.COMPLETED
     assert seen_in_sandbox == [False, False]
+
+
+async def test_the_test_suite_runs_its_workflows_in_the_sandbox(
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    """A worker built from the suite's settings, as the session's is (whatever
+    WORKFLOW_SANDBOX says in the shell), runs orders in the sandbox."""
+    own = settings.model_copy(update={"task_queue": f"sandboxed-{uuid.uuid4().hex[:6]}"})
+    seen_in_sandbox.clear()
+    async with build_worker(temporal_client, db, own, [_Probe()]), api_for(own) as api:
+        workflow_id = await scenarios.auto_approved(api, new_customer, new_product)
+        handle = temporal_client.get_workflow_handle(workflow_id, result_type=OrderView)
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert seen_in_sandbox == [True]
