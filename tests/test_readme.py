@@ -1,4 +1,6 @@
-"""Every request body the README shows is one the API takes, checked against its OpenAPI schema.
+"""The README says what the code does: its request bodies and its order statuses.
+
+Every request body the README shows is one the API takes, checked against its OpenAPI schema.
 
 The README shows bodies two ways: JSON (`curl -d '{...}'`, `{"comment": "..."}`), validated as
 it stands, and a short form, `{name, optional?, choice: a|b}`, whose fields must be the body's
@@ -20,6 +22,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from api.main import create_app
+from domain.statuses import OrderStatus
 from settings import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -297,3 +300,13 @@ def test_the_check_refuses_what_the_api_refuses(
 ) -> None:
     shown = Shown(1, "POST", "/orders/{id}/hold", body)
     assert bool(_problems(shown, spec)) is wrong, _problems(shown, spec)
+
+
+def test_the_readme_lists_every_status_with_the_codes_label() -> None:
+    """`RECEIVED` too: it is the timeline's first entry. `INVALID` is a refused entry, which
+    is not an order (the README says so where it describes entry)."""
+    text = README.read_text().split("Statuses:", 1)[1].split("\n\n", 1)[0]
+    listed = dict(re.findall(r"`([A-Z_]+)` ([^,.\s]+)", text))
+    assert listed == {
+        status.value: status.label_zh for status in OrderStatus if status is not OrderStatus.INVALID
+    }
