@@ -163,7 +163,7 @@ def main() -> None:
     if sys.argv[1:] != ["accounting"]:
         raise SystemExit("usage: python -m bench.variant_worker accounting")
     out = os.environ.get("BENCH_ACCOUNTING_OUT")
-    install_accounting(get_settings().sandboxed())
+    install_accounting(get_settings().workflow_sandbox)
     _account_gc()
     if out:  # SIGUSR1: write the ledger so far (a snapshot to subtract from a later one)
         signal.signal(signal.SIGUSR1, lambda *_: LEDGER.write(out))
