@@ -4,18 +4,25 @@ Starts a persistent Temporal dev server (UI included, our search attributes regi
 worker and the API, seeds the demo catalog and a few demo orders, prints where to click, and
 on Ctrl-C stops everything in order: API, worker, then Temporal. State lives in `.data/`, so
 the next run finds every order where it was.
+
+Nothing outlives it: the shutdown goes on when stdout is gone (`make run | tee run.log` whose
+`tee` ended first), and on Linux each part gets SIGTERM from the kernel if this program dies
+without a shutdown (SIGKILL, OOM).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,20 +64,63 @@ def temporal_command(db_file: Path, port: int, ui_port: int | None) -> list[str]
     ]
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(libc: ctypes.CDLL, parent: int) -> None:  # runs in the child, before exec
+    """The kernel sends this child SIGTERM when its parent dies, however it dies (SIGKILL
+    too): prctl(2)'s PR_SET_PDEATHSIG. It follows the thread that started the child: every
+    part is started from the main thread, which lives as long as the program."""
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+
+def spawn(command: list[str], **options: Any) -> subprocess.Popen[bytes]:
+    """Start a part in its own session (Ctrl-C reaches only us, and we stop the parts in
+    order), dying with us on Linux."""
+    preexec = None
+    if sys.platform == "linux":
+        # Loaded here, in the parent: the child between fork and exec only calls it.
+        preexec = functools.partial(
+            _die_with_parent, ctypes.CDLL(None, use_errno=True), os.getpid()
+        )
+    return subprocess.Popen(command, start_new_session=True, preexec_fn=preexec, **options)
+
+
 def start_temporal(settings: Settings) -> subprocess.Popen[bytes]:
     DATA_DIR.mkdir(exist_ok=True)
     command = temporal_command(
         DATA_DIR / "temporal.db", settings.temporal_port, settings.temporal_ui_port
     )
     log_file = (DATA_DIR / "temporal.log").open("ab")
-    return subprocess.Popen(
-        command, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    return spawn(command, stdout=log_file, stderr=subprocess.STDOUT)
 
 
 def start_python(module: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # Own session: Ctrl-C reaches only us, and we stop the parts in order.
-    return subprocess.Popen([sys.executable, "-m", module], env=env, start_new_session=True)
+    return spawn([sys.executable, "-m", module], env=env)
+
+
+def say(text: str) -> None:
+    """Print for the person running us. If stdout is gone (a closed pipe: `make run | tee`
+    whose `tee` ended first), output stops and the work goes on: a shutdown that raised
+    BrokenPipeError half-way left Temporal and the worker running as orphans."""
+    try:
+        print(text, flush=True)
+    except (OSError, ValueError):
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """From now on stdout goes nowhere, also for the interpreter's flush at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    finally:
+        os.close(devnull)
 
 
 async def wait_for_temporal(settings: Settings, process: subprocess.Popen[bytes]) -> None:
@@ -120,13 +170,20 @@ async def submit_demo_orders(base_url: str) -> list[str]:
 
 
 def stop(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-    for name, process in processes:
-        if process.poll() is None:
-            print(f"  stopping {name} ...", flush=True)
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+    """Each part in order, given 20 s to stop; a second Ctrl-C kills what is left."""
+    try:
+        for name, process in processes:
+            if process.poll() is None:
+                say(f"  stopping {name} ...")
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    finally:
+        for _, process in processes:
+            if process.poll() is None:
                 process.kill()
                 process.wait()
 
@@ -147,7 +204,7 @@ async def main() -> None:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     try:
-        print(f"Starting the Temporal dev server (state in {DATA_DIR}/temporal.db) ...", flush=True)
+        say(f"Starting the Temporal dev server (state in {DATA_DIR}/temporal.db) ...")
         temporal = start_temporal(settings)
         processes.insert(0, ("Temporal", temporal))
         await wait_for_temporal(settings, temporal)
@@ -156,14 +213,14 @@ async def main() -> None:
         await db.create_schema()
         customers, products = await seed_demo_catalog(db)
         await db.dispose()
-        print(f"Demo catalog: {customers} customer(s) and {products} product(s) added.", flush=True)
+        say(f"Demo catalog: {customers} customer(s) and {products} product(s) added.")
 
         processes.insert(0, ("worker", start_python("worker", env)))
         api = start_python("api", env)
         processes.insert(0, ("API", api))
         await wait_for_api(base_url, api)
         demo = await submit_demo_orders(base_url)
-        print(
+        say(
             "\n".join(
                 [
                     "",
@@ -182,17 +239,16 @@ async def main() -> None:
                     "Press Ctrl-C to stop everything; orders persist for the next run.",
                     "",
                 ]
-            ),
-            flush=True,
+            )
         )
         # Child processes have no awaitable exit here; polling twice a second is cheap.
         while all(process.poll() is None for _, process in processes):  # noqa: ASYNC110
             await asyncio.sleep(0.5)
         dead = [name for name, process in processes if process.poll() is not None]
-        print(f"{', '.join(dead)} stopped unexpectedly; shutting down.", flush=True)
+        say(f"{', '.join(dead)} stopped unexpectedly; shutting down.")
     finally:
         stop(processes)
-        print("Stopped.", flush=True)
+        say("Stopped.")
 
 
 if __name__ == "__main__":

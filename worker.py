@@ -35,14 +35,14 @@ WORKFLOWS = [OrderWorkflow, ReturnWorkflow]
 
 
 def workflow_runner(*, sandboxed: bool = True, strict: bool = False) -> WorkflowRunner:
-    """What our workflows run in: Temporal's sandbox, or (`sandboxed=False`, production's
-    default: `Settings.sandboxed`) plainly on the worker's workflow threads.
+    """What our workflows run in: Temporal's sandbox (the default everywhere,
+    `Settings.workflow_sandbox`), or (`sandboxed=False`) plainly on the worker's threads.
 
     The sandbox stops a non-deterministic call (a clock, randomness, I/O) when it runs, at a
     price on every activation: for each payload it hands over, the SDK asks the sandbox for
     its serialization context by running code compiled from a string (15-20% of the worker's
     CPU per order, `bench/README.md`). Every workflow path the tests take runs in it, and the
-    replay tests run in its `strict` form, so production can run without it.
+    replay tests run in its `strict` form, so a deployment may opt out for that CPU.
 
     Sandboxed, our domain models and workflow modules pass through instead of being imported
     afresh into every order's sandbox (which costs ~7 ms of worker CPU per order, mostly
@@ -79,7 +79,7 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=activities,
-        workflow_runner=workflow_runner(sandboxed=settings.sandboxed()),
+        workflow_runner=workflow_runner(sandboxed=settings.workflow_sandbox),
         max_cached_workflows=settings.max_cached_workflows,
         interceptors=[OrderLogContext(), *interceptors],
     )
@@ -101,7 +101,7 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
             "worker_started",
             task_queue=settings.task_queue,
             temporal=settings.temporal_address,
-            workflow_sandbox=settings.sandboxed(),
+            workflow_sandbox=settings.workflow_sandbox,
         )
         await stop.wait()
         log.info("worker_stopping")

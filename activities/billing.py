@@ -62,7 +62,7 @@ class BillingActivities:
         if customer is None:
             raise ApplicationError("customer vanished", type="NotFound", non_retryable=True)
         return CreditCheckResult(
-            credit=billing.credit_view(customer, inp.uninvoiced_amount),
+            credit=billing.credit_view(customer, inp.uninvoiced_amount, None),
             on_credit_hold=bool(customer.on_hold),
         )
 

@@ -138,6 +138,10 @@ class EntryActivities:
             customer_payment_terms=customer.payment_terms if customer else None,
             lines=lines if not problems else [],
             total=total,
-            credit=billing.credit_view(customer, total) if customer is not None else None,
+            credit=(
+                billing.credit_view(customer, total, req.payment_terms or customer.payment_terms)
+                if customer is not None
+                else None
+            ),
             policy=self.policy,
         )

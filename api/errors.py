@@ -120,8 +120,11 @@ def unavailable(what: str) -> ProblemError:
     )
 
 
-def refusal_to_problem(error: WorkflowUpdateFailedError, order_no: str) -> ProblemError:
-    """Map the workflow's refusal of an update to its HTTP status."""
+def refusal_to_problem(
+    error: WorkflowUpdateFailedError, order_no: str | None, *, return_no: str | None = None
+) -> ProblemError:
+    """Map the workflow's refusal of an update (an order's, or a return's when `return_no`
+    is given) to its HTTP status."""
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type in REFUSAL_STATUS:
         return ProblemError(
@@ -131,8 +134,11 @@ def refusal_to_problem(error: WorkflowUpdateFailedError, order_no: str) -> Probl
             type_=cause.type,
             errors=_field_problems(cause.details),
         )
-    log.error("update_failed_unexpectedly", order_no=order_no, error=str(cause))
-    return ProblemError(409, f"The order refused the command: {cause}", order_no=order_no)
+    log.error(
+        "update_failed_unexpectedly", order_no=order_no, return_no=return_no, error=str(cause)
+    )
+    refused_by = "return" if return_no else "order"
+    return ProblemError(409, f"The {refused_by} refused the command: {cause}", order_no=order_no)
 
 
 def _field_problems(details: Sequence[Any]) -> list[FieldProblem] | None:
@@ -147,9 +153,14 @@ def _field_problems(details: Sequence[Any]) -> list[FieldProblem] | None:
     return problems or None
 
 
-def rpc_to_problem(error: RPCError, order_no: str | None = None) -> ProblemError:
+def rpc_to_problem(
+    error: RPCError, order_no: str | None = None, *, return_no: str | None = None
+) -> ProblemError:
+    """Temporal's answer as a problem: a workflow not found is the order's 404, or the
+    return's when `return_no` is given; trouble reaching Temporal a 503."""
     if error.status == RPCStatusCode.NOT_FOUND:
-        return ProblemError(404, f"Order {order_no} not found", order_no=order_no)
+        missing = f"Return {return_no}" if return_no else f"Order {order_no}"
+        return ProblemError(404, f"{missing} not found", order_no=order_no)
     if error.status in (
         RPCStatusCode.UNAVAILABLE,
         RPCStatusCode.DEADLINE_EXCEEDED,

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import errors, limits
@@ -122,7 +123,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await db.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc from assets the `fastapi-offline` package ships (served under
+    # /static-offline-docs), not from a CDN: plants and offices on an intranet see them too.
+    app = FastAPIOffline(
         title="Sales order orchestration",
         version="0.1.0",
         description=DESCRIPTION,

@@ -45,6 +45,17 @@ class ApprovalRequirement(BaseModel):
     reasons: list[ApprovalReason]
 
 
+def credit_exposure(
+    open_receivables: Money, order_amount: Money, payment_terms: str | None
+) -> Money:
+    """What the customer would owe on credit with this order: its open receivables plus the
+    order, unless the order is prepaid (款到发货): paid before anything ships, it never becomes
+    money owed on credit, so it adds nothing and a cash customer's credit limit of 0 holds."""
+    if payment_terms == "prepaid":
+        return open_receivables
+    return open_receivables + order_amount
+
+
 def evaluate_approval(facts: ApprovalFacts, policy: ApprovalPolicy) -> ApprovalRequirement:
     """Every reason an order needs a person, and the number of levels those reasons demand."""
     reasons: list[ApprovalReason] = []

@@ -85,8 +85,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset({P.CATALOG_READ, P.CATALOG_WRITE, P.USERS_MANAGE, P.AUDIT_READ}),
 }
 
-APPROVAL_LEVEL = {Role.APPROVER_L1: 1, Role.APPROVER_L2: 2}
-
 
 def allows(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]

@@ -306,7 +306,9 @@ class TimelineEntry(BaseModel):
 class CreditView(BaseModel):
     credit_limit: Money
     open_receivables: Money
-    exposure: Money = Field(description="Open receivables plus this order.")
+    exposure: Money = Field(
+        description="Open receivables plus this order (nothing for a prepaid order)."
+    )
 
 
 class EscalationView(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -15,6 +16,7 @@ from domain.orders import (
     DeadlineView,
     Frozen,
     InvoiceView,
+    OrderLineView,
     OrderNo,
     RefundView,
     ShipmentView,
@@ -72,10 +74,6 @@ class ReturnSubmission(Frozen):
     resolution: ReturnResolution
 
 
-class ReturnRequest(ReturnSubmission):
-    requested_by: ShortText
-
-
 class ReturnLineView(BaseModel):
     sku: str
     name: str
@@ -83,6 +81,79 @@ class ReturnLineView(BaseModel):
     quantity: int
     unit_price: Money
     accepted_quantity: int | None = None
+
+
+def _cheapest_first(lines: Sequence[OrderLineView], sku: str) -> list[OrderLineView]:
+    return sorted(
+        (line for line in lines if line.sku == sku),
+        key=lambda line: (line.unit_price, line.line_no),
+    )
+
+
+def returnable_units(
+    order_lines: Sequence[OrderLineView], earlier: Sequence[ReturnLineView]
+) -> dict[int, int]:
+    """Units of each order line (by `line_no`) delivered and not on an earlier return.
+
+    An earlier return's units come off the line it names; a return recorded before returns
+    were allocated by line named the SKU's first line for all its units, so what that line
+    cannot hold comes off the SKU's other lines, cheapest first (as a new return would).
+    """
+    left = {line.line_no: line.delivered_quantity for line in order_lines}
+    by_no = {line.line_no: line for line in order_lines}
+    for taken in earlier:
+        units = taken.accepted_quantity if taken.accepted_quantity is not None else taken.quantity
+        named = [by_no[taken.line_no]] if taken.line_no in by_no else []
+        for line in named + _cheapest_first(order_lines, taken.sku):
+            off = min(units, left[line.line_no])
+            left[line.line_no] -= off
+            units -= off
+    return left
+
+
+def allocate_return(
+    order_lines: Sequence[OrderLineView],
+    earlier: Sequence[ReturnLineView],
+    wanted: Sequence[ReturnLineRequest],
+) -> tuple[list[ReturnLineView], list[tuple[str, str]]]:
+    """The return's lines, one per order line the units come from, each at that line's price.
+
+    Units of one SKU cannot be told apart, so a SKU ordered on several lines at different
+    prices comes back cheapest line first: a return is credited what was charged for the
+    units it takes off the order, never more, and returning everything credits exactly what
+    was charged. Returns the lines and the problems as (field, message), in `wanted`'s order.
+    """
+    left = returnable_units(order_lines, earlier)
+    problems: list[tuple[str, str]] = []
+    taken: dict[int, ReturnLineView] = {}
+    for index, request in enumerate(wanted):
+        lines = _cheapest_first(order_lines, request.sku)
+        if not lines:
+            problems.append((f"lines[{index}].sku", f"{request.sku} is not on the order"))
+            continue
+        available = sum(left[line.line_no] for line in lines)
+        if request.quantity > available:
+            message = f"at most {available} of {request.sku} can still be returned"
+            problems.append((f"lines[{index}].quantity", message))
+            continue
+        units = request.quantity
+        for line in lines:
+            off = min(units, left[line.line_no])
+            if off:
+                left[line.line_no] -= off
+                units -= off
+                part = taken.setdefault(
+                    line.line_no,
+                    ReturnLineView(
+                        sku=line.sku,
+                        name=line.name,
+                        line_no=line.line_no,
+                        quantity=0,
+                        unit_price=line.unit_price,
+                    ),
+                )
+                part.quantity += off
+    return list(taken.values()), problems
 
 
 class ReturnDecision(BaseModel):
@@ -154,7 +225,7 @@ class InspectedLine(BaseModel):
 
 
 class Inspection(Frozen):
-    """`accepted_quantity` for a one-line return, or `lines` for each SKU."""
+    """`accepted_quantity` for a return of one SKU, or `lines` for each SKU."""
 
     accepted_quantity: int | None = Field(default=None, ge=0, le=10**9)
     lines: list[InspectedLine] | None = Field(default=None, min_length=1, max_length=500)

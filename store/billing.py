@@ -30,6 +30,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from temporalio.exceptions import ApplicationError
 
+from domain.approval import credit_exposure
 from domain.messages import CreditOrderInput, CreditResult
 from domain.money import round_money
 from domain.orders import CreditNoteView, CreditView, InvoiceView, RefundView
@@ -60,7 +61,12 @@ _CUSTOMER_CREDIT = sa_select(
             0,
         )
     )
-    .where(INVOICES.c.customer_id == _CUSTOMERS.c.customer_id, INVOICES.c.status == "issued")
+    .where(
+        INVOICES.c.customer_id == _CUSTOMERS.c.customer_id,
+        INVOICES.c.status == "issued",
+        # A prepaid invoice is asked for before anything ships: not money owed on credit.
+        INVOICES.c.payment_terms != "prepaid",
+    )
     .scalar_subquery()
     .label("receivables_cents"),
 ).where(_CUSTOMERS.c.customer_id == bindparam("customer_id"))
@@ -97,14 +103,14 @@ async def customer_credit(conn: AsyncConnection, customer_id: str) -> Row[Any] |
     return (await conn.execute(_CUSTOMER_CREDIT, {"customer_id": customer_id})).first()
 
 
-def credit_view(customer: Row[Any], adds: Decimal) -> CreditView:
+def credit_view(customer: Row[Any], adds: Decimal, payment_terms: str | None) -> CreditView:
     """The customer's credit (`customer_credit`): open receivables, and the exposure once
-    `adds` (what an order will invoice) is owed too."""
+    `adds` (what an order on `payment_terms` will invoice) is owed too (`credit_exposure`)."""
     receivables = round_money(Decimal(int(customer.receivables_cents)) / 100)
     return CreditView(
         credit_limit=customer.credit_limit,
         open_receivables=receivables,
-        exposure=receivables + adds,
+        exposure=credit_exposure(receivables, adds, payment_terms),
     )
 
 

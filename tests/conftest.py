@@ -17,7 +17,6 @@ import time
 import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -339,7 +338,3 @@ def new_customer(api: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, An
 @pytest.fixture
 def new_product(api: httpx.AsyncClient) -> Callable[..., Awaitable[dict[str, Any]]]:
     return functools.partial(create_product, api)
-
-
-def money(value: Any) -> Decimal:
-    return Decimal(str(value))

@@ -303,6 +303,35 @@ async def test_an_unpaid_prepaid_invoice_is_reissued_and_a_paid_order_is_not_ame
     assert order["status"] == "READY_TO_SHIP"
 
 
+async def test_a_cash_customers_prepaid_order_needs_no_approval_for_credit(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """Credit limit 0 and prepaid terms (款到发货): a prepaid order owes nothing on credit, so it
+    goes straight to payment, also when amended; other reasons still ask for people."""
+    customer, product = (
+        await new_customer(payment_terms="prepaid", credit_limit=0),
+        await new_product(unit_price=10),
+    )
+    sku, customer_id = product["sku"], customer["customer_id"]
+    order = await submit_ok(api, customer_id=customer_id, lines=[{"sku": sku, "quantity": 4}])
+    assert order["status"] == "AWAITING_PAYMENT" and order["approval"]["reasons"] == []
+    assert order["approval"]["reasons"] == [] and order["credit"]["exposure"] == 0
+    order = await patch_ok(api, order["order_no"], {"lines": [{"sku": sku, "quantity": 6}]})
+    assert order["status"] == "AWAITING_PAYMENT" and order["approval"]["reasons"] == []
+    rush = await submit_ok(
+        api, customer_id=customer_id, lines=[{"sku": sku, "quantity": 1}], priority="rush"
+    )
+    assert rush["status"] == "PENDING_APPROVAL"
+    assert [r["code"] for r in rush["approval"]["reasons"]] == ["rush_priority"]
+    on_credit = await submit_ok(
+        api, customer_id=customer_id, lines=[{"sku": sku, "quantity": 1}], payment_terms="net_30"
+    )
+    assert [r["code"] for r in on_credit["approval"]["reasons"]] == [
+        "credit_limit_exceeded",
+        "non_standard_terms",
+    ]
+
+
 SUPERVISOR = {"approver": "sup.xu", "role": "approver_l1"}
 DISPATCH = {"carrier": "SF", "tracking_no": "1"}
 

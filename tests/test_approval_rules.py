@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from domain.approval import ApprovalFacts, ApprovalPolicy, evaluate_approval
+from domain.approval import ApprovalFacts, ApprovalPolicy, credit_exposure, evaluate_approval
 from domain.orders import PricedLine, Priority
 
 POLICY = ApprovalPolicy(
@@ -89,3 +89,10 @@ def test_limits_come_from_the_policy() -> None:
         rush_needs_approval=False,
     )
     assert evaluate_approval(facts(total=500_000, priority=Priority.RUSH), lenient).levels == 0
+
+
+def test_a_prepaid_order_adds_nothing_to_credit_exposure() -> None:
+    """It is paid before it ships, so it never becomes money owed on credit."""
+    assert credit_exposure(Decimal(300), Decimal(1_000), "prepaid") == 300
+    assert credit_exposure(Decimal(300), Decimal(1_000), "net_30") == 1_300
+    assert credit_exposure(Decimal(300), Decimal(1_000), None) == 1_300

@@ -108,11 +108,21 @@ async def test_deadlines_pause_on_hold_and_resume_later(
 async def test_a_credit_hold_needs_credit_and_lifts_on_payment(
     api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
 ) -> None:
-    customer = await new_customer(payment_terms="prepaid", credit_limit=1000)
+    customer = await new_customer(payment_terms="net_30", credit_limit=1000)
     cid = customer["customer_id"]
     product = await new_product(unit_price=100)
-    order = await submit_ok(api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 4}])
+    # An earlier order on credit, shipped: its invoice is money owed.
+    owed = await submit_ok(api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 4}])
+    (shipment,) = [s["id"] for s in owed["shipments"]]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "1"})
+    order = await submit_ok(
+        api,
+        customer_id=cid,
+        lines=[{"sku": product["sku"], "quantity": 1}],
+        payment_terms="prepaid",
+    )
     order_no = order["order_no"]
+    assert order["status"] == "AWAITING_PAYMENT"
     held = await post_ok(
         api, f"/orders/{order_no}/hold", HOLD | {"kind": "credit", "by": "finance.wu"}
     )
@@ -124,9 +134,12 @@ async def test_a_credit_hold_needs_credit_and_lifts_on_payment(
     assert response.status_code == 409, response.text
     assert "exposure 400" in response.json()["detail"]
     assert (await api.get(f"/orders/{order_no}")).json()["status"] == "ON_HOLD"
-    # The customer pays: credit is back in line, the hold lifts, the order goes on.
+    # The customer pays what was owed, then this order: credit is back in line, the hold
+    # lifts, the order goes on.
+    pay = {"amount": 400, "method": "bank", "reference": "C0"}
+    await post_ok(api, f"/orders/{owed['order_no']}/payments", pay)
     paid = await post_ok(
-        api, f"/orders/{order_no}/payments", {"amount": 400, "method": "bank", "reference": "C1"}
+        api, f"/orders/{order_no}/payments", {"amount": 100, "method": "bank", "reference": "C1"}
     )
     assert paid["hold"] is None and paid["status"] == "READY_TO_SHIP"
     assert "order_released" in [e["event"] for e in paid["timeline"]]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import httpx
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.errors import rpc_to_problem
+from domain.orders import OrderLineView
+from domain.returns import ReturnLineRequest, ReturnLineView, allocate_return
 from tests.helpers import Factory, error_fields, eventually, post_ok, submit_ok
 from tests.webhook import WebhookReceiver
 
@@ -384,3 +389,122 @@ async def test_a_partial_orders_delivered_goods_can_come_back_before_the_rest_sh
     assert response.status_code == 422 and error_fields(response) == {"lines[0].quantity"}
     ret = await post_ok(api, url, body, status=201)
     assert ret["status"] == "REQUESTED"
+
+
+def _line(line_no: int, quantity: int, price: int, delivered: int | None = None) -> OrderLineView:
+    return OrderLineView(
+        line_no=line_no,
+        sku="VALVE-25",
+        name="valve",
+        quantity=quantity,
+        list_price=Decimal(100),
+        unit_price=Decimal(price),
+        discount_pct=Decimal(100 - price),
+        amount=Decimal(price * quantity),
+        delivered_quantity=quantity if delivered is None else delivered,
+    )
+
+
+def _credit(lines: list[ReturnLineView]) -> Decimal:
+    return sum((line.unit_price * line.quantity for line in lines), Decimal(0))
+
+
+def test_a_sku_on_two_lines_comes_back_cheapest_line_first() -> None:
+    """1 x 85 and 20 x 80 (1,685 paid): 20 back are credited 1,600, never the 1,700 the first
+    line's price made of them; everything back credits exactly what was charged."""
+    order = [_line(1, 1, 85), _line(2, 20, 80)]
+    twenty = [ReturnLineRequest(sku="VALVE-25", quantity=20)]
+    lines, problems = allocate_return(order, [], twenty)
+    assert not problems
+    assert [(line.line_no, line.quantity, line.unit_price) for line in lines] == [
+        (2, 20, Decimal(80))
+    ]
+    assert _credit(lines) == 1_600
+    rest, problems = allocate_return(order, lines, [ReturnLineRequest(sku="VALVE-25", quantity=1)])
+    assert not problems and _credit(lines) + _credit(rest) == 1_685
+    everything = [ReturnLineRequest(sku="VALVE-25", quantity=21)]
+    lines, problems = allocate_return(order, [], everything)
+    assert [(line.line_no, line.quantity) for line in lines] == [(2, 20), (1, 1)]
+    assert _credit(lines) == 1_685
+    _, problems = allocate_return(order, [], [ReturnLineRequest(sku="VALVE-25", quantity=22)])
+    assert problems == [("lines[0].quantity", "at most 21 of VALVE-25 can still be returned")]
+
+
+def test_returns_never_take_the_same_units_twice() -> None:
+    """Earlier returns, and a SKU listed twice, take units line by line; a return recorded
+    before allocation (all on the SKU's first line) spills over to its other lines."""
+    order = [_line(1, 1, 85), _line(2, 20, 80, delivered=5)]
+    earlier = [
+        ReturnLineView(sku="VALVE-25", name="v", line_no=2, quantity=4, unit_price=Decimal(80)),
+        # Before allocation: 2 units named line 1, which holds 1; the other comes off line 2.
+        ReturnLineView(sku="VALVE-25", name="v", line_no=1, quantity=2, unit_price=Decimal(85)),
+    ]
+    _, problems = allocate_return(order, earlier, [ReturnLineRequest(sku="VALVE-25", quantity=1)])
+    assert problems == [("lines[0].quantity", "at most 0 of VALVE-25 can still be returned")]
+    accepted_less = [earlier[0].model_copy(update={"accepted_quantity": 1})]
+    twice = [ReturnLineRequest(sku="VALVE-25", quantity=2)] * 2
+    lines, problems = allocate_return(order, accepted_less, twice)
+    assert not problems
+    assert [(line.line_no, line.quantity) for line in lines] == [(2, 4)]
+    lines, _ = allocate_return(
+        order, accepted_less, [ReturnLineRequest(sku="VALVE-25", quantity=5)]
+    )
+    assert [(line.line_no, line.quantity) for line in lines] == [(2, 4), (1, 1)]
+
+
+async def test_a_return_credits_what_was_paid_for_the_units_not_the_first_lines_price(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """The same SKU on two lines, the second deeply discounted: 1 x 100 and 20 x 50, 1,100
+    paid. 20 back credit 1,000 (not 2,000, nor a refund of all 1,100 while the customer keeps
+    a unit); inspection accepting 15 of them credits 750."""
+    customer = await new_customer()
+    product = await new_product(unit_price=100, stock_on_hand=100)
+    sku = product["sku"]
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[
+            {"sku": sku, "quantity": 1, "unit_price": 100},
+            {"sku": sku, "quantity": 20, "unit_price": 50},
+        ],
+    )
+    order_no = order["order_no"]
+    assert order["status"] == "PENDING_APPROVAL"  # the discount needs a supervisor
+    order = await post_ok(
+        api, f"/orders/{order_no}/approve", {"approver": "sup.wu", "role": "approver_l1"}
+    )
+    (shipment,) = [s["id"] for s in order["shipments"]]
+    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "1"})
+    await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Wang"})
+    paid = {"amount": 1_100, "method": "bank", "reference": "P"}
+    order = await post_ok(api, f"/orders/{order_no}/payments", paid)
+    assert order["status"] == "COMPLETED"
+    ret = await post_ok(
+        api,
+        f"/orders/{order_no}/returns",
+        {"lines": [{"sku": sku, "quantity": 20}], "reason": "leaks", "resolution": "refund"},
+        status=201,
+    )
+    assert [(line["line_no"], line["quantity"], line["unit_price"]) for line in ret["lines"]] == [
+        (2, 20, 50)
+    ]
+    for step, body in (("approve", {}), ("receive", None)):
+        ret = await post_ok(api, f"/returns/{ret['return_no']}/{step}", body)
+    ret = await post_ok(api, f"/returns/{ret['return_no']}/inspect", {"accepted_quantity": 15})
+    assert ret["credit_note"]["amount"] == 750 and ret["refund"]["amount"] == 750
+    # The 5 not accepted and the full-price unit can still come back: 5 x 50 + 100.
+    ret = await _refund_return(api, order_no, sku, 6)
+    assert [(line["line_no"], line["accepted_quantity"]) for line in ret["lines"]] == [
+        (2, 5),
+        (1, 1),
+    ]
+    assert ret["credit_note"]["amount"] == 350 and ret["refund"]["amount"] == 350
+
+
+def test_a_return_not_found_is_named_a_return() -> None:
+    gone = RPCError("workflow not found", RPCStatusCode.NOT_FOUND, b"")
+    problem = rpc_to_problem(gone, "SO-1", return_no="RT-SO-1-A").problem
+    assert (problem.status, problem.detail) == (404, "Return RT-SO-1-A not found")
+    assert problem.order_no == "SO-1"
+    assert rpc_to_problem(gone, "SO-1").problem.detail == "Order SO-1 not found"

@@ -1,5 +1,5 @@
 """`make run`'s program end to end: it starts everything, says where to click, stops cleanly on
-Ctrl-C, and the next run finds the orders where they were."""
+Ctrl-C, and the next run finds the orders where they were; nothing it started outlives it."""
 
 from __future__ import annotations
 
@@ -123,3 +123,78 @@ def run_twice(tmp_path: Path) -> None:
         assert approved.json()["status"] == "IN_PRODUCTION"  # 10 PLCs ordered, 3 in stock
     finally:
         stop(process)
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes whose parent is `pid`, with their command lines (Linux's /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended meanwhile
+        # After the command name, which is in parentheses and may hold anything.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found[int(entry.name)] = command
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left
+
+
+def wait_gone(pids: list[int], seconds: float = 45) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (left := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return left
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc; dies-with-parent is Linux's")
+async def test_nothing_outlives_the_run_command(tmp_path: Path) -> None:
+    await asyncio.to_thread(outlive, tmp_path)
+
+
+def outlive(tmp_path: Path) -> None:
+    env = os.environ | {
+        "API_PORT": str(free_port()),
+        "TEMPORAL_PORT": str(free_port()),
+        "TEMPORAL_UI_PORT": str(free_port()),
+        "TASK_QUEUE": "sales-orders",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("TEMPORAL_ADDRESS", None)
+    # `make run | tee run.log`, Ctrl-C: tee ends first, so every line of the shutdown meets a
+    # closed pipe. Then `kill -9` of the run command itself.
+    for how in ("closed stdout, then Ctrl-C", "SIGKILL"):
+        process = start(tmp_path, env)
+        parts: dict[int, str] = {}
+        try:
+            wait_until_running(process)
+            parts = children(process.pid)
+            assert len(parts) == 3, parts  # Temporal, worker, API
+            if how == "SIGKILL":
+                process.kill()
+            else:
+                assert process.stdout is not None
+                process.stdout.close()
+                process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+            left = wait_gone(list(parts))
+            assert not left, (how, {pid: parts[pid] for pid in left})
+        finally:
+            for pid in parts:  # whatever this test started, it ends
+                if alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()

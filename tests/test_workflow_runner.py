@@ -1,8 +1,9 @@
-"""Production runs workflow code outside Temporal's sandbox; everything else runs inside it.
+"""Workflow code runs in Temporal's sandbox everywhere, production included, unless a
+deployment opts out (`WORKFLOW_SANDBOX=false`, about 15-20% of the worker's CPU per order).
 
-The sandbox stops a non-deterministic call when it runs, at 15-20% of the worker's CPU. The
-test suite runs every workflow in it (and the replay tests in its strict form), so what reaches
-production has passed it; these tests hold the default to that and run orders without it.
+The sandbox stops a non-deterministic call when it runs. The test suite runs every workflow in
+it (and the replay tests in its strict form); these tests hold the default to that, check the
+suite's worker really uses it, and run orders without it, as an opted-out worker would.
 """
 
 from __future__ import annotations
@@ -33,25 +34,25 @@ from worker import build_worker, workflow_runner
 SECRETS: dict[str, Any] = {"auth_secret": "p" * 40, "encrypt_payloads": False}
 
 
-def test_only_production_leaves_the_sandbox_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_sandbox_is_on_by_default_production_included(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("WORKFLOW_SANDBOX", raising=False)
-    assert Settings(environment="development").sandboxed()
-    assert Settings(environment="test", **SECRETS).sandboxed()
-    assert not Settings(environment="production", **SECRETS).sandboxed()
-    assert Settings(environment="production", **SECRETS, workflow_sandbox=True).sandboxed()
-    assert not Settings(environment="development", workflow_sandbox=False).sandboxed()
-    monkeypatch.setenv("WORKFLOW_SANDBOX", "false")
-    assert not Settings(environment="development").sandboxed()
+    assert Settings(environment="development").workflow_sandbox
+    assert Settings(environment="test", **SECRETS).workflow_sandbox
+    assert Settings(environment="production", **SECRETS).workflow_sandbox
+    assert not Settings(
+        environment="production", **SECRETS, workflow_sandbox=False
+    ).workflow_sandbox
+    monkeypatch.setenv("WORKFLOW_SANDBOX", "false")  # the opt-out
+    assert not Settings(environment="production", **SECRETS).workflow_sandbox
+    assert not Settings(environment="development").workflow_sandbox
     assert isinstance(workflow_runner(sandboxed=False), UnsandboxedWorkflowRunner)
     assert isinstance(workflow_runner(), SandboxedWorkflowRunner)
 
 
-def test_the_test_suite_runs_its_workflows_in_the_sandbox(settings: Settings) -> None:
-    assert settings.workflow_sandbox is True  # whatever WORKFLOW_SANDBOX says in the shell
-
-
-# What the workflows saw: in the sandbox, this module is imported afresh into each workflow's
-# sandbox, so only a workflow running outside it can add to this list.
+# What each workflow run saw: whether it ran in the sandbox (the interceptor runs where the
+# workflow does).
 seen_in_sandbox: list[bool] = []
 
 
@@ -85,3 +86,21 @@ async def test_orders_run_to_the_end_outside_the_sandbox(
             handle = temporal_client.get_workflow_handle(workflow_id, result_type=OrderView)
             assert (await handle.result()).status is OrderStatus.COMPLETED
     assert seen_in_sandbox == [False, False]
+
+
+async def test_the_test_suite_runs_its_workflows_in_the_sandbox(
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    """A worker built from the suite's settings, as the session's is (whatever
+    WORKFLOW_SANDBOX says in the shell), runs orders in the sandbox."""
+    own = settings.model_copy(update={"task_queue": f"sandboxed-{uuid.uuid4().hex[:6]}"})
+    seen_in_sandbox.clear()
+    async with build_worker(temporal_client, db, own, [_Probe()]), api_for(own) as api:
+        workflow_id = await scenarios.auto_approved(api, new_customer, new_product)
+        handle = temporal_client.get_workflow_handle(workflow_id, result_type=OrderView)
+        assert (await handle.result()).status is OrderStatus.COMPLETED
+    assert seen_in_sandbox == [True]

@@ -147,8 +147,12 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
     @workflow.update
     async def inspect(self, inp: InspectReturnInput) -> ReturnView:
         accepted = self._check_inspection(inp)
+        left = dict(accepted)
         for line in self._view.lines:
-            line.accepted_quantity = accepted[line.sku]
+            # A SKU that comes back from several order lines is accepted line by line in the
+            # return's order (cheapest first): each unit is credited once, at its line's price.
+            line.accepted_quantity = min(line.quantity, left[line.sku])
+            left[line.sku] -= line.accepted_quantity
         detail = ", ".join(f"{sku} {qty}" for sku, qty in accepted.items())
         self._set(ReturnStatus.INSPECTED, "return_inspected", inp.by, f"accepted {detail}")
         return await self._settled()
@@ -219,7 +223,8 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
         lines = self._view.lines
         if inp.lines is not None:
             accepted = {line.sku: line.accepted_quantity for line in inp.lines}
-        elif inp.accepted_quantity is not None and len(lines) == 1:
+        elif inp.accepted_quantity is not None and len({line.sku for line in lines}) == 1:
+            # One SKU, even when its units come from several order lines.
             accepted = {lines[0].sku: inp.accepted_quantity}
         else:
             raise ApplicationError(
@@ -227,10 +232,13 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
                 [{"field": "lines", "message": "one accepted quantity per returned SKU"}],
                 type=Refusal.INVALID,
             )
+        returned: dict[str, int] = {}
+        for line in lines:
+            returned[line.sku] = returned.get(line.sku, 0) + line.quantity
         problems = [
-            {"field": f"lines[{i}]", "message": f"{line.sku}: accept 0 to {line.quantity}"}
-            for i, line in enumerate(lines)
-            if not 0 <= accepted.get(line.sku, -1) <= line.quantity
+            {"field": f"lines[{i}]", "message": f"{sku}: accept 0 to {quantity}"}
+            for i, (sku, quantity) in enumerate(returned.items())
+            if not 0 <= accepted.get(sku, -1) <= quantity
         ]
         if problems or set(accepted) - {line.sku for line in lines}:
             raise ApplicationError(

@@ -138,10 +138,12 @@ async def run_update(
     update_id: str | None,
     result_type: type[Any],
     rpc_timeout: timedelta,
-    subject: str,
+    order_no: str | None,
+    *,
+    return_no: str | None = None,
 ) -> Any:
-    """Run `update` on the workflow (an order's or a return's); its refusal or Temporal's
-    trouble as a problem. An ended workflow takes no more commands (`WorkflowEnded`),
+    """Run `update` on the workflow (an order's, or a return's when `return_no` is given);
+    its refusal or Temporal's trouble as a problem. An ended workflow takes no more commands (`WorkflowEnded`),
     except the retry of one it ran: the same update id gets that first outcome, even when
     that command ended it (the last payment) and its answer was lost."""
     try:
@@ -167,9 +169,9 @@ async def run_update(
                 raise WorkflowEnded from exc
             raise
     except WorkflowUpdateFailedError as exc:
-        raise refusal_to_problem(exc, subject) from exc
+        raise refusal_to_problem(exc, order_no, return_no=return_no) from exc
     except RPCError as exc:
-        raise rpc_to_problem(exc, subject) from exc
+        raise rpc_to_problem(exc, order_no, return_no=return_no) from exc
 
 
 def _closed(order_no: str, status: str) -> ProblemError:

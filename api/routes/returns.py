@@ -41,6 +41,7 @@ from domain.returns import (
     ReturnSubmission,
     ReturnView,
     ReturnWorkflowInput,
+    allocate_return,
 )
 from domain.statuses import OrderStatus
 from payload_codec import UiText
@@ -163,7 +164,7 @@ async def request_return(
                 ReturnWorkflow.view
             )
         except RPCError as exc:
-            raise rpc_to_problem(exc, order_no) from exc
+            raise rpc_to_problem(exc, order_no, return_no=return_no) from exc
         # The workflow knows its own fingerprint only through the read model; compare bodies.
         same = current.lines == view.lines and current.reason == view.reason
         return _same_return(
@@ -191,51 +192,20 @@ RETURNABLE = {
 def _returnable(
     order: OrderView, body: ReturnSubmission, earlier: Sequence[ReturnRecord]
 ) -> list[ReturnLineView]:
-    """The return's lines, if each is within what was delivered and not yet returned (422)."""
-    returned: dict[str, int] = {}
-    for record in earlier:
-        if record.status != ReturnStatus.REFUSED:
-            for line in ReturnView.model_validate(record.view).lines:
-                returned[line.sku] = returned.get(line.sku, 0) + (
-                    line.accepted_quantity if line.accepted_quantity is not None else line.quantity
-                )
-    problems: list[FieldProblem] = []
-    lines: list[ReturnLineView] = []
-    for index, wanted in enumerate(body.lines):
-        ordered = [line for line in order.lines if line.sku == wanted.sku]
-        if not ordered:
-            problems.append(
-                FieldProblem(
-                    field=f"lines[{index}].sku",
-                    message=f"{wanted.sku} is not on order {order.order_no}",
-                )
-            )
-            continue
-        left = sum(line.delivered_quantity for line in ordered) - returned.get(wanted.sku, 0)
-        if wanted.quantity > left:
-            problems.append(
-                FieldProblem(
-                    field=f"lines[{index}].quantity",
-                    message=f"at most {max(left, 0)} of {wanted.sku} can still be returned",
-                )
-            )
-            continue
-        returned[wanted.sku] = returned.get(wanted.sku, 0) + wanted.quantity
-        first = ordered[0]
-        lines.append(
-            ReturnLineView(
-                sku=first.sku,
-                name=first.name,
-                line_no=first.line_no,
-                quantity=wanted.quantity,
-                unit_price=first.unit_price,
-            )
-        )
+    """The return's lines, if each is within what was delivered and not yet returned (422);
+    each at the price charged on the order line its units come from (`allocate_return`)."""
+    taken = [
+        line
+        for record in earlier
+        if record.status != ReturnStatus.REFUSED
+        for line in ReturnView.model_validate(record.view).lines
+    ]
+    lines, problems = allocate_return(order.lines, taken, body.lines)
     if problems:
         raise ProblemError(
             422,
             "The return does not match what was delivered",
-            errors=problems,
+            errors=[FieldProblem(field=field, message=message) for field, message in problems],
             order_no=order.order_no,
         )
     return lines
@@ -308,7 +278,8 @@ async def update_return(
                 update_id(update, idempotency_key),
                 ReturnView,
                 timedelta(seconds=settings.command_timeout_seconds),
-                return_no,
+                order_no or None,
+                return_no=return_no,
             )
         except WorkflowEnded:
             if record is None:

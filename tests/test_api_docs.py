@@ -1,0 +1,31 @@
+"""The API docs (/docs, /redoc) load from the product itself: no CDN, so they work offline."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+# Every address a docs page makes the browser load: tags' src/href, ReDoc's spec-url, the
+# OpenAPI url in Swagger UI's script.
+REFERENCE = re.compile(r"""(?:src|href|spec-url)="([^"]*)"|\burl:\s*'([^']*)'""")
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_the_docs_pages_load_only_from_the_api(api: httpx.AsyncClient, page: str) -> None:
+    response = await api.get(page)
+    assert response.status_code == 200 and "text/html" in response.headers["content-type"]
+    html = response.text
+    # No other host, written as a link or anywhere in the page's scripts.
+    assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}", html, re.IGNORECASE), html
+    references = [a or b for a, b in REFERENCE.findall(html)]
+    scripts = [ref for ref in references if ref.endswith(".js")]
+    assert scripts, html  # the page's JavaScript (Swagger UI or ReDoc) is among them
+    for reference in references:
+        parts = urlsplit(reference)
+        assert not parts.scheme and not parts.netloc and reference.startswith("/"), reference
+        asset = await api.get(reference)
+        assert asset.status_code == 200, reference
+        assert asset.content, reference
