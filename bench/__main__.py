@@ -50,9 +50,11 @@ def parse(argv: list[str]) -> Config:
     )
     parser.add_argument(
         "--workflow-sandbox",
-        action="store_true",
-        help="run our worker's and the baseline's workflows in Temporal's sandbox (default: "
-        "outside it, as in production; WORKFLOW_SANDBOX in the README)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run our worker's and the baseline's workflows in Temporal's sandbox, as "
+        "production does by default (--no-workflow-sandbox: outside it, WORKFLOW_SANDBOX=false "
+        "in the README)",
     )
     parser.add_argument("--no-scaling", action="store_true", help="skip the two-worker runs")
     parser.add_argument("--log-level", default="INFO", help="of the API and worker (JSON logs)")

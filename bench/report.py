@@ -122,9 +122,9 @@ def build(
             else "the target's",
             "worker": "python -m worker",
             "workflow_sandbox": (
-                "on (--workflow-sandbox), for our worker and the baseline's"
+                "on as in production, for our worker and the baseline's"
                 if cfg.workflow_sandbox
-                else "off as in production, for our worker and the baseline's"
+                else "off (--no-workflow-sandbox), for our worker and the baseline's"
             ),
             "log_level": cfg.log_level,
         },

@@ -92,7 +92,7 @@ class Stack:
     client: Client | None = None  # the production data converter (as the API and worker)
     baseline_client: Client | None = None  # the default converter (as the baseline worker)
     cleanup: list[Callable[[], None]] = field(default_factory=list)
-    workflow_sandbox: bool = False  # production's default; the baseline worker follows it
+    workflow_sandbox: bool = True  # production's default; the baseline worker follows it
     found_pids: dict[str, int] = field(default_factory=dict)  # --target: same-machine processes
 
     # --- processes ------------------------------------------------------------------------
@@ -253,7 +253,7 @@ async def start_own(
     log_level: str,
     database_url: str | None = None,
     *,
-    workflow_sandbox: bool = False,
+    workflow_sandbox: bool = True,
 ) -> Stack:
     """A dev server (persisted to SQLite in `workdir`, WAL, like `make run`), the API, one
     worker; the read model in a fresh SQLite file, or a fresh schema of `database_url`."""

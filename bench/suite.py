@@ -61,7 +61,7 @@ class Config:
     command: str
     scaling: bool = True
     database_url: str | None = None
-    workflow_sandbox: bool = False
+    workflow_sandbox: bool = True
 
 
 def reproduce_command(argv: list[str]) -> str:
