@@ -97,9 +97,10 @@ async def request_return(
     customer = await queries.get_customer(db, order.customer_id)
     client = await temporal.get()
     # One return request of an order at a time, from the check of what is left to return to
-    # the new return's row: two at once must not both take the last units back. The write turn
-    # is held across the workflow's start (an RPC that does not wait for a worker), never
-    # across a query: a new return's worker saves through the same turn before it answers.
+    # the new return's row: two at once must not both take the last units back. The write
+    # transaction (SQLite's write lock, PostgreSQL's row lock on the order) is held across the
+    # workflow's start (an RPC that does not wait for a worker), never across a query: a new
+    # return's worker writes to the same database before it answers.
     started_elsewhere = False
     async with db.writer() as session:
         await queries.lock_order(await session.connection(), order_no)
