@@ -39,7 +39,10 @@ with workflow.unsafe.imports_passed_through():
         ShipmentView,
     )
     from domain.policy import Sla
-    from domain.statuses import OrderStatus
+    from domain.statuses import (
+        OrderStatus,
+        ProductionOrderStatus,
+    )
     from workflows.order_commands import OrderCommands
     from workflows.order_core import _Amended, _Cancelled
 
@@ -304,7 +307,7 @@ class OrderWorkflow(OrderCommands):
             )
             for po in self._view.production_orders:
                 if po.id in done.ids:
-                    po.status = "cancelled"
+                    po.status = ProductionOrderStatus.CANCELLED
                     self._book.drop(Sla.PRODUCTION.value, po.id)
             self._record("production_orders_replaced", "system", ", ".join(done.ids))
         shortages = [

@@ -58,7 +58,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.policy import Sla
     from domain.returns import RETURN_CREDITED_SIGNAL, ReturnCredited
-    from domain.statuses import OrderStatus
+    from domain.statuses import (
+        OrderStatus,
+        ProductionOrderStatus,
+    )
     from workflows import rules
     from workflows.order_core import OrderCore
 
@@ -428,7 +431,7 @@ class OrderCommands(OrderCore):
                 )
                 for po in self._view.production_orders:
                     if po.id in done.ids:
-                        po.status = "cancelled"
+                        po.status = ProductionOrderStatus.CANCELLED
                         self._book.drop(Sla.PRODUCTION.value, po.id)
             await self._act(
                 ActivityName.RELEASE_RESERVATIONS,

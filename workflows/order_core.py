@@ -40,7 +40,12 @@ with workflow.unsafe.imports_passed_through():
         status_label,
     )
     from domain.policy import Sla
-    from domain.statuses import OrderStatus
+    from domain.statuses import (
+        InvoiceStatus,
+        OrderStatus,
+        ProductionOrderStatus,
+        ShipmentStatus,
+    )
     from workflows import rules
     from workflows import search_attributes as sa
     from workflows.deadlines import DeadlineBook
@@ -185,7 +190,7 @@ class OrderCore(DeadlineLadders[OrderView]):
         )
         for shipment in self._view.shipments:
             if shipment.id in done.ids:
-                shipment.status = "cancelled"
+                shipment.status = ShipmentStatus.CANCELLED
         self._record("pick_list_withdrawn", "system", f"{', '.join(done.ids)}: {reason}")
         return done.ids
 
@@ -217,13 +222,13 @@ class OrderCore(DeadlineLadders[OrderView]):
             done = await self._act(ActivityName.CANCEL_SHIPMENTS, undo, CompensateResult)
             for shipment in view.shipments:
                 if shipment.id in done.ids:
-                    shipment.status = "cancelled"
+                    shipment.status = ShipmentStatus.CANCELLED
             self._record("shipments_cancelled", "system", ", ".join(done.ids) or None)
         if any(po.status == "planned" for po in view.production_orders):
             done = await self._act(ActivityName.CANCEL_PRODUCTION_ORDERS, undo, CompensateResult)
             for po in view.production_orders:
                 if po.id in done.ids:
-                    po.status = "cancelled"
+                    po.status = ProductionOrderStatus.CANCELLED
             self._record("production_orders_cancelled", "system", ", ".join(done.ids) or None)
         if view.payments:
             refunded = await self._act(ActivityName.REFUND_PAYMENTS, undo, RefundPaymentsResult)
@@ -253,9 +258,9 @@ class OrderCore(DeadlineLadders[OrderView]):
         credited = {note.invoice_id for note in cancelled.credit_notes}
         for invoice in self._view.invoices:
             if invoice.id in cancelled.voided:
-                invoice.status = "void"
+                invoice.status = InvoiceStatus.VOID
             elif invoice.id in credited:
-                invoice.status = "credited"
+                invoice.status = InvoiceStatus.CREDITED
         self._view.credit_notes += [
             n for n in cancelled.credit_notes if n.id not in {c.id for c in self._view.credit_notes}
         ]
