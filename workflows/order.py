@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.statuses import (
         OrderStatus,
         ProductionOrderStatus,
-        ShipmentStatus,
     )
     from workflows import amendment, approval, order_steps, payments, rules, saga
     from workflows import search_attributes as sa
@@ -265,13 +264,7 @@ class OrderWorkflow:
     @workflow.update
     async def dispatch(self, inp: DispatchInput) -> OrderView:
         s = self._state
-        shipment = rules.check_shipment(
-            s.view,
-            self._dispatch_busy(),
-            inp.shipment_id,
-            ShipmentStatus.READY,
-            ShipmentStatus.DISPATCHED,
-        )
+        shipment = rules.check_dispatch(s.view, s.busy, inp.shipment_id, amending=s.amending())
         await order_steps.dispatch_shipment(s, shipment, inp)
         if s.all_shipped():
             self._deadlines.meet(Sla.DISPATCH)
@@ -279,26 +272,13 @@ class OrderWorkflow:
 
     @dispatch.validator
     def _check_dispatch(self, inp: DispatchInput) -> None:
-        rules.check_shipment(
-            self._state.view,
-            self._dispatch_busy(),
-            inp.shipment_id,
-            ShipmentStatus.READY,
-            ShipmentStatus.DISPATCHED,
-        )
-
-    def _dispatch_busy(self) -> set[str]:
-        """What a dispatch must wait for: shipments being updated, and an amendment that is
-        being decided or whose pick list the run has not yet reconciled."""
         s = self._state
-        return s.busy | {rules.AMENDING} if s.amend_lock.locked() or s.amended else s.busy
+        rules.check_dispatch(s.view, s.busy, inp.shipment_id, amending=s.amending())
 
     @workflow.update
     async def deliver(self, inp: DeliverInput) -> OrderView:
         s = self._state
-        shipment = rules.check_shipment(
-            s.view, s.busy, inp.shipment_id, ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED
-        )
+        shipment = rules.check_delivery(s.view, s.busy, inp.shipment_id)
         updated = await order_steps.deliver_shipment(s, shipment, inp)
         self._deadlines.meet(Sla.DELIVERY, key=updated.id)
         if s.delivered() and s.all_shipped():
@@ -308,9 +288,7 @@ class OrderWorkflow:
     @deliver.validator
     def _check_deliver(self, inp: DeliverInput) -> None:
         s = self._state
-        rules.check_shipment(
-            s.view, s.busy, inp.shipment_id, ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED
-        )
+        rules.check_delivery(s.view, s.busy, inp.shipment_id)
 
     @workflow.update
     async def pay(self, inp: PaymentInput) -> OrderView:

@@ -171,6 +171,11 @@ class OrderState:
         self.view.hold = None  # a frozen order can still be cancelled
         self.set_status(OrderStatus.CANCELLING, "cancellation_requested", by, caller)
 
+    def amending(self) -> bool:
+        """An amendment is being decided, or the run has not yet reconciled the pick list
+        with one: nothing may be dispatched meanwhile."""
+        return self.amend_lock.locked() or self.amended
+
     def line(self, line_no: int) -> OrderLineView:
         return next(line for line in self.view.lines if line.line_no == line_no)
 

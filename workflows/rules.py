@@ -227,6 +227,21 @@ def check_shipment(
     return shipment
 
 
+def check_dispatch(
+    view: OrderView, busy: set[str], shipment_id: str, *, amending: bool
+) -> ShipmentView:
+    """A ready shipment may leave, but not while an amendment may change its pick list."""
+    busy = busy | {AMENDING} if amending else busy
+    return check_shipment(view, busy, shipment_id, ShipmentStatus.READY, ShipmentStatus.DISPATCHED)
+
+
+def check_delivery(view: OrderView, busy: set[str], shipment_id: str) -> ShipmentView:
+    """A dispatched shipment may be signed for."""
+    return check_shipment(
+        view, busy, shipment_id, ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED
+    )
+
+
 def check_payment(view: OrderView, inp: PaymentInput) -> InvoiceView:
     """The open invoice a payment goes to; never more than is outstanding."""
     check_open(view, on_hold_too=True)  # money is welcome even while the order is frozen
