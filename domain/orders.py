@@ -12,7 +12,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from domain.money import Money, as_number
-from domain.statuses import OrderStatus
+from domain.statuses import (
+    CLOSED_DEADLINES,
+    DeadlineStatus,
+    InvoiceStatus,
+    OrderStatus,
+    ProductionOrderStatus,
+    ShipmentStatus,
+)
 
 ORDER_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 PAYMENT_TERMS_PATTERN = r"^(prepaid|net_[0-9]{1,3})$"
@@ -212,7 +219,7 @@ class ProductionOrderView(BaseModel):
     quantity: int
     produced_quantity: int = 0
     due_date: date
-    status: str = Field(description="`planned`, `completed` or `cancelled`.")
+    status: ProductionOrderStatus
     created_at: datetime
     completed_at: datetime | None = None
 
@@ -225,7 +232,7 @@ class ShipmentLineView(BaseModel):
 
 class ShipmentView(BaseModel):
     id: str
-    status: str = Field(description="`ready`, `dispatched`, `delivered` or `cancelled`.")
+    status: ShipmentStatus
     lines: list[ShipmentLineView]
     created_at: datetime
     carrier: str | None = None
@@ -243,9 +250,7 @@ class InvoiceView(BaseModel):
         default=Money(0), description="Taken off by credit notes (returned goods not yet paid)."
     )
     due_date: date
-    status: str = Field(
-        description="`issued`, `paid` (settled: paid, or paid and credited), `void` or `credited`."
-    )
+    status: InvoiceStatus
 
     @property
     def outstanding(self) -> Money:
@@ -332,9 +337,7 @@ class DeadlineView(BaseModel):
     key: str
     started_at: datetime
     due_at: datetime
-    status: str = Field(
-        default="on_track", description="`on_track`, `at_risk`, `breached`, `met` or `cancelled`."
-    )
+    status: DeadlineStatus = DeadlineStatus.ON_TRACK
     met_at: datetime | None = None
     paused_at: datetime | None = Field(default=None, description="Set while the order is on hold.")
     escalation_level: int = 0
@@ -347,7 +350,7 @@ class DeadlineView(BaseModel):
 
     @property
     def open(self) -> bool:
-        return self.status not in ("met", "cancelled")
+        return self.status not in CLOSED_DEADLINES
 
 
 class HoldView(BaseModel):

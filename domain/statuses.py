@@ -46,3 +46,60 @@ _LABELS: dict[OrderStatus, tuple[str, str]] = {
     OrderStatus.CANCELLING: ("Cancelling", "取消中"),
     OrderStatus.CANCELLED: ("Cancelled", "已取消"),
 }
+
+
+# The statuses below are `StrEnum`s: each member *is* its string, so the JSON of the views that
+# carry them (history payloads, the read model, HTTP answers) stays what it was when they were
+# bare strings, and code comparing with the strings keeps working.
+
+
+class ShipmentStatus(StrEnum):
+    """A shipment's pick list, from the warehouse to the customer's signature."""
+
+    READY = "ready"  # pick list out, goods not yet left
+    DISPATCHED = "dispatched"
+    DELIVERED = "delivered"  # signed for (签收)
+    CANCELLED = "cancelled"  # pick list withdrawn
+
+
+class InvoiceStatus(StrEnum):
+    """An invoice, from issue to settlement or cancellation."""
+
+    ISSUED = "issued"  # something is outstanding
+    PAID = "paid"  # settled: paid, or paid and credited
+    VOID = "void"  # cancelled before any payment
+    CREDITED = "credited"  # cancelled after payment: a credit note took it back
+
+
+class ProductionOrderStatus(StrEnum):
+    """A production order for a line's shortage."""
+
+    PLANNED = "planned"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class ReservationStatus(StrEnum):
+    """Stock held for an order line."""
+
+    ACTIVE = "active"
+    SHIPPED = "shipped"
+    RELEASED = "released"
+
+
+class DeadlineStatus(StrEnum):
+    """How one SLA of an order (or a return) stands."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"  # a reminder fired
+    BREACHED = "breached"  # an escalation fired
+    MET = "met"
+    CANCELLED = "cancelled"
+
+
+# Invoices that still count: an order is paid when every live invoice is.
+LIVE_INVOICES = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.PAID})
+# Shipments whose goods have left the warehouse.
+GONE_SHIPMENTS = frozenset({ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED})
+# Deadlines no longer chased.
+CLOSED_DEADLINES = frozenset({DeadlineStatus.MET, DeadlineStatus.CANCELLED})

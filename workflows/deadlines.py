@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import DeadlinePlan, EscalationRecord, PlannedStep, Resolution
     from domain.orders import DeadlineView, EscalationView
     from domain.policy import StepKind
+    from domain.statuses import DeadlineStatus
 
 
 class DeadlineSubject(Protocol):
@@ -132,10 +133,10 @@ class DeadlineBook:
         deadline.escalations.append(escalation)
         deadline.held_by = step.notify
         if step.kind is StepKind.REMINDER:
-            if deadline.status == "on_track":
-                deadline.status = "at_risk"
+            if deadline.status == DeadlineStatus.ON_TRACK:
+                deadline.status = DeadlineStatus.AT_RISK
         else:
-            deadline.status = "breached"
+            deadline.status = DeadlineStatus.BREACHED
             deadline.escalation_level = max(deadline.escalation_level, step.level)
         self.escalations.append(
             EscalationRecord(
@@ -169,7 +170,7 @@ class DeadlineBook:
                     self.resolutions.append(
                         Resolution(order_no=self._view.order_no, sla=sla, key=deadline.key, at=at)
                     )
-                deadline.status = "met"
+                deadline.status = DeadlineStatus.MET
                 deadline.met_at = at
                 changed = True
         self._refresh()
@@ -179,7 +180,7 @@ class DeadlineBook:
         """A deadline whose subject went away (a replaced production order): no longer chased."""
         for deadline in self._view.deadlines:
             if deadline.sla == sla and deadline.key == key and deadline.open:
-                deadline.status = "cancelled"
+                deadline.status = DeadlineStatus.CANCELLED
         self._refresh()
 
     def cancel_all(self, at: datetime) -> None:
@@ -196,8 +197,8 @@ class DeadlineBook:
                             at=at,
                         )
                     )
-                if deadline.status != "breached":
-                    deadline.status = "cancelled"
+                if deadline.status != DeadlineStatus.BREACHED:
+                    deadline.status = DeadlineStatus.CANCELLED
         self._refresh()
 
     def _find(self, name: str) -> DeadlineView | None:
@@ -205,7 +206,9 @@ class DeadlineBook:
 
     def _refresh(self) -> None:
         breached = (
-            [] if self._ended else [d for d in self._view.deadlines if d.status == "breached"]
+            []
+            if self._ended
+            else [d for d in self._view.deadlines if d.status == DeadlineStatus.BREACHED]
         )
         self._view.overdue = bool(breached)
         self._view.escalation_level = max((d.escalation_level for d in breached), default=0)

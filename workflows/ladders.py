@@ -1,18 +1,18 @@
-"""The deadline ladders of an order, as a part of the order workflow.
+"""The deadline ladders of a workflow (an order's, a return's), as a helper object it holds.
 
 Each armed SLA runs as a workflow task: one durable timer until its next step, then the step
-(reminder, escalation, action), until the deadline is met, re-armed or the order ends. The
+(reminder, escalation, action), until the deadline is met, re-armed or the workflow ends. The
 plan (every step's moment in the company calendar) comes from an activity, so replays never
-depend on today's calendar. `DeadlineBook` keeps the state; this mixin does the waiting.
+depend on today's calendar. `DeadlineBook` keeps the state; this helper does the waiting.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Generic, TypeVar
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Protocol
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
@@ -22,22 +22,17 @@ with workflow.unsafe.imports_passed_through():
         CreditHoldInput,
         DeadlinePlan,
         DeadlineRequest,
+        EscalationRecord,
         Notification,
         PlanDeadlinesInput,
         PlanDeadlinesResult,
         PlannedStep,
+        Resolution,
     )
     from domain.policy import Sla, StepAction
+    from workflows.act import act
     from workflows.deadlines import DeadlineBook, DeadlineSubject
 
-R = TypeVar("R")
-V = TypeVar("V", bound=DeadlineSubject)
-
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# Database steps retry until they succeed: an outage delays orders, it never fails them.
-ACTIVITY_RETRY = RetryPolicy(
-    initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30)
-)
 NOTIFICATION_TIMEOUT = timedelta(seconds=30)
 # A webhook is retried until its receiver takes it; an outage delays notifications, never loses one.
 NOTIFY_RETRY = RetryPolicy(
@@ -46,95 +41,145 @@ NOTIFY_RETRY = RetryPolicy(
 EXPIRY_REASONS = {Sla.APPROVAL: "approval_expired", Sla.PREPAID_PAYMENT: "payment_expired"}
 
 
-class DeadlineLadders(Generic[V]):
-    """Mixed into a workflow (the order's, a return's) that provides the state and the
-    plumbing declared here."""
+class Record(Protocol):
+    """How the holder puts an event on its timeline."""
 
-    _view: V
-    _book: DeadlineBook
-    _seq: int
-    _deadlines_on: bool
-    _closing: bool
-    _customer_group: str | None
-    _credit_hold_placed: bool
-    _ladders: list[asyncio.Task[None]]
-    _outbox: list[asyncio.Task[None]]
+    def __call__(self, event: str, actor: str, detail: str | None = None) -> None: ...
 
-    async def _act(self, name: str, arg: BaseModel, result_type: type[R]) -> R:
-        """A database step as a local activity (one marker event, no task-queue round trip)."""
-        result: R = await workflow.execute_local_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-        )
-        return result
 
-    def _record(self, event: str, actor: str, detail: str | None = None) -> None:
-        raise NotImplementedError
+class DeadlineLadder:
+    """The armed deadlines of one workflow and the tasks that chase them.
 
-    def _request_cancel(self, reason_code: str, by: str, comment: str | None = None) -> None:
-        raise NotImplementedError
+    Args:
+        subject: The view whose `deadlines`, `overdue` and `escalation_level` it keeps.
+        record: Puts a step that fired on the holder's timeline.
+        changed: Tells the holder its view changed (a checkpoint is due).
+        status: The holder's status, as a notification reports it.
+        priority: The priority whose SLA overrides apply.
+        expire: Cancels the holder when an expiry step fires (reason code, detail). The
+            policy puts expiries only on SLAs of an order (`domain.policy.ACTION_SLAS`).
+        customer_group: The customer group whose SLAs apply (known once validated).
+        enabled: False for orders started before deadlines existed: nothing is armed.
+    """
 
-    def _deadline_priority(self) -> str:
-        """The priority whose SLA overrides apply."""
-        return "normal"
+    def __init__(
+        self,
+        subject: DeadlineSubject,
+        *,
+        record: Record,
+        changed: Callable[[], None],
+        status: Callable[[], str],
+        priority: Callable[[], str] = lambda: "normal",
+        expire: Callable[[str, str], None] | None = None,
+        customer_group: Callable[[], str | None] = lambda: None,
+        enabled: bool = True,
+    ) -> None:
+        self._subject = subject
+        self._record = record
+        self._changed = changed
+        self._status = status
+        self._priority = priority
+        self._expire = expire
+        self._customer_group = customer_group
+        self.enabled = enabled
+        self.book = DeadlineBook(subject)
+        self._closed = False
+        self._credit_hold_placed = False
+        self._ladders: list[asyncio.Task[None]] = []
+        self._outbox: list[asyncio.Task[None]] = []
 
-    def _deadline_status(self) -> str:
-        """The status a notification reports."""
-        raise NotImplementedError
-
-    async def _arm(self, *requests: DeadlineRequest) -> None:
+    async def arm(self, *requests: DeadlineRequest) -> None:
         """Start the clocks of these SLAs: plan each ladder in the company calendar, run it."""
-        if not self._deadlines_on or not requests or self._closing:
+        if not self.enabled or not requests or self._closed:
             return
-        result = await self._act(
+        result = await act(
             ActivityName.PLAN_DEADLINES,
             PlanDeadlinesInput(
-                order_no=self._view.order_no,
-                customer_group=self._customer_group,
-                priority=self._deadline_priority(),
+                order_no=self._subject.order_no,
+                customer_group=self._customer_group(),
+                priority=self._priority(),
                 requests=list(requests),
             ),
             PlanDeadlinesResult,
         )
         for plan in result.plans:
-            generation = self._book.arm(plan, workflow.now())
-            self._ladders.append(asyncio.create_task(self._run_ladder(plan, generation)))
-        self._seq += 1
+            generation = self.book.arm(plan, workflow.now())
+            self._ladders.append(asyncio.create_task(self._run(plan, generation)))
+        self._changed()
 
-    def _resume_ladders(self, plans: list[tuple[DeadlinePlan, int]]) -> None:
-        """After a hold: the paused ladders go on with their shifted plans."""
-        for plan, generation in plans:
-            self._ladders.append(asyncio.create_task(self._run_ladder(plan, generation)))
+    def meet(self, sla: Sla, key: str | None = None) -> None:
+        """The deadline (all of this SLA's, or the one under `key`) was met: it stops."""
+        if self.book.meet(sla.value, workflow.now(), key):
+            self._changed()
 
-    def _meet(self, sla: Sla, key: str | None = None) -> None:
-        if self._book.meet(sla.value, workflow.now(), key):
-            self._seq += 1
+    def drop(self, sla: Sla, key: str) -> None:
+        """Its subject went away (a replaced production order): no longer chased."""
+        self.book.drop(sla.value, key)
 
-    def _ladder_live(self, name: str, generation: int) -> bool:
-        return not self._closing and self._book.is_live(name, generation)
+    def pause(self, at: datetime) -> None:
+        """On hold: every open ladder stops where it is."""
+        self.book.pause_all(at)
 
-    async def _run_ladder(self, plan: DeadlinePlan, generation: int) -> None:
+    def resume(self, at: datetime) -> None:
+        """Released: the paused ladders go on, later by the time held."""
+        for plan, generation in self.book.resume_all(at):
+            self._ladders.append(asyncio.create_task(self._run(plan, generation)))
+
+    def take_log(self) -> tuple[list[EscalationRecord], list[Resolution]]:
+        """The escalation-log rows not yet saved; the caller saves them with its view."""
+        log = self.book.escalations, self.book.resolutions
+        self.book.escalations, self.book.resolutions = [], []
+        return log
+
+    def close(self, at: datetime) -> None:
+        """The holder ends: nothing is armed any more, every running ladder stops."""
+        self._closed = True
+        self.book.cancel_all(at)
+
+    async def finished(self) -> None:
+        """Wait for the ladders to stop and the outbox to deliver its notifications."""
+        await asyncio.gather(*self._ladders)
+        await asyncio.gather(*self._outbox)
+
+    async def release_credit_hold(self) -> None:
+        """The invoice whose dunning put the customer on credit hold is paid: lift it."""
+        if not self._credit_hold_placed:
+            return
+        self._credit_hold_placed = False
+        await act(
+            ActivityName.RELEASE_CREDIT_HOLD,
+            CreditHoldInput(
+                customer_id=self._subject.customer_id,
+                order_no=self._subject.order_no,
+                at=workflow.now(),
+            ),
+            type(None),
+        )
+        self._record("credit_hold_released", "finance", self._subject.customer_id)
+
+    def _live(self, name: str, generation: int) -> bool:
+        return not self._closed and self.book.is_live(name, generation)
+
+    async def _run(self, plan: DeadlinePlan, generation: int) -> None:
         """One durable timer at a time until the next step; met, re-armed or closed: stop."""
         for step in plan.steps:
             delay = step.at - workflow.now()
             if delay > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: not self._ladder_live(plan.name, generation), timeout=delay
+                        lambda: not self._live(plan.name, generation), timeout=delay
                     )
                     return
                 except TimeoutError:
                     pass
-            if not self._ladder_live(plan.name, generation):
+            if not self._live(plan.name, generation):
                 return
             await self._fire(plan, step)
 
     async def _fire(self, plan: DeadlinePlan, step: PlannedStep) -> None:
         now = workflow.now()
-        escalation = self._book.fired(plan, step, now)
+        subject = self._subject
+        escalation = self.book.fired(plan, step, now)
         what = step.message or f"{plan.sla} {step.kind}"
         self._record(
             f"deadline_{step.kind}",
@@ -144,9 +189,9 @@ class DeadlineLadders(Generic[V]):
         )
         notification = Notification(
             id=escalation.notification_id,
-            order_no=self._view.order_no,
-            customer_id=self._view.customer_id,
-            status=self._deadline_status(),
+            order_no=subject.order_no,
+            customer_id=subject.customer_id,
+            status=self._status(),
             sla=plan.sla,
             key=plan.key,
             step=step.index,
@@ -159,37 +204,21 @@ class DeadlineLadders(Generic[V]):
             fired_at=now,
         )
         self._outbox.append(asyncio.create_task(self._send(notification)))
-        if step.action is StepAction.EXPIRE:
-            reason = EXPIRY_REASONS.get(plan.sla, f"{plan.sla}_expired")
-            self._request_cancel(reason, "system", what)
+        if step.action is StepAction.EXPIRE and self._expire is not None:
+            self._expire(EXPIRY_REASONS.get(plan.sla, f"{plan.sla}_expired"), what)
         elif step.action is StepAction.CREDIT_HOLD and not self._credit_hold_placed:
             self._credit_hold_placed = True
-            await self._act(
+            await act(
                 ActivityName.PLACE_CREDIT_HOLD,
                 CreditHoldInput(
-                    customer_id=self._view.customer_id,
-                    order_no=self._view.order_no,
+                    customer_id=subject.customer_id,
+                    order_no=subject.order_no,
                     at=now,
-                    reason=f"invoice of order {self._view.order_no} overdue",
+                    reason=f"invoice of order {subject.order_no} overdue",
                 ),
                 type(None),
             )
-            self._record("credit_hold_placed", "system", self._view.customer_id)
-
-    async def _release_credit_hold(self) -> None:
-        if not self._credit_hold_placed:
-            return
-        self._credit_hold_placed = False
-        await self._act(
-            ActivityName.RELEASE_CREDIT_HOLD,
-            CreditHoldInput(
-                customer_id=self._view.customer_id,
-                order_no=self._view.order_no,
-                at=workflow.now(),
-            ),
-            type(None),
-        )
-        self._record("credit_hold_released", "finance", self._view.customer_id)
+            self._record("credit_hold_placed", "system", subject.customer_id)
 
     async def _send(self, notification: Notification) -> None:
         """The outbox: Temporal retries the webhook until it is delivered."""
@@ -199,4 +228,4 @@ class DeadlineLadders(Generic[V]):
             start_to_close_timeout=NOTIFICATION_TIMEOUT,
             retry_policy=NOTIFY_RETRY,
         )
-        self._book.delivered(notification.id, workflow.now())
+        self.book.delivered(notification.id, workflow.now())

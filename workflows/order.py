@@ -1,11 +1,16 @@
 """The sales order (销售订单) as one long-lived workflow: entry to archive.
 
-`run` reads as the process; people and systems move it on through updates (see
-`order_commands.py`), each answered at once with the new state. Every wait goes through one
-place (`OrderCore._wait`), which checkpoints the read model and search attributes first.
+`run` reads as the lifecycle (DOMAIN.md): enter, approve, reserve, produce, ship, deliver,
+settle, archive. People and systems move the order on through updates, each answered at once
+with the new state. The class holds its state (`OrderState`) and its deadline ladder
+(`DeadlineLadder`); each step in the world is a function of the state (`order_steps`,
+`saga`, `approval`), each command's rule a pure function (`rules`).
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -13,388 +18,387 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from domain.errors import Refusal
     from domain.messages import (
-        ActivityName,
-        CompensateInput,
-        CompensateResult,
-        CreateShipmentInput,
+        ApproveOrderInput,
+        CancelOrderInput,
         DeadlineRequest,
-        IssueInvoiceInput,
+        DeliverInput,
+        DispatchInput,
+        HoldInput,
+        HoldKind,
         OrderWorkflowInput,
-        PlanProductionInput,
-        PlanProductionResult,
-        ReserveStockInput,
-        ReserveStockResult,
-        Shortage,
-        StockLine,
-        ValidateOrderInput,
+        PaymentInput,
+        RejectOrderInput,
+        ReleaseInput,
+        ReportProductionInput,
+        ShortCloseInput,
+        SubmitOrderInput,
+        SubmitOrderResult,
         ValidateOrderResult,
     )
-    from domain.money import Money, round_money
     from domain.orders import (
+        AmendOrderInput,
         Caller,
         DeliveryPolicy,
-        InvoiceView,
         OrderView,
-        ShipmentLineView,
-        ShipmentView,
     )
     from domain.policy import Sla
-    from domain.statuses import OrderStatus
-    from workflows.order_commands import OrderCommands
-    from workflows.order_core import _Amended, _Cancelled
-
+    from domain.returns import RETURN_CREDITED_SIGNAL, ReturnCredited
+    from domain.statuses import (
+        OrderStatus,
+        ProductionOrderStatus,
+    )
+    from workflows import amendment, approval, order_steps, payments, rules, saga
+    from workflows import search_attributes as sa
+    from workflows.fulfilment import Fulfilment
+    from workflows.ladders import DeadlineLadder
+    from workflows.order_state import OrderState
 
 # Deadline ladders (issue 3) change the command sequence: orders started before run without.
 DEADLINES_PATCH = "deadlines-v1"
-# A partial order's pick list that an amendment left larger than the reservations is withdrawn.
-PICK_LIST_PATCH = "partial-pick-list-follows-amendment"
 # The read model and search attributes show CANCELLING while the saga undoes the steps.
 CANCELLING_PATCH = "checkpoint-cancelling"
 
 
+class _Cancelled(Exception):
+    """Out of any wait once a cancellation was requested (a person, an expired deadline)."""
+
+
+class _Amended(Exception):
+    """Out of a wait before dispatch once an amendment changed the order (`amend` sets
+    `amended`): `run` starts approval and fulfilment over on the new content."""
+
+
 @workflow.defn
-class OrderWorkflow(OrderCommands):
+class OrderWorkflow:
     @workflow.init
     def __init__(self, inp: OrderWorkflowInput) -> None:
-        self._init_state(inp)
+        self._state = s = OrderState.received(inp)
+        self._deadlines = DeadlineLadder(
+            s.view,
+            record=s.record,
+            changed=s.changed,
+            status=lambda: s.view.status.value,
+            priority=lambda: s.view.priority.value,
+            customer_group=lambda: s.customer_group,
+            expire=lambda reason, what: s.request_cancel(reason, "system", what),
+            enabled=False,  # until `run` knows whether this order started before deadlines
+        )
+        self._fulfilment = Fulfilment(
+            s, self._deadlines, wait=self._wait, stop_if_cancelled=self._stop_if_cancelled
+        )
 
     # --- the process --------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderView:
-        self._deadlines_on = workflow.patched(DEADLINES_PATCH)
-        validation = await self._validate()
+        s, view = self._state, self._state.view
+        self._deadlines.enabled = workflow.patched(DEADLINES_PATCH)
+        validation = await order_steps.validate(s, s.request)
         if not validation.valid:
             return await self._refuse_entry(validation, inp.caller)
-        self._accept(validation, caller=inp.caller)
+        s.accept(validation, caller=inp.caller)
         try:
-            dispatch = DeadlineRequest(sla=Sla.DISPATCH, start=self._view.received_at)
-            await self._require_approval(validation, dispatch)
+            dispatch = DeadlineRequest(sla=Sla.DISPATCH, start=view.received_at)
+            await approval.require(s, self._deadlines, validation, dispatch)
             while True:  # approval to dispatch; an amendment starts it over on the new content
                 try:
                     await self._wait(
                         OrderStatus.PENDING_APPROVAL,
-                        self._approval_waiting_for(),
-                        lambda: self._approval_done,
+                        approval.waiting_for(view),
+                        lambda: s.approval_done,
                     )
-                    if self._rejected:
-                        await self._undo("rejected")
+                    if s.rejected:
+                        await saga.undo(s, "rejected")
                         return await self._close(OrderStatus.REJECTED, "order_rejected")
-                    if self._view.delivery_policy is DeliveryPolicy.PARTIAL:
-                        await self._fulfil_partially()
+                    if view.delivery_policy is DeliveryPolicy.PARTIAL:
+                        await self._fulfilment.partially()
                     else:
-                        await self._fulfil()
+                        await self._fulfilment.whole()
                     break
                 except _Amended:
-                    self._amended = False
-                    if not self._approval_done:  # back to approval: nothing may be picked
-                        await self._withdraw_pick_lists("awaiting approval again")
-            deadlines = (
-                []
-                if self._view.delivery_policy is DeliveryPolicy.PARTIAL  # armed per shipment
-                else [
-                    DeadlineRequest(
-                        sla=Sla.DELIVERY,
-                        start=workflow.now(),
-                        due_date=self._view.requested_delivery_date,
-                    )
-                ]
-            )
-            if not self._view.invoices:
-                invoice = await self._issue_invoice()
-                deadlines.append(
-                    DeadlineRequest(
-                        sla=Sla.INVOICE_PAYMENT, start=invoice.issued_at, due_date=invoice.due_date
-                    )
-                )
-            await self._arm(*deadlines)
-            await self._wait(OrderStatus.SHIPPED, "delivery sign-off (签收)", self._delivered)
-            await self._wait(OrderStatus.DELIVERED, "payment of the invoice", self._paid)
+                    s.amended = False
+                    if not s.approval_done:  # back to approval: nothing may be picked
+                        await saga.withdraw_pick_lists(s, "awaiting approval again")
+            await self._fulfilment.invoice_and_chase()  # the delivery and payment clocks
+            await self._wait(OrderStatus.SHIPPED, "delivery sign-off (签收)", s.delivered)
+            await self._wait(OrderStatus.DELIVERED, "payment of the invoice", s.paid)
             return await self._close(OrderStatus.COMPLETED, "order_completed")
         except _Cancelled:
-            assert self._view.cancellation is not None
+            assert view.cancellation is not None
             if workflow.patched(CANCELLING_PATCH):
-                await self._checkpoint()
-            await self._undo(self._view.cancellation.reason_code)
+                await order_steps.checkpoint(s, self._deadlines)
+            await saga.undo(s, view.cancellation.reason_code)
             return await self._close(OrderStatus.CANCELLED, "order_cancelled")
 
-    async def _fulfil(self) -> None:
-        """Reserve, (prepaid: be paid), produce what is short, pick and wait for dispatch.
-
-        Each step reconciles to the order's current content, so after an amendment the same
-        steps release what is no longer needed and do what is new.
-        """
-        await self._reserve_stock()
-        self._stop_if_cancelled()
-        if self._view.payment_terms == "prepaid":
-            # 款到发货: invoiced at approval; production and shipping wait for the money.
-            await self._prepaid_invoice()
-            await self._wait(OrderStatus.AWAITING_PAYMENT, "payment of the invoice", self._paid)
-        await self._produce_shortages()
-        self._stop_if_cancelled()
-        await self._ship()
-
-    async def _fulfil_partially(self) -> None:
-        """缺货, `partial` delivery: ship what is reserved now and backorder the rest; each
-        shipment is invoiced when it leaves (credit terms) and has its own deadlines."""
-        await self._reserve_stock()
-        self._stop_if_cancelled()
-        if self._view.payment_terms == "prepaid":
-            await self._prepaid_invoice()
-            await self._wait(OrderStatus.AWAITING_PAYMENT, "payment of the invoice", self._paid)
-        await self._produce_shortages(wait=False)
-        self._stop_if_cancelled()
-        while True:
-            await self._invoice_dispatched()
-            if self._all_shipped():
-                break
-            await self._pick_what_is_reserved()
-            ready = [s.id for s in self._view.shipments if s.status == "ready"]
-            progress = self._progress()
-            await self._wait(
-                OrderStatus.READY_TO_SHIP if ready else OrderStatus.IN_PRODUCTION,
-                f"dispatch of {', '.join(ready)}" if ready else "goods for the backorder",
-                lambda progress=progress: self._progress() != progress,  # type: ignore[misc]
-            )
-        if self._short_closed:
-            await self._withdraw_pick_lists("short-closed")
-
-    async def _pick_what_is_reserved(self) -> None:
-        """One pick list at a time, for everything reserved and not yet shipped.
-
-        A pick list asking for more than is now reserved (an amendment cut the line) is
-        withdrawn and made anew: it must never ship more than the order holds.
-        """
-        if self._short_closed:
-            return
-        ready = [s for s in self._view.shipments if s.status == "ready"]
-        if ready and self._exceeds_reservations(ready) and workflow.patched(PICK_LIST_PATCH):
-            await self._withdraw_pick_lists("the order's lines changed")
-        elif ready:
-            return
-        lines = [
-            ShipmentLineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.reserved_quantity)
-            for ln in self._view.lines
-            if ln.reserved_quantity > 0
-        ]
-        if not lines:
-            return
-        backorder = sum(line.backordered_quantity for line in self._view.lines)
-        await self._create_pick_list(lines, f"{backorder} backordered")
-
-    def _exceeds_reservations(self, shipments: list[ShipmentView]) -> bool:
-        reserved = {line.line_no: line.reserved_quantity for line in self._view.lines}
-        return any(
-            line.quantity > reserved.get(line.line_no, 0)
-            for shipment in shipments
-            for line in shipment.lines
-        )
-
-    async def _invoice_dispatched(self) -> None:
-        """Credit terms: each dispatched shipment gets its invoice, then its deadlines."""
-        prepaid = self._view.payment_terms == "prepaid"
-        for shipment in self._view.shipments:
-            if shipment.status not in ("dispatched", "delivered") or shipment.id in self._invoiced:
-                continue
-            self._invoiced.add(shipment.id)
-            deadlines = [
-                DeadlineRequest(
-                    sla=Sla.DELIVERY,
-                    key=shipment.id,
-                    start=shipment.dispatched_at or workflow.now(),
-                    due_date=self._view.requested_delivery_date,
-                )
-            ]
-            if not prepaid:
-                prices = {line.line_no: line.unit_price for line in self._view.lines}
-                amount = sum((prices[sl.line_no] * sl.quantity for sl in shipment.lines), Money(0))
-                invoice = await self._issue_invoice(
-                    seq=len(self._view.invoices) + 1, amount=round_money(amount)
-                )
-                deadlines.append(
-                    DeadlineRequest(
-                        sla=Sla.INVOICE_PAYMENT,
-                        key=invoice.id,
-                        start=invoice.issued_at,
-                        due_date=invoice.due_date,
-                    )
-                )
-            await self._arm(*deadlines)
-
-    async def _prepaid_invoice(self) -> None:
-        live = [i for i in self._view.invoices if i.status in ("issued", "paid")]
-        if live and live[-1].amount == self._view.total:
-            return
-        if live:  # amended before any payment: the invoice is replaced
-            await self._compensate_invoices([i.id for i in live], "amended")
-        invoice = await self._issue_invoice(seq=len(self._view.invoices) + 1)
-        await self._arm(DeadlineRequest(sla=Sla.PREPAID_PAYMENT, start=invoice.issued_at))
-
-    async def _validate(self) -> ValidateOrderResult:
-        return await self._act(
-            ActivityName.VALIDATE_ORDER,
-            ValidateOrderInput(
-                order_no=self._view.order_no,
-                request=self._request,
-                audit_id=str(workflow.uuid4()),
-                at=workflow.now(),
-            ),
-            ValidateOrderResult,
-        )
+    # --- the two ends: entry refused, archive ----------------------------------------------
 
     async def _refuse_entry(
         self, validation: ValidateOrderResult, caller: Caller | None
     ) -> OrderView:
         """Not a live order: answer the submitter, then fail so the number can be reused."""
-        self._view.problems = validation.problems
-        self._set_status(OrderStatus.INVALID, "entry_refused", self._request.entered_by, caller)
-        self._publish_search_attributes()
-        self._stable_seq = self._seq
+        s = self._state
+        s.view.problems = validation.problems
+        s.set_status(OrderStatus.INVALID, "entry_refused", s.request.entered_by, caller)
+        s.published = sa.publish(s.view, s.published, deadlines=self._deadlines.enabled)
+        s.stable_seq = s.seq
         await workflow.wait_condition(workflow.all_handlers_finished)
         raise ApplicationError(
-            f"Order {self._view.order_no} failed entry validation",
+            f"Order {s.view.order_no} failed entry validation",
             [p.model_dump() for p in validation.problems],
             type=Refusal.ORDER_INVALID,
             non_retryable=True,
         )
 
-    async def _reserve_stock(self) -> None:
-        self._stock_reserved = True
-        result = await self._act(
-            ActivityName.RESERVE_STOCK,
-            ReserveStockInput(
-                order_no=self._view.order_no,
-                lines=[
-                    StockLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity)
-                    for ln in self._view.lines
-                ],
-                at=workflow.now(),
-            ),
-            ReserveStockResult,
-        )
-        for reserved in result.lines:
-            self._line(reserved.line_no).reserved_quantity = reserved.reserved_quantity
-        short = sum(r.short_quantity for r in result.lines)
-        self._record(
-            "stock_reserved", "system", f"{short} unit(s) short" if short else "all in stock"
-        )
+    async def _close(self, status: OrderStatus, event: str) -> OrderView:
+        """归档: ladders stop, notifications go out, the final state goes to the read model."""
+        s = self._state
+        s.closing = True
+        self._deadlines.close(workflow.now())
+        s.set_status(status, event, "system")
+        s.view.waiting_for = None
+        await self._deadlines.finished()
+        s.view.closed = True
+        s.record("order_archived", "system")
+        await order_steps.checkpoint(s, self._deadlines)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if s.seq != s.saved_seq:  # an update finished its work after the archive
+            await order_steps.checkpoint(s, self._deadlines)
+        return s.view
 
-    async def _produce_shortages(self, *, wait: bool = True) -> None:
-        """A production order per short line; after an amendment, ones that no longer fit are
-        cancelled and replaced."""
-        needs = {
-            line.line_no: line.quantity - line.reserved_quantity
-            for line in self._view.lines
-            if line.reserved_quantity < line.quantity
-        }
-        planned = [po for po in self._view.production_orders if po.status == "planned"]
-        kept = {
-            po.line_no
-            for po in planned
-            if needs.get(po.line_no) == po.quantity - po.produced_quantity
-        }
-        stale = [po.id for po in planned if po.line_no not in kept]
-        if stale:
-            done = await self._act(
-                ActivityName.CANCEL_PRODUCTION_ORDERS,
-                CompensateInput(
-                    order_no=self._view.order_no, at=workflow.now(), reason="amended", ids=stale
-                ),
-                CompensateResult,
-            )
-            for po in self._view.production_orders:
-                if po.id in done.ids:
-                    po.status = "cancelled"
-                    self._book.drop(Sla.PRODUCTION.value, po.id)
-            self._record("production_orders_replaced", "system", ", ".join(done.ids))
-        shortages = [
-            Shortage(
-                line_no=line.line_no,
-                sku=line.sku,
-                quantity=needs[line.line_no],
-                lead_time_days=self._lead_times.get(line.line_no, 0),
-            )
-            for line in self._view.lines
-            if line.line_no in needs and line.line_no not in kept
-        ]
-        if shortages:
-            result = await self._act(
-                ActivityName.PLAN_PRODUCTION,
-                PlanProductionInput(
-                    order_no=self._view.order_no,
-                    shortages=shortages,
-                    at=workflow.now(),
-                    revision=self._view.revision,
-                ),
-                PlanProductionResult,
-            )
-            self._view.production_orders += result.production_orders
-            ids = ", ".join(po.id for po in result.production_orders)
-            self._record("production_ordered", "system", ids)
-            await self._arm(
-                *(
-                    DeadlineRequest(
-                        sla=Sla.PRODUCTION, key=po.id, start=po.created_at, due_date=po.due_date
-                    )
-                    for po in result.production_orders
+    def _stop_if_cancelled(self) -> None:
+        if self._state.view.cancellation is not None:
+            raise _Cancelled
+
+    # --- waits and checkpoints ------------------------------------------------------------
+
+    async def _wait(self, status: OrderStatus, waiting_for: str, done: Callable[[], bool]) -> None:
+        """Wait until `done()`, keeping the read model and ops' view current meanwhile.
+
+        A cancellation ends any wait (`_Cancelled`); an amendment one before dispatch
+        (`_Amended`). An order on hold does nothing until released.
+        """
+        s, view = self._state, self._state.view
+        if done() and view.cancellation is None and view.hold is None:
+            return
+        if view.cancellation is None:
+            s.set_status(status, f"status_{status.lower()}", "system")
+            view.waiting_for = waiting_for
+        while True:
+            await order_steps.checkpoint(s, self._deadlines)
+            await workflow.wait_condition(
+                lambda: (
+                    (done() and view.hold is None)
+                    or s.seq != s.saved_seq
+                    or view.cancellation is not None
+                    or s.amended
                 )
             )
-        if needs and wait:
-            open_ids = ", ".join(
-                po.id for po in self._view.production_orders if po.status == "planned"
+            if view.cancellation is not None:
+                raise _Cancelled
+            if s.amended and not s.dispatched():
+                raise _Amended
+            if done() and view.hold is None:
+                view.waiting_for = None
+                return
+
+    async def _settled(self) -> OrderView:
+        """Let the run catch up with an update's change, then answer with the new state."""
+        s, target = self._state, self._state.seq
+        await workflow.wait_condition(lambda: s.stable_seq >= target or s.view.closed)
+        return s.view
+
+    # --- what people and systems send: each validator refuses early what its handler would ---
+
+    @workflow.update
+    async def submit(self, inp: SubmitOrderInput) -> SubmitOrderResult:
+        """Submitting (or resubmitting) the order: answered once entry is decided."""
+        s = self._state
+        first = s.submissions == 0
+        s.submissions += 1
+        await workflow.wait_condition(lambda: s.stable_seq >= 0)
+        return SubmitOrderResult(created=first, order=s.view)
+
+    @submit.validator
+    def _check_submit(self, inp: SubmitOrderInput) -> None:
+        if inp.fingerprint != self._state.fingerprint:
+            raise ApplicationError(
+                f"Order number {self._state.view.order_no} was already submitted with "
+                "different content",
+                type=Refusal.CONFLICT,
             )
-            await self._wait(
-                OrderStatus.IN_PRODUCTION, f"production orders {open_ids}", self._all_reserved
+
+    @workflow.update
+    async def approve(self, inp: ApproveOrderInput) -> OrderView:
+        s = self._state
+        rules.check_decision(s.view, inp.approver, inp.role.value, inp.role.level)
+        approval.approve(s, self._deadlines, inp)  # the next level, or approved
+        return await self._settled()
+
+    @approve.validator
+    def _check_approve(self, inp: ApproveOrderInput) -> None:
+        rules.check_decision(self._state.view, inp.approver, inp.role.value, inp.role.level)
+
+    @workflow.update
+    async def reject(self, inp: RejectOrderInput) -> OrderView:
+        s = self._state
+        rules.check_decision(s.view, inp.approver, inp.role.value, inp.role.level)
+        approval.reject(s, self._deadlines, inp)  # `run` undoes what was done and closes
+        return await self._settled()
+
+    @reject.validator
+    def _check_reject(self, inp: RejectOrderInput) -> None:
+        rules.check_decision(self._state.view, inp.approver, inp.role.value, inp.role.level)
+
+    @workflow.update
+    async def report_production(self, inp: ReportProductionInput) -> OrderView:
+        po = rules.check_production(self._state.view, self._state.busy, inp)
+        updated = await order_steps.record_production(self._state, po, inp)
+        if updated.status == ProductionOrderStatus.COMPLETED:
+            self._deadlines.meet(Sla.PRODUCTION, key=po.id)
+        return await self._settled()
+
+    @report_production.validator
+    def _check_report_production(self, inp: ReportProductionInput) -> None:
+        rules.check_production(self._state.view, self._state.busy, inp)
+
+    @workflow.update
+    async def dispatch(self, inp: DispatchInput) -> OrderView:
+        s = self._state
+        shipment = rules.check_dispatch(s.view, s.busy, inp.shipment_id, amending=s.amending())
+        await order_steps.dispatch_shipment(s, shipment, inp)
+        if s.all_shipped():
+            self._deadlines.meet(Sla.DISPATCH)
+        return await self._settled()
+
+    @dispatch.validator
+    def _check_dispatch(self, inp: DispatchInput) -> None:
+        s = self._state
+        rules.check_dispatch(s.view, s.busy, inp.shipment_id, amending=s.amending())
+
+    @workflow.update
+    async def deliver(self, inp: DeliverInput) -> OrderView:
+        s = self._state
+        shipment = rules.check_delivery(s.view, s.busy, inp.shipment_id)
+        updated = await order_steps.deliver_shipment(s, shipment, inp)
+        self._deadlines.meet(Sla.DELIVERY, key=updated.id)
+        if s.delivered() and s.all_shipped():
+            self._deadlines.meet(Sla.DELIVERY)
+        return await self._settled()
+
+    @deliver.validator
+    def _check_deliver(self, inp: DeliverInput) -> None:
+        s = self._state
+        rules.check_delivery(s.view, s.busy, inp.shipment_id)
+
+    @workflow.update
+    async def pay(self, inp: PaymentInput) -> OrderView:
+        s = self._state
+        # Payments to one order queue up; each is checked against what is outstanding once
+        # the ones before it are booked, so two at once can never overpay.
+        async with s.payment_lock:
+            if rules.already_paid(s.view, inp):
+                return s.view  # the same payment reported again: counted once
+            invoice = rules.check_payment(s.view, inp)
+            invoice = await payments.record_payment(s, invoice, inp)
+            await payments.settle(s, self._deadlines, [invoice])
+        if s.view.hold is not None and s.view.hold.kind == HoldKind.CREDIT:
+            with contextlib.suppress(ApplicationError):  # still short of credit: stays held
+                await payments.release_hold(
+                    s, self._deadlines, "payment", f"payment {inp.reference} received"
+                )
+        return await self._settled()
+
+    @pay.validator
+    def _check_pay(self, inp: PaymentInput) -> None:
+        if not rules.already_paid(self._state.view, inp):
+            rules.check_payment(self._state.view, inp)
+
+    @workflow.signal(name=RETURN_CREDITED_SIGNAL)
+    async def return_credited(self, inp: ReturnCredited) -> None:
+        """A return's credit note took returned goods off what the order still owed (the
+        return workflow sends this; the order may now be settled without another payment)."""
+        s = self._state
+        if s.view.closed:
+            return
+        async with s.payment_lock:
+            touched = payments.take_credit(s, inp.credit_note, inp.invoices)
+            note = inp.credit_note
+            s.record(
+                "return_credited", "finance", f"{note.id} for return {inp.return_no}: {note.amount}"
             )
+            await payments.settle(s, self._deadlines, touched)
 
-    async def _ship(self) -> None:
-        """The pick list for the order's lines; replaced when an amendment changed them."""
-        wanted = [
-            ShipmentLineView(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity)
-            for ln in self._view.lines
-        ]
-        ready = [s for s in self._view.shipments if s.status == "ready"]
-        shipment = ready[0] if ready and ready[0].lines == wanted else None
-        if shipment is None:
-            await self._withdraw_pick_lists("the order's lines changed")
-            shipment = await self._create_pick_list(wanted)
-        await self._wait(
-            OrderStatus.READY_TO_SHIP, f"dispatch of shipment {shipment.id}", self._dispatched
-        )
+    @workflow.update
+    async def amend(self, inp: AmendOrderInput) -> OrderView:
+        """修改: a new revision. New lines are validated like a new order and the approval rules
+        run again: the order awaits approval at the level the new content needs."""
+        s, view = self._state, self._state.view
+        async with s.amend_lock:
+            rules.check_amendable(view, inp, s.closing, inp.today or workflow.now().date())
+            change = amendment.new_revision(s, inp)
+            if "lines" in inp.changed_fields() and inp.lines is not None:
+                await amendment.change_lines(s, self._deadlines, inp.lines, change)
+                s.amended = True  # `run` reconciles reservations, production and pick list
+            amendment.change_fields(s, inp, change)
+            if "requested_delivery_date" in change.fields:
+                await self._fulfilment.rearm_delivery()
+            amendment.record(s, inp, change)
+        return await self._settled()
 
-    async def _create_pick_list(
-        self, lines: list[ShipmentLineView], note: str | None = None
-    ) -> ShipmentView:
-        """A shipment and its pick list (拣货单) for these lines."""
-        shipment = await self._act(
-            ActivityName.CREATE_SHIPMENT,
-            CreateShipmentInput(
-                order_no=self._view.order_no,
-                lines=lines,
-                at=workflow.now(),
-                seq=len(self._view.shipments) + 1,
-            ),
-            ShipmentView,
-        )
-        self._view.shipments.append(shipment)
-        self._record("shipment_created", "system", "; ".join(filter(None, [shipment.id, note])))
-        return shipment
+    @amend.validator
+    def _check_amend(self, inp: AmendOrderInput) -> None:
+        s = self._state
+        rules.check_amendable(s.view, inp, s.closing, inp.today or workflow.now().date())
 
-    async def _issue_invoice(self, seq: int = 1, amount: Money | None = None) -> InvoiceView:
-        invoice = await self._act(
-            ActivityName.ISSUE_INVOICE,
-            IssueInvoiceInput(
-                order_no=self._view.order_no,
-                customer_id=self._view.customer_id,
-                amount=self._view.total if amount is None else amount,
-                payment_terms=self._view.payment_terms or "prepaid",
-                at=workflow.now(),
-                seq=seq,
-            ),
-            InvoiceView,
-        )
-        self._view.invoices.append(invoice)
-        self._record(
-            "invoice_issued", "system", f"{invoice.id}: {invoice.amount} due {invoice.due_date}"
-        )
-        return invoice
+    @workflow.update
+    async def short_close(self, inp: ShortCloseInput) -> OrderView:
+        """What has not shipped will not; the order goes on with what was shipped."""
+        async with self._state.amend_lock:
+            rules.check_short_close(self._state.view, self._state.closing)
+            await self._fulfilment.short_close(inp)
+        return await self._settled()
+
+    @short_close.validator
+    def _check_short_close(self, inp: ShortCloseInput) -> None:
+        rules.check_short_close(self._state.view, self._state.closing)
+
+    @workflow.update
+    async def hold(self, inp: HoldInput) -> OrderView:
+        """冻结: the order stops where it is and its deadlines pause."""
+        rules.check_holdable(self._state.view, self._state.closing)
+        order_steps.hold(self._state, self._deadlines, inp)
+        return await self._settled()
+
+    @hold.validator
+    def _check_hold(self, inp: HoldInput) -> None:
+        rules.check_holdable(self._state.view, self._state.closing)
+
+    @workflow.update
+    async def release(self, inp: ReleaseInput) -> OrderView:
+        """Release re-checks credit (a credit hold stays while it fails) and resumes the order."""
+        rules.check_releasable(self._state.view)
+        await payments.release_hold(self._state, self._deadlines, inp.by, inp.comment, inp.caller)
+        return await self._settled()
+
+    @release.validator
+    def _check_release(self, inp: ReleaseInput) -> None:
+        rules.check_releasable(self._state.view)
+
+    @workflow.update
+    async def cancel(self, inp: CancelOrderInput) -> OrderView:
+        """Cancel until goods ship; answered when every step has been undone."""
+        s = self._state
+        if s.view.cancellation is None:
+            rules.check_cancellable(s.view, s.closing)
+            s.request_cancel(inp.reason_code.value, inp.by, inp.comment, inp.caller)
+        await workflow.wait_condition(lambda: s.view.closed)
+        return s.view
+
+    @cancel.validator
+    def _check_cancel(self, inp: CancelOrderInput) -> None:
+        if self._state.view.cancellation is None:
+            rules.check_cancellable(self._state.view, self._state.closing)
+
+    @workflow.query
+    def view(self) -> OrderView:
+        return self._state.view

@@ -9,9 +9,7 @@ backwards. The after-sales SLA (24 hours to answer) escalates like every other d
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, FailureError
@@ -44,10 +42,9 @@ with workflow.unsafe.imports_passed_through():
         ReturnWorkflowInput,
         SaveReturnInput,
     )
-    from workflows.deadlines import DeadlineBook
-    from workflows.ladders import DeadlineLadders
-
-R = TypeVar("R")
+    from domain.statuses import GONE_SHIPMENTS, ShipmentStatus
+    from workflows.act import act
+    from workflows.ladders import DeadlineLadder
 
 # A credit note that settles part of an unpaid invoice is applied to it, and the order told.
 CREDIT_SETTLES_PATCH = "return-credit-settles-invoice"
@@ -60,26 +57,27 @@ def return_workflow_id(return_no: str) -> str:
 
 
 @workflow.defn
-class ReturnWorkflow(DeadlineLadders[ReturnView]):
+class ReturnWorkflow:
     @workflow.init
     def __init__(self, inp: ReturnWorkflowInput) -> None:
         self._view = inp.view
         self._fingerprint = inp.fingerprint
-        self._book = DeadlineBook(self._view)
         self._seq = 0
         self._saved_seq = -1
-        self._deadlines_on = True
         self._closing = False
-        self._customer_group = inp.view.customer_group
-        self._credit_hold_placed = False
-        self._ladders: list[asyncio.Task[None]] = []
-        self._outbox: list[asyncio.Task[None]] = []
+        self._deadlines = DeadlineLadder(
+            self._view,
+            record=self._record,
+            changed=self._changed,
+            status=lambda: self._view.status.value,
+            customer_group=lambda: inp.view.customer_group,
+        )
 
     @workflow.run
     async def run(self, inp: ReturnWorkflowInput) -> ReturnView:
         view = self._view
         self._record("return_requested", view.requested_by, view.reason)
-        await self._arm(
+        await self._deadlines.arm(
             DeadlineRequest(sla=Sla.AFTER_SALES, key=view.return_no, start=view.requested_at)
         )
         await self._wait(lambda: view.decision is not None)
@@ -93,10 +91,10 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             self._record("nothing_accepted", "warehouse", "no goods accepted at inspection")
             return await self._close(ReturnStatus.COMPLETED)
         step = ReturnStepInput(view=view, at=workflow.now())
-        await self._act(ActivityName.RESTOCK_RETURN, step, type(None))
+        await act(ActivityName.RESTOCK_RETURN, step, type(None))
         self._record("return_restocked", "warehouse")
         if view.resolution is ReturnResolution.REFUND:
-            credit = await self._act(ActivityName.CREDIT_RETURN, step, CreditResult)
+            credit = await act(ActivityName.CREDIT_RETURN, step, CreditResult)
             view.credit_note, view.refund = credit.credit_note, credit.refund
             refunded = f"; refund {credit.refund.amount}" if credit.refund else ""
             self._record(
@@ -105,11 +103,11 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             if credit.settles_debt and workflow.patched(CREDIT_SETTLES_PATCH):
                 await self._tell_order(credit)
             return await self._close(ReturnStatus.COMPLETED)
-        view.replacement = await self._act(ActivityName.SHIP_REPLACEMENT, step, ShipmentView)
+        view.replacement = await act(ActivityName.SHIP_REPLACEMENT, step, ShipmentView)
         self._set(ReturnStatus.REPLACEMENT_READY, "replacement_ready", "warehouse")
-        await self._wait(lambda: self._replacement("dispatched", "delivered"))
+        await self._wait(lambda: self._replacement(*GONE_SHIPMENTS))
         self._set(ReturnStatus.REPLACEMENT_SHIPPED, "replacement_shipped", "warehouse")
-        await self._wait(lambda: self._replacement("delivered"))
+        await self._wait(lambda: self._replacement(ShipmentStatus.DELIVERED))
         return await self._close(ReturnStatus.COMPLETED)
 
     # --- people and the warehouse ------------------------------------------------------------
@@ -163,9 +161,9 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
 
     @workflow.update
     async def dispatch(self, inp: DispatchInput) -> ReturnView:
-        shipment = self._check_replacement(inp.shipment_id, "ready")
+        shipment = self._check_replacement(inp.shipment_id, ShipmentStatus.READY)
         view = self._view
-        view.replacement = await self._act(
+        view.replacement = await act(
             ActivityName.DISPATCH_SHIPMENT,
             DispatchShipmentInput(
                 order_no=view.return_no,
@@ -183,12 +181,12 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
 
     @dispatch.validator
     def _check_dispatch(self, inp: DispatchInput) -> None:
-        self._check_replacement(inp.shipment_id, "ready")
+        self._check_replacement(inp.shipment_id, ShipmentStatus.READY)
 
     @workflow.update
     async def deliver(self, inp: DeliverInput) -> ReturnView:
-        shipment = self._check_replacement(inp.shipment_id, "dispatched")
-        self._view.replacement = await self._act(
+        shipment = self._check_replacement(inp.shipment_id, ShipmentStatus.DISPATCHED)
+        self._view.replacement = await act(
             ActivityName.DELIVER_SHIPMENT,
             DeliverShipmentInput(
                 order_no=self._view.return_no,
@@ -203,7 +201,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
 
     @deliver.validator
     def _check_deliver(self, inp: DeliverInput) -> None:
-        self._check_replacement(inp.shipment_id, "dispatched")
+        self._check_replacement(inp.shipment_id, ShipmentStatus.DISPATCHED)
 
     @workflow.query
     def view(self) -> ReturnView:
@@ -248,7 +246,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
             )
         return accepted
 
-    def _check_replacement(self, shipment_id: str, expected: str) -> ShipmentView:
+    def _check_replacement(self, shipment_id: str, expected: ShipmentStatus) -> ShipmentView:
         shipment = self._view.replacement
         if shipment is None or shipment.id != shipment_id:
             raise ApplicationError(
@@ -275,7 +273,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
         except FailureError:  # the order closed meanwhile: it owes nothing, nothing to tell
             self._record("order_not_told", "system", "the order had closed")
 
-    def _replacement(self, *statuses: str) -> bool:
+    def _replacement(self, *statuses: ShipmentStatus) -> bool:
         return self._view.replacement is not None and self._view.replacement.status in statuses
 
     # --- plumbing --------------------------------------------------------------------------
@@ -284,7 +282,7 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
         self._view.decision = ReturnDecision(
             decision=decision, by=by, at=workflow.now(), comment=comment
         )
-        self._meet(Sla.AFTER_SALES)
+        self._deadlines.meet(Sla.AFTER_SALES)
         self._set(status, f"return_{decision}", by, comment)
 
     def _set(self, status: ReturnStatus, event: str, actor: str, detail: str | None = None) -> None:
@@ -300,8 +298,8 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
         self._view.updated_at = now
         self._seq += 1
 
-    def _deadline_status(self) -> str:
-        return self._view.status.value
+    def _changed(self) -> None:
+        self._seq += 1
 
     async def _wait(self, done: Callable[[], bool]) -> None:
         while not done():
@@ -317,9 +315,8 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
         if self._seq == self._saved_seq:
             return
         seq = self._seq
-        escalations, resolutions = self._book.escalations, self._book.resolutions
-        self._book.escalations, self._book.resolutions = [], []
-        await self._act(
+        escalations, resolutions = self._deadlines.take_log()
+        await act(
             ActivityName.SAVE_RETURN,
             SaveReturnInput(
                 view=self._view,
@@ -334,11 +331,10 @@ class ReturnWorkflow(DeadlineLadders[ReturnView]):
 
     async def _close(self, status: ReturnStatus) -> ReturnView:
         self._closing = True
-        self._book.cancel_all(workflow.now())
+        self._deadlines.close(workflow.now())
         if self._view.status is not status:
             self._set(status, f"return_{status.lower()}", "system")
-        await asyncio.gather(*self._ladders)
-        await asyncio.gather(*self._outbox)
+        await self._deadlines.finished()
         self._view.closed = True
         self._record("return_closed", "system")
         await self._checkpoint()

@@ -21,7 +21,13 @@ with workflow.unsafe.imports_passed_through():
         ProductionOrderView,
         ShipmentView,
     )
-    from domain.statuses import OrderStatus
+    from domain.statuses import (
+        GONE_SHIPMENTS,
+        InvoiceStatus,
+        OrderStatus,
+        ProductionOrderStatus,
+        ShipmentStatus,
+    )
 
 LEVEL_NAMES = {1: "level 1 (supervisor)", 2: "level 2 (manager)"}
 # In the busy set while an amendment is decided and until the run has reconciled the pick
@@ -81,7 +87,7 @@ def check_amendable(view: OrderView, inp: AmendOrderInput, closing: bool, today:
             "Nothing to change: send lines, requested_delivery_date or shipping_address",
             type=Refusal.INVALID,
         )
-    shipped = [s.id for s in view.shipments if s.status in ("dispatched", "delivered")]
+    shipped = [s.id for s in view.shipments if s.status in GONE_SHIPMENTS]
     if shipped and changed & {"lines", "shipping_address"}:
         raise ApplicationError(
             f"Goods of order {view.order_no} have shipped ({', '.join(shipped)}): its lines and "
@@ -95,7 +101,7 @@ def check_amendable(view: OrderView, inp: AmendOrderInput, closing: bool, today:
             type=Refusal.INVALID_STATE,
         )
     if "requested_delivery_date" in changed:
-        if view.shipments and all(s.status == "delivered" for s in view.shipments):
+        if view.shipments and all(s.status == ShipmentStatus.DELIVERED for s in view.shipments):
             raise ApplicationError(
                 f"Order {view.order_no} has been delivered", type=Refusal.INVALID_STATE
             )
@@ -112,7 +118,7 @@ def check_short_close(view: OrderView, closing: bool) -> None:
     check_open(view)
     if closing:
         raise ApplicationError(f"Order {view.order_no} is closing", type=Refusal.INVALID_STATE)
-    if not any(s.status in ("dispatched", "delivered") for s in view.shipments):
+    if not any(s.status in GONE_SHIPMENTS for s in view.shipments):
         raise ApplicationError(
             f"Nothing of order {view.order_no} has shipped yet: cancel it instead",
             type=Refusal.INVALID_STATE,
@@ -145,7 +151,7 @@ def check_cancellable(view: OrderView, closing: bool) -> None:
             f"Order {view.order_no} is {view.status} and closing; it can no longer be cancelled",
             type=Refusal.INVALID_STATE,
         )
-    shipped = [s.id for s in view.shipments if s.status in ("dispatched", "delivered")]
+    shipped = [s.id for s in view.shipments if s.status in GONE_SHIPMENTS]
     if shipped:
         raise ApplicationError(
             f"Goods of order {view.order_no} have shipped ({', '.join(shipped)}); it can no "
@@ -170,7 +176,7 @@ def check_production(
             f"Production order {po.id} is being updated by another request; try again",
             type=Refusal.INVALID_STATE,
         )
-    if po.status != "planned" or view.closed:
+    if po.status != ProductionOrderStatus.PLANNED or view.closed:
         raise ApplicationError(
             f"Production order {po.id} is already {po.status}", type=Refusal.INVALID_STATE
         )
@@ -184,7 +190,11 @@ def check_production(
 
 
 def check_shipment(
-    view: OrderView, busy: set[str], shipment_id: str, expected: str, verb: str
+    view: OrderView,
+    busy: set[str],
+    shipment_id: str,
+    expected: ShipmentStatus,
+    verb: ShipmentStatus,
 ) -> ShipmentView:
     """A shipment of this order in the state the command needs."""
     check_open(view)
@@ -199,7 +209,7 @@ def check_shipment(
             f"Shipment {shipment_id} is being updated by another request; try again",
             type=Refusal.INVALID_STATE,
         )
-    if verb == "dispatched" and AMENDING in busy:
+    if verb is ShipmentStatus.DISPATCHED and AMENDING in busy:
         raise ApplicationError(
             f"Order {view.order_no} is being amended; its pick list may change: try again",
             type=Refusal.INVALID_STATE,
@@ -209,7 +219,7 @@ def check_shipment(
             f"Shipment {shipment_id} is {shipment.status}; it cannot be {verb} now",
             type=Refusal.INVALID_STATE,
         )
-    if verb == "dispatched" and view.status is not OrderStatus.READY_TO_SHIP:
+    if verb is ShipmentStatus.DISPATCHED and view.status is not OrderStatus.READY_TO_SHIP:
         raise ApplicationError(
             f"Order {view.order_no} is {view.status}; its goods can leave once it is READY_TO_SHIP",
             type=Refusal.INVALID_STATE,
@@ -217,11 +227,26 @@ def check_shipment(
     return shipment
 
 
+def check_dispatch(
+    view: OrderView, busy: set[str], shipment_id: str, *, amending: bool
+) -> ShipmentView:
+    """A ready shipment may leave, but not while an amendment may change its pick list."""
+    busy = busy | {AMENDING} if amending else busy
+    return check_shipment(view, busy, shipment_id, ShipmentStatus.READY, ShipmentStatus.DISPATCHED)
+
+
+def check_delivery(view: OrderView, busy: set[str], shipment_id: str) -> ShipmentView:
+    """A dispatched shipment may be signed for."""
+    return check_shipment(
+        view, busy, shipment_id, ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED
+    )
+
+
 def check_payment(view: OrderView, inp: PaymentInput) -> InvoiceView:
     """The open invoice a payment goes to; never more than is outstanding."""
     check_open(view, on_hold_too=True)  # money is welcome even while the order is frozen
     invoice = next(
-        (i for i in view.invoices if i.status == "issued"),
+        (i for i in view.invoices if i.status == InvoiceStatus.ISSUED),
         None,
     )
     if invoice is None:
