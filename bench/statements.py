@@ -31,6 +31,7 @@ from sqlmodel import SQLModel
 
 from bench.procstat import machine, machine_line
 from bench.stack import drop_postgres_schema, fresh_postgres_schema, libpq_url
+from store import migrate
 from store.db import Database
 
 ORDERS = SQLModel.metadata.tables["orderrecord"]
@@ -100,17 +101,18 @@ async def target(database_url: str | None) -> AsyncIterator[Calls]:
     """The calls to measure, on a fresh database that is gone afterwards."""
     if database_url is None:
         with tempfile.TemporaryDirectory() as workdir:
-            db = Database(f"sqlite+aiosqlite:///{Path(workdir) / 'orders.db'}")
+            url = f"sqlite+aiosqlite:///{Path(workdir) / 'orders.db'}"
+            await migrate.upgrade(url)
+            db = Database(url)
             try:
-                await db.create_schema()
                 yield sqlite_calls(db)
             finally:
                 await db.dispose()
         return
     url, schema = fresh_postgres_schema(database_url)
+    await migrate.upgrade(url)
     db = Database(url)
     try:
-        await db.create_schema()
         async with await psycopg.AsyncConnection.connect(libpq_url(url), autocommit=True) as alone:
             yield postgres_calls(db, alone)
     finally:

@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -23,7 +22,6 @@ from sqlalchemy import (
     Executable,
     create_engine,
     event,
-    inspect,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -34,11 +32,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import prepared, sqlite_inline, tables  # noqa: F401  (tables registers them on SQLModel.metadata)
-from store.types import MoneyType
 
 if sys.platform != "win32":
     import fcntl
@@ -204,12 +200,6 @@ class Database:
             group = self._groups[write] = GroupCommit(self, write)
         return group
 
-    async def create_schema(self) -> None:
-        """Create missing tables, and add columns that newer code has to existing tables."""
-        async with self.write_engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
-            await conn.run_sync(_migrate_forward)
-
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -279,38 +269,6 @@ def _sqlite_setup(engine: Engine, begin: str) -> None:
             cursor.execute(begin)
         finally:
             cursor.close()
-
-
-def _migrate_forward(conn: Connection) -> None:
-    """A minimal forward migration: new nullable or defaulted columns, and new indexes, on
-    existing tables.
-
-    Enough while the schema only grows; renames and type changes will need real migrations.
-    """
-    inspector = inspect(conn)
-    for table in SQLModel.metadata.sorted_tables:
-        existing = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in existing:
-                continue
-            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" '
-            ddl += column.type.compile(dialect=conn.dialect)
-            default = getattr(column.default, "arg", None)
-            if isinstance(default, bool):
-                ddl += f" NOT NULL DEFAULT {'TRUE' if default else 'FALSE'}"
-            elif isinstance(default, Decimal) and isinstance(column.type, MoneyType):
-                cents = column.type.process_bind_param(default, conn.dialect)  # money as stored
-                ddl += f" NOT NULL DEFAULT {cents}"
-            elif isinstance(default, int | float):
-                ddl += f" NOT NULL DEFAULT {default}"
-            elif isinstance(default, str):
-                quoted = default.replace("'", "''")
-                ddl += f" NOT NULL DEFAULT '{quoted}'"
-            conn.exec_driver_sql(ddl)
-        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
-        for index in table.indexes:
-            if index.name not in indexes:
-                index.create(conn)
 
 
 class WriteTurn:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, select
 
+from store import migrate
 from store.db import Database
 from store.sqlite_inline import DirectConnection, InlineConnection
 from store.tables import Customer
@@ -57,7 +58,7 @@ async def test_a_failed_statement_raises_the_drivers_error_and_the_connection_go
 async def test_a_url_with_driver_options_keeps_aiosqlites_own_connection(tmp_path: Path) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}?timeout=5")
     try:
-        await database.create_schema()
+        await migrate.upgrade(str(database.url))
         async with database.reader() as session:
             connection = await session.connection()
             driver = (await connection.get_raw_connection()).driver_connection
@@ -114,7 +115,7 @@ async def test_a_url_with_driver_options_keeps_the_async_engine_for_prebuilt_sta
 ) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}?timeout=5")
     try:
-        await database.create_schema()
+        await migrate.upgrade(str(database.url))
         async with database.reading() as conn:
             assert isinstance(conn, AsyncConnection)
             assert (await conn.execute(text("SELECT 1"))).scalar_one() == 1

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from store import migrate
 from store.db import Database, WriteTurn
 from store.tables import Customer
 from tests.conftest import unique
@@ -22,8 +23,8 @@ from tests.conftest import unique
 @pytest.fixture
 async def two(tmp_path: Path) -> AsyncIterator[tuple[Database, Database]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    await migrate.upgrade(url)
     first, second = Database(url), Database(url)
-    await first.create_schema()
     yield first, second
     await first.dispose()
     await second.dispose()
