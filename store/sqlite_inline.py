@@ -11,7 +11,7 @@ of one order); readers never wait in WAL mode; and a writer never waits for SQLi
 either, because our writers take turns before `BEGIN IMMEDIATE` (`store.db.WriteTurn`), and
 that wait is the one that stays off the loop. What still blocks is SQLite's own I/O (a commit
 appends to the WAL; every 1,000 pages one commit also checkpoints it) and a writer that is not
-ours (`create_schema` at start-up, the `sqlite3` shell), for which the busy timeout applies.
+ours (the migrations, the `sqlite3` shell), for which the busy timeout applies.
 
 The hot path's prebuilt statements go one step further (`DirectConnection`): a plain, blocking
 SQLAlchemy connection, without the asyncio layer's greenlet hand-offs, which cost more than
