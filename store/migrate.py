@@ -10,6 +10,7 @@ this code's head (`require_current`). A database made before migrations existed 
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -130,6 +131,8 @@ def main(argv: list[str]) -> None:
     """`python -m store.migrate [revision]`: upgrade settings.py's DATABASE_URL (to head)."""
     from settings import get_settings
 
+    # Alembic says which revisions it runs (the compose stack's log of the `migrate` service).
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s [%(name)s] %(message)s")
     if len(argv) > 1:
         raise SystemExit("usage: python -m store.migrate [revision]")
     url = get_settings().database_url
