@@ -22,7 +22,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -37,6 +37,10 @@ CONTEXT_OPTIONS: dict[str, Any] = {
     "render_as_batch": True,
     "compare_type": True,
 }
+
+
+# The PostgreSQL advisory lock an upgrade holds (any constant: only upgrades take it).
+LOCK_KEY = 0x6F7264657273  # "orders"
 
 
 class NotCurrent(RuntimeError):
@@ -54,7 +58,8 @@ def config(url: str | None = None) -> Config:
 
 def engine(url: str) -> AsyncEngine:
     """An engine for migrating: no pool, and on SQLite transactional DDL, so a migration
-    that fails part-way leaves the schema as it was (pysqlite would commit before DDL)."""
+    that fails part-way leaves the schema as it was (the driver itself begins transactions
+    only for INSERT, UPDATE and DELETE, and runs DDL outside them)."""
     parsed = make_url(url)
     migrating = create_async_engine(parsed, poolclass=NullPool)
     if parsed.get_backend_name() != "sqlite":
@@ -93,6 +98,11 @@ async def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
     async with _transaction(url) as conn:
+        if conn.dialect.name == "postgresql":
+            # Two upgrades at once (an init container per replica; two in one process, where
+            # alembic's `op` is global) take turns, and the second finds the work done.
+            # SQLite's BEGIN IMMEDIATE already makes them take turns.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
         await conn.run_sync(run)
 
 
@@ -114,12 +124,17 @@ async def require_current(url: str) -> None:
     def current(conn: Connection) -> set[str]:
         return set(MigrationContext.configure(conn).get_current_heads())
 
-    async with _transaction(url, write=False) as conn:
-        found = await conn.run_sync(current)
+    parsed = make_url(url)
+    file = parsed.database if parsed.get_backend_name() == "sqlite" else None
+    if file and file != ":memory:" and not await asyncio.to_thread(Path(file).exists):
+        found: set[str] = set()  # not made yet (connecting would make an empty file)
+    else:
+        async with _transaction(url, write=False) as conn:
+            found = await conn.run_sync(current)
     heads = set(ScriptDirectory.from_config(config()).get_heads())
     if found == heads:
         return
-    where = make_url(url).render_as_string(hide_password=True)
+    where = parsed.render_as_string(hide_password=True)
     at = ", ".join(sorted(found)) or "no revision (not migrated yet)"
     raise NotCurrent(
         f"the database {where} is at {at}; this code needs {', '.join(sorted(heads))}: "
