@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -53,8 +54,6 @@ def empty_database(kind: str, tmp_path: Path) -> Iterator[str]:
 def run_script(kind: str, url: str, script: str) -> None:
     """Run SQL as it is, past SQLAlchemy: how the code before migrations left its database."""
     if kind == "sqlite":
-        import sqlite3
-
         path = url.removeprefix("sqlite+aiosqlite:///")
         with sqlite3.connect(path) as conn:
             conn.executescript(script)
