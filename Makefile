@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck fmt clean
+.PHONY: run test lint typecheck migrations-check fmt clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/python -m devrun
 
 ## The whole suite: format, lint, types, tests (real Temporal dev server, SQLite, PostgreSQL).
-test: $(STAMP) lint typecheck
+test: $(STAMP) lint typecheck migrations-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -26,6 +26,13 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy .
+
+## The migrations and the tables' models agree: `alembic check` on a SQLite file at head
+## (tests/test_migrations.py checks PostgreSQL too).
+migrations-check: $(STAMP)
+	dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	export DATABASE_URL="sqlite+aiosqlite:///$$dir/check.db" && \
+	$(BIN)/alembic upgrade head && $(BIN)/alembic check
 
 fmt: $(STAMP)
 	$(BIN)/ruff format .

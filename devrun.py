@@ -30,6 +30,7 @@ import temporal_client
 from domain.auth import Role
 from logs import configure_logging
 from settings import DATA_DIR, Settings, get_settings
+from store import migrate
 from store.db import Database
 from store.seed import DEMO_ORDERS, DEMO_PASSWORD, seed_demo_catalog
 from workflows import search_attributes
@@ -209,8 +210,8 @@ async def main() -> None:
         processes.insert(0, ("Temporal", temporal))
         await wait_for_temporal(settings, temporal)
 
+        await migrate.upgrade(settings.database_url)  # `alembic upgrade head`
         db = Database(settings.database_url)
-        await db.create_schema()
         customers, products = await seed_demo_catalog(db)
         await db.dispose()
         say(f"Demo catalog: {customers} customer(s) and {products} product(s) added.")

@@ -25,6 +25,7 @@ from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
 from logs import OrderLogContext, configure_logging
 from settings import Settings, calendar_years, get_settings
+from store import migrate
 from store.db import Database
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
@@ -88,8 +89,8 @@ def build_worker(
 async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
+    await migrate.require_current(settings.database_url)  # the schema is migrated before
     db = Database(settings.database_url)
-    await db.create_schema()
     client = await temporal_client.connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

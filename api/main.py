@@ -29,6 +29,7 @@ from api.routes import (
     returns,
 )
 from settings import Settings, calendar_years, get_settings
+from store import migrate
 from store.db import Database
 from store.seed import disable_demo_users, seed_demo_users
 
@@ -108,8 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         policy = settings.load_policy()  # a bad policy file stops start-up, naming the line
+        await migrate.require_current(settings.database_url)  # the schema is migrated before
         db = Database(settings.database_url)
-        await db.create_schema()
         if settings.environment == "development":
             await seed_demo_users(db)
         else:

@@ -35,7 +35,7 @@ import temporal_client
 from bench import procstat
 from devrun import temporal_command
 from settings import Settings
-from store.db import Database
+from store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 90.0
@@ -281,9 +281,7 @@ async def start_own(
         )
         stack.client = await _connect(stack)
         stack.baseline_client = await Client.connect(stack.temporal_address)
-        db = Database(stack.database_url or "")
-        await db.create_schema()  # once, before the API and the worker race to create it
-        await db.dispose()
+        await migrate.upgrade(stack.database_url or "")  # before the API and the worker start
         api_env = stack._env() | {"API_HOST": "127.0.0.1", "API_PORT": str(api_port)}
         stack.api = stack._spawn("api", [sys.executable, "-m", "api"], api_env)
         await stack.start_worker()

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,11 +23,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from store.types import MoneyType
 
 SQLITE_BUSY_SECONDS = 30  # how long a SQLite writer waits for the write lock before it fails
 
@@ -96,12 +93,6 @@ class Database:
         async with self.write_engine.begin() as conn:
             yield conn
 
-    async def create_schema(self) -> None:
-        """Create missing tables, and add columns that newer code has to existing tables."""
-        async with self.write_engine.begin() as conn:
-            await conn.run_sync(SQLModel.metadata.create_all)
-            await conn.run_sync(_migrate_forward)
-
     async def ping(self) -> None:
         async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -144,35 +135,3 @@ def _sqlite_engine(url: URL, *, write: bool, echo: bool) -> AsyncEngine:
         conn.exec_driver_sql(begin)
 
     return engine
-
-
-def _migrate_forward(conn: Connection) -> None:
-    """A minimal forward migration: new nullable or defaulted columns, and new indexes, on
-    existing tables.
-
-    Enough while the schema only grows; renames and type changes will need real migrations.
-    """
-    inspector = inspect(conn)
-    for table in SQLModel.metadata.sorted_tables:
-        existing = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in existing:
-                continue
-            ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" '
-            ddl += column.type.compile(dialect=conn.dialect)
-            default = getattr(column.default, "arg", None)
-            if isinstance(default, bool):
-                ddl += f" NOT NULL DEFAULT {'TRUE' if default else 'FALSE'}"
-            elif isinstance(default, Decimal) and isinstance(column.type, MoneyType):
-                cents = column.type.process_bind_param(default, conn.dialect)  # money as stored
-                ddl += f" NOT NULL DEFAULT {cents}"
-            elif isinstance(default, int | float):
-                ddl += f" NOT NULL DEFAULT {default}"
-            elif isinstance(default, str):
-                quoted = default.replace("'", "''")
-                ddl += f" NOT NULL DEFAULT '{quoted}'"
-            conn.exec_driver_sql(ddl)
-        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
-        for index in table.indexes:
-            if index.name not in indexes:
-                index.create(conn)

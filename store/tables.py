@@ -15,6 +15,17 @@ from domain.money import Money
 from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
 from store.types import MoneyType, UTCDateTime
 
+# Constraint names alembic can find again: PostgreSQL's own defaults for the unnamed
+# constraints the code before migrations created (`<table>_pkey`, `<table>_<columns>_key`), so a
+# database made then already has these names; SQLAlchemy's default for indexes.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_N_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_N_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

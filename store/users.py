@@ -13,6 +13,7 @@ import sys
 from domain.auth import Role
 from domain.passwords import hash_password
 from settings import get_settings
+from store import migrate
 from store.db import Database
 from store.tables import User
 
@@ -20,8 +21,9 @@ USAGE = f"usage: python -m store.users create <username> <{'|'.join(Role)}>"
 
 
 async def create(username: str, role: Role, password: str) -> None:
-    db = Database(get_settings().database_url)
-    await db.create_schema()
+    url = get_settings().database_url
+    await migrate.require_current(url)
+    db = Database(url)
     try:
         async with db.writer() as session:
             if await session.get(User, username) is not None:

@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.main import create_app
 from payload_codec import EncryptionCodec, data_converter, parse_keys
 from settings import DEFAULT_POLICY_FILE, Settings
+from store import migrate
 from store.db import Database
 from tests.auth import ActAs
 from tests.webhook import WebhookReceiver, running
@@ -112,14 +113,15 @@ async def store(
     from tests.helpers import postgres_schema  # imports this module: not at its top
 
     if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}")
-        await db.create_schema()
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+        await migrate.upgrade(url)
+        db = Database(url)
         yield db
         await db.dispose()
         return
     with postgres_schema("orders_test") as (url, _):
+        await migrate.upgrade(url)
         db = Database(url)
-        await db.create_schema()
         yield db
         await db.dispose()
 
@@ -200,8 +202,8 @@ def settings(
 
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
+    await migrate.upgrade(settings.database_url)
     database = Database(settings.database_url)
-    await database.create_schema()
     yield database
     await database.dispose()
 
@@ -209,8 +211,9 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 async def fresh_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A database of the test's own: a new SQLite file."""
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}")
-    await database.create_schema()
+    url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    await migrate.upgrade(url)
+    database = Database(url)
     yield database
     await database.dispose()
 

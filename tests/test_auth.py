@@ -24,6 +24,7 @@ from api.auth import Principal, PrincipalCache
 from domain.auth import Role
 from domain.passwords import hash_password, verify_password
 from settings import DEV_AUTH_SECRET, Settings
+from store import migrate
 from store.db import Database
 from store.tables import ApiKey, AuditEntry, User
 from tests.auth import bearer, token_for
@@ -325,6 +326,9 @@ async def test_the_first_admin_is_created_from_the_command_line(tmp_path: Path) 
     url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
     env = os.environ | {"DATABASE_URL": url, "USER_PASSWORD": "first-admin-pw"}
     command = [sys.executable, "-m", "store.users", "create", "root", "admin"]
+    unmigrated = await run_program(command, env=env)
+    assert unmigrated.returncode != 0 and "alembic upgrade head" in unmigrated.stderr
+    await migrate.upgrade(url)
     done = await run_program(command, env=env)
     assert done.returncode == 0, done.stderr
     again = await run_program(command, env=env)

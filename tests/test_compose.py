@@ -27,7 +27,15 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-REQUIRED_SERVICES = {"postgres", "temporal", "temporal-setup", "temporal-ui", "api", "worker"}
+REQUIRED_SERVICES = {
+    "postgres",
+    "temporal",
+    "temporal-setup",
+    "temporal-ui",
+    "migrate",
+    "api",
+    "worker",
+}
 APP_SERVICES = ("api", "worker")
 SEARCH_ATTRIBUTES = {
     "OrderStatus": "Keyword",
@@ -38,6 +46,7 @@ SEARCH_ATTRIBUTES = {
 }
 API_COMMAND = ["python", "-m", "api"]
 WORKER_COMMAND = ["python", "-m", "worker"]
+MIGRATE_COMMAND = ["python", "-m", "store.migrate"]
 DEPENDS_ON_CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 # What compose substitutes: `$$` (a literal `$`) and `${NAME}`, `${NAME:-default}`, `${NAME-default}`,
@@ -212,7 +221,7 @@ def test_required_services_exist(services: dict[str, dict[str, Any]]) -> None:
 def test_app_services_build_this_repositorys_dockerfile(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    for name in APP_SERVICES:
+    for name in (*APP_SERVICES, "migrate"):
         build = services[name].get("build")
         assert build is not None, f"{name} must be built from this repository"
         spec = {"context": build} if isinstance(build, str) else as_dict(build)
@@ -318,6 +327,20 @@ def test_app_services_wait_for_database_and_search_attributes(
         assert dependencies.get("postgres") == "service_healthy", name
         assert "temporal" in dependencies, name
         assert dependencies.get("temporal-setup") == "service_completed_successfully", name
+
+
+def test_the_schema_is_migrated_once_before_the_app_services_start(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """A one-shot service runs the migrations (`alembic upgrade head`) on the app's database;
+    the api and the workers wait for it to succeed and never change the schema themselves."""
+    migrate = services["migrate"]
+    assert migrate["command"] == MIGRATE_COMMAND
+    assert migrate["environment"] is services["api"]["environment"], "the same DATABASE_URL"
+    assert migrate.get("restart", "no") == "no"
+    assert depends_on(migrate).get("postgres") == "service_healthy"
+    for name in APP_SERVICES:
+        assert depends_on(services[name]).get("migrate") == "service_completed_successfully", name
 
 
 def test_every_image_is_pinned(

@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from api.main import create_app
 from settings import Settings
+from store import migrate
 from store.db import Database
 from tests.auth import ActAs
 from tests.helpers import postgres_schema
@@ -28,6 +29,7 @@ ORDERS = 200
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
     with postgres_schema("orders_race") as (url, _):
+        await migrate.upgrade(url)
         yield settings.model_copy(
             update={
                 "database_url": url,

@@ -25,6 +25,7 @@ from bench.stack import libpq_url
 from domain.messages import ApproveOrderInput
 from domain.orders import ApproverRole
 from settings import Settings
+from store import migrate
 from store.db import Database
 from tests.auth import ActAs
 from tests.conftest import POSTGRES_URL
@@ -80,6 +81,7 @@ async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, Cuttable]
         url = target.set(host="127.0.0.1", port=proxy.port).update_query_dict(
             {"options": f"-csearch_path={schema}", "connect_timeout": "2"}
         )
+        await migrate.upgrade(url.render_as_string(hide_password=False))
         yield (
             settings.model_copy(
                 update={

@@ -98,7 +98,7 @@ async def test_database_unreachable_is_503(settings: Settings) -> None:
     gone = settings.model_copy(
         update={"database_url": f"postgresql+psycopg://nobody@127.0.0.1:{closed_port()}/none"}
     )
-    # The lifespan would fail creating the schema; wire the state by hand instead.
+    # The lifespan would fail checking the schema; wire the state by hand instead.
     app = create_app(gone)
     app.state.settings = gone
     app.state.db = Database(gone.database_url)

@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from api.main import create_app
 from settings import Settings
-from store import audit
+from store import audit, migrate
 from store.db import Database
 from store.tables import AuditEntry, Invoice, OrderRecord, Payment, Product, Reservation
 from tests.auth import ActAs
@@ -27,6 +27,7 @@ from worker import build_worker
 @pytest.fixture
 async def pg_settings(settings: Settings) -> AsyncIterator[Settings]:
     with postgres_schema("orders_flow") as (url, _):
+        await migrate.upgrade(url)
         yield settings.model_copy(
             update={"database_url": url, "task_queue": f"pg-{uuid.uuid4().hex[:6]}"}
         )

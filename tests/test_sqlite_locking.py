@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from store import migrate
 from store.db import Database
 from store.tables import Customer
 from tests.conftest import unique
@@ -25,8 +26,8 @@ from tests.conftest import unique
 @pytest.fixture
 async def two(tmp_path: Path) -> AsyncIterator[tuple[Database, Database]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'orders.db'}"
+    await migrate.upgrade(url)
     first, second = Database(url), Database(url)
-    await first.create_schema()
     yield first, second
     await first.dispose()
     await second.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import text
 import temporal_client
 from api.main import create_app
 from settings import Settings
+from store import migrate
 from store.db import Database
 from tests.auth import ActAs
 from tests.conftest import create_customer, create_product, temporal_cli, unique
@@ -108,7 +109,7 @@ async def stack(settings: Settings, tmp_path: Path) -> AsyncIterator[Stack]:
     try:
         await reachable(own)
         client = await temporal_client.connect(own)
-        await running.db.create_schema()
+        await migrate.upgrade(own.database_url)
         app = create_app(own)
         async with app.router.lifespan_context(app), build_worker(client, running.db, own):
             transport = httpx.ASGITransport(app=app)
