@@ -147,8 +147,9 @@ class BillingActivities:
     @activity.defn(name=ActivityName.CANCEL_INVOICES)
     async def cancel_invoices(self, inp: CompensateInput) -> CancelInvoicesResult:
         """Void unpaid invoices; an invoice with payments gets a credit note instead."""
-        result = CancelInvoicesResult()
         async with self.db.writer() as session:
+            voided = await billing.void_unpaid(await session.connection(), inp.order_no, inp.ids)
+            result = CancelInvoicesResult(voided=voided)
             invoices = (
                 await session.exec(
                     select(Invoice).where(
@@ -159,11 +160,6 @@ class BillingActivities:
                 )
             ).all()
             for invoice in invoices:
-                if invoice.paid_amount == 0 and invoice.status == "issued":
-                    invoice.status = "void"
-                    result.voided.append(invoice.id)
-                    session.add(invoice)
-                    continue
                 note = await session.get(CreditNote, f"CN-{invoice.id}")
                 if note is None:
                     note = CreditNote(

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlmodel import col, select
 from temporalio import activity
 
 from domain.messages import (
@@ -21,7 +20,6 @@ from domain.messages import (
 from store import stock
 from store.db import Database
 from store.queries import lock_order
-from store.tables import Reservation
 
 log = structlog.get_logger(__name__)
 
@@ -86,27 +84,7 @@ class InventoryActivities:
     @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
     async def release_reservations(self, inp: CompensateInput) -> CompensateResult:
         """Give the order's reserved stock back to everyone else."""
-        released: list[str] = []
-        async with self.db.writer() as session:
-            rows = (
-                await session.exec(
-                    select(Reservation)
-                    .where(
-                        col(Reservation.order_no) == inp.order_no,
-                        col(Reservation.status) == "active",
-                    )
-                    .with_for_update()
-                )
-            ).all()
-            for reservation in rows:
-                if reservation.quantity:
-                    await stock.release(
-                        await session.connection(), reservation.sku, reservation.quantity
-                    )
-                    released.append(f"{reservation.sku}x{reservation.quantity}")
-                reservation.quantity = 0
-                reservation.status = "released"
-                reservation.updated_at = inp.at
-                session.add(reservation)
+        async with self.db.writing() as conn:
+            released = await stock.release_order(conn, inp.order_no, inp.at)
         log.info("reservations_released", released=released, reason=inp.reason)
         return CompensateResult(ids=released)

@@ -23,9 +23,8 @@ from domain.messages import (
     RecordProductionResult,
 )
 from domain.orders import ProductionOrderView
-from store import stock
+from store import production, stock
 from store.db import Database
-from store.rows import only
 from store.tables import ProductionOrder, Reservation, StockMovement
 
 log = structlog.get_logger(__name__)
@@ -124,22 +123,10 @@ class ProductionActivities:
     @activity.defn(name=ActivityName.CANCEL_PRODUCTION_ORDERS)
     async def cancel_production_orders(self, inp: CompensateInput) -> CompensateResult:
         """Cancel the order's production orders that are not complete."""
-        async with self.db.writer() as session:
-            rows = (
-                await session.exec(
-                    select(ProductionOrder).where(
-                        col(ProductionOrder.order_no) == inp.order_no,
-                        col(ProductionOrder.status) == "planned",
-                        *only(ProductionOrder.id, inp.ids),
-                    )
-                )
-            ).all()
-            for po in rows:
-                po.status = "cancelled"
-                po.completed_at = inp.at
-                session.add(po)
-        log.info("production_orders_cancelled", ids=[po.id for po in rows], reason=inp.reason)
-        return CompensateResult(ids=[po.id for po in rows])
+        async with self.db.writing() as conn:
+            cancelled = await production.cancel_planned(conn, inp.order_no, inp.at, inp.ids)
+        log.info("production_orders_cancelled", ids=cancelled, reason=inp.reason)
+        return CompensateResult(ids=cancelled)
 
 
 def _view(po: ProductionOrder) -> ProductionOrderView:

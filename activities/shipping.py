@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlmodel import col, select
 from temporalio import activity
 
 from domain.messages import (
@@ -22,8 +21,6 @@ from domain.messages import (
 from domain.orders import ShipmentView
 from store import shipments, stock
 from store.db import Database
-from store.rows import only
-from store.tables import Shipment
 
 log = structlog.get_logger(__name__)
 
@@ -111,18 +108,7 @@ class ShippingActivities:
     @activity.defn(name=ActivityName.CANCEL_SHIPMENTS)
     async def cancel_shipments(self, inp: CompensateInput) -> CompensateResult:
         """Withdraw the pick lists of shipments not yet dispatched."""
-        async with self.db.writer() as session:
-            rows = (
-                await session.exec(
-                    select(Shipment).where(
-                        col(Shipment.order_no) == inp.order_no,
-                        col(Shipment.status) == "ready",
-                        *only(Shipment.id, inp.ids),
-                    )
-                )
-            ).all()
-            for shipment in rows:
-                shipment.status = "cancelled"
-                session.add(shipment)
-        log.info("shipments_cancelled", ids=[s.id for s in rows], reason=inp.reason)
-        return CompensateResult(ids=[s.id for s in rows])
+        async with self.db.writing() as conn:
+            withdrawn = await shipments.withdraw_ready(conn, inp.order_no, inp.ids)
+        log.info("shipments_cancelled", ids=withdrawn, reason=inp.reason)
+        return CompensateResult(ids=withdrawn)

@@ -25,6 +25,7 @@ from api.routes import (
     health,
     operations,
     orders,
+    repairs,
     reports,
     returns,
 )
@@ -93,6 +94,7 @@ ROUTERS = tuple(
         orders,
         returns,
         operations,
+        repairs,
         catalog,
         calendar,
         reports,

@@ -17,7 +17,7 @@ class Role(StrEnum):
     WAREHOUSE = "warehouse"
     PRODUCTION = "production"
     FINANCE = "finance"
-    OPS = "ops"  # reads everything, reports, decodes Temporal payloads
+    OPS = "ops"  # reads everything, reports, decodes Temporal payloads, repairs terminated orders
     INTEGRATOR = "integrator"  # machine clients: start orders, report deliveries and payments
     ADMIN = "admin"  # users, API keys, master data
 
@@ -30,6 +30,8 @@ class Permission(StrEnum):
     ORDERS_CANCEL = "orders:cancel"
     ORDERS_HOLD = "orders:hold"
     ORDERS_APPROVE = "orders:approve"
+    # Undo what an order whose workflow run was terminated (or timed out, failed) left open.
+    ORDERS_REPAIR = "orders:repair"
     PAYMENTS_RECORD = "payments:record"
     SHIPMENTS_DISPATCH = "shipments:dispatch"
     DELIVERIES_REPORT = "deliveries:report"
@@ -78,7 +80,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.FINANCE: frozenset(
         _READERS | {P.PAYMENTS_RECORD, P.CREDIT_WRITE, P.ORDERS_HOLD, P.REPORTS_READ}
     ),
-    Role.OPS: frozenset(_READERS | {P.OPERATIONS_READ, P.REPORTS_READ, P.AUDIT_READ, P.CODEC_USE}),
+    Role.OPS: frozenset(
+        _READERS | {P.OPERATIONS_READ, P.REPORTS_READ, P.AUDIT_READ, P.CODEC_USE, P.ORDERS_REPAIR}
+    ),
     Role.INTEGRATOR: frozenset(
         _READERS | {P.OPERATIONS_READ, P.ORDERS_CREATE, P.DELIVERIES_REPORT, P.PAYMENTS_RECORD}
     ),

@@ -123,6 +123,15 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) ->
         await conn.execute(_INSERT, rows)
 
 
+_DETAIL_OF = select(AuditEntry.detail).where(col(AuditEntry.id) == bindparam("entry_id"))
+
+
+async def detail_of(conn: AsyncConnection, entry_id: str) -> dict[str, Any] | None:
+    """The detail of the entry recorded under `entry_id`, None when there is none."""
+    row = (await conn.execute(_DETAIL_OF, {"entry_id": entry_id})).first()
+    return None if row is None else dict(row.detail)
+
+
 async def append_records(conn: AsyncConnection, records: Sequence[AuditRecord]) -> None:
     """Audit entries of a workflow step join the chain in the same transaction as its effect."""
     await append(

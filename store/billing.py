@@ -36,7 +36,7 @@ from domain.money import round_money
 from domain.orders import CreditNoteView, CreditView, InvoiceView, RefundView
 from store.db import Database
 from store.queries import lock_order
-from store.rows import insert_once
+from store.rows import insert_once, only
 from store.tables import CreditNote, Invoice, Payment, Refund
 
 _CUSTOMERS = SQLModel.metadata.tables["customer"]
@@ -117,6 +117,24 @@ def credit_view(customer: Row[Any], adds: Decimal, payment_terms: str | None) ->
 async def add_invoice(conn: AsyncConnection, new: dict[str, Any]) -> InvoiceView:
     """The invoice `new` (a row keyed by its `id`), once: a retry gets the row written first."""
     return InvoiceView.model_validate(await insert_once(conn, INVOICES, new))
+
+
+async def void_unpaid(
+    conn: AsyncConnection, order_no: str, ids: list[str] | None = None
+) -> list[str]:
+    """Void the order's invoices nothing was paid on (those in `ids`, or all): `issued` ones
+    with no payment become `void`, once; the ids voided now. An invoice with payments is left
+    as it is (the saga credits it, a repair reports it to finance)."""
+    query = sa_select(INVOICES.c.id).where(
+        INVOICES.c.order_no == order_no,
+        INVOICES.c.status == "issued",
+        INVOICES.c.paid_amount == Decimal(0),
+        *only(INVOICES.c.id, ids),
+    )
+    voided = list((await conn.execute(query.order_by(INVOICES.c.id).with_for_update())).scalars())
+    if voided:
+        await conn.execute(update(INVOICES).where(INVOICES.c.id.in_(voided)).values(status="void"))
+    return voided
 
 
 async def invoice_for_update(conn: AsyncConnection, order_no: str, invoice_id: str) -> Invoice:

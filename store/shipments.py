@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 from temporalio.exceptions import ApplicationError
 
 from domain.orders import ShipmentLineView, ShipmentView
-from store.rows import insert_once
+from store.rows import insert_once, only
 from store.tables import Shipment
 
 SHIPMENTS = SQLModel.metadata.tables["shipment"]
@@ -21,6 +21,26 @@ _SHIPMENT_FOR_UPDATE = (
 )
 # Sets the columns its parameters name (besides `shipment_id`).
 _SET_SHIPMENT = update(SHIPMENTS).where(SHIPMENTS.c.id == bindparam("shipment_id"))
+
+
+async def withdraw_ready(
+    conn: AsyncConnection, order_no: str, ids: list[str] | None = None
+) -> list[str]:
+    """Withdraw the order's pick lists not yet dispatched (those in `ids`, or all): `ready`
+    shipments become `cancelled`, once; the ids withdrawn now. Goods that left stay shipped,
+    and a return's replacement (its own process) is not the order's to withdraw."""
+    query = sa_select(SHIPMENTS.c.id).where(
+        SHIPMENTS.c.order_no == order_no,
+        SHIPMENTS.c.return_no.is_(None),
+        SHIPMENTS.c.status == "ready",
+        *only(SHIPMENTS.c.id, ids),
+    )
+    withdrawn = list((await conn.execute(query.with_for_update())).scalars())
+    if withdrawn:
+        await conn.execute(
+            update(SHIPMENTS).where(SHIPMENTS.c.id.in_(withdrawn)).values(status="cancelled")
+        )
+    return withdrawn
 
 
 async def add_shipment(conn: AsyncConnection, new: dict[str, Any]) -> ShipmentView:

@@ -69,6 +69,11 @@ _SHIP_RESERVATION = (
     )
 )
 _RESERVATIONS_OF = sa_select(_RESERVATIONS).where(_RESERVATIONS.c.order_no == bindparam("order_no"))
+_ACTIVE_RESERVATIONS_OF = (
+    _RESERVATIONS_OF.where(_RESERVATIONS.c.status == "active")
+    .order_by(_RESERVATIONS.c.line_no)
+    .with_for_update()
+)
 _SET_RESERVATION = update(_RESERVATIONS).where(_RESERVATIONS.c.id == bindparam("reservation_id"))
 _INSERT_RESERVATION = insert(_RESERVATIONS)
 _INSERT_MOVEMENT = insert(SQLModel.metadata.tables["stockmovement"])
@@ -95,6 +100,26 @@ async def release(conn: AsyncConnection, sku: str, quantity: int) -> None:
     if quantity:
         await lock_product(conn, sku)
         await conn.execute(_RELEASE, {"product": sku, "qty": quantity})
+
+
+async def release_order(conn: AsyncConnection, order_no: str, at: datetime) -> list[str]:
+    """Give everything the order holds back to everyone else (a cancellation, a repair): its
+    active reservations become `released`, once; what was released, as `SKUxN`."""
+    rows = (await conn.execute(_ACTIVE_RESERVATIONS_OF, {"order_no": order_no})).all()
+    released: list[str] = []
+    for row in rows:
+        if row.quantity:
+            await release(conn, row.sku, row.quantity)
+            released.append(f"{row.sku}x{row.quantity}")
+    if rows:
+        await conn.execute(
+            _SET_RESERVATION,
+            [
+                {"reservation_id": row.id, "quantity": 0, "status": "released", "updated_at": at}
+                for row in rows
+            ],
+        )
+    return released
 
 
 async def add_stock(conn: AsyncConnection, sku: str, quantity: int, *, reserve: int = 0) -> None:

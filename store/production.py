@@ -1,0 +1,34 @@
+"""Production orders: the statement that withdraws them, shared by a cancellation's saga and the
+repair of an order whose workflow was terminated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select as sa_select
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
+
+from store.rows import only
+
+_PRODUCTION_ORDERS = SQLModel.metadata.tables["productionorder"]
+
+
+async def cancel_planned(
+    conn: AsyncConnection, order_no: str, at: datetime, ids: list[str] | None = None
+) -> list[str]:
+    """Cancel the order's production orders not yet complete (those in `ids`, or all): `planned`
+    ones become `cancelled` at `at`, once; the ids cancelled now."""
+    table = _PRODUCTION_ORDERS
+    query = sa_select(table.c.id).where(
+        table.c.order_no == order_no, table.c.status == "planned", *only(table.c.id, ids)
+    )
+    cancelled = list((await conn.execute(query.order_by(table.c.id).with_for_update())).scalars())
+    if cancelled:
+        await conn.execute(
+            update(table)
+            .where(table.c.id.in_(cancelled))
+            .values(status="cancelled", completed_at=at)
+        )
+    return cancelled
