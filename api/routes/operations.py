@@ -9,6 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import allowed
+from api.bodies import (
+    DeliveryDetails,
+    DispatchDetails,
+    ProductionReport,
+)
 from api.commands import CommandsDep
 from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
@@ -18,10 +23,7 @@ from domain.auth import Permission
 from domain.contract import OrderUpdate, ReturnUpdate
 from domain.messages import (
     DeliverInput,
-    DeliveryDetails,
-    DispatchDetails,
     DispatchInput,
-    ProductionReport,
     ReportProductionInput,
 )
 from store import queries

@@ -12,6 +12,17 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from api.auth import allowed, in_scope, visible_customers
+from api.bodies import (
+    Amendment,
+    Approval,
+    Cancellation,
+    Hold,
+    OrderSubmission,
+    PaymentDetails,
+    Rejection,
+    Release,
+    ShortClose,
+)
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import (
@@ -29,28 +40,19 @@ from domain.contract import (
     OrderUpdate,
 )
 from domain.messages import (
-    Approval,
     ApproveOrderInput,
-    Cancellation,
     CancelOrderInput,
-    Hold,
     HoldInput,
-    PaymentDetails,
     PaymentInput,
-    Rejection,
     RejectOrderInput,
-    Release,
     ReleaseInput,
-    ShortClose,
     ShortCloseInput,
 )
 from domain.money import Money
 from domain.orders import (
-    Amendment,
     AmendOrderInput,
     ApproverRole,
     OrderRequest,
-    OrderSubmission,
     Priority,
     status_label,
 )

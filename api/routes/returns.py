@@ -15,6 +15,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.auth import allowed, in_scope
+from api.bodies import (
+    Inspection,
+    ReturnApproval,
+    ReturnRefusal,
+    ReturnSubmission,
+)
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import (
@@ -27,20 +33,19 @@ from api.orders_read import current_order
 from api.principal import Principal
 from api.record import record_command
 from api.schemas import ReturnPublic, return_public
+from domain import returns as domain_returns
 from domain.auth import Permission
 from domain.contract import RETURN_WORKFLOW, VIEW_QUERY, ReturnUpdate, return_workflow_id
-from domain.orders import OrderView
+from domain.orders import (
+    OrderView,
+)
 from domain.returns import (
-    Inspection,
     InspectReturnInput,
     ReceiveReturnInput,
     RefuseReturnInput,
-    ReturnApproval,
     ReturnDecisionInput,
     ReturnLineView,
-    ReturnRefusal,
     ReturnStatus,
-    ReturnSubmission,
     ReturnView,
     ReturnWorkflowInput,
     allocate_return,
@@ -203,7 +208,11 @@ def _returnable(
         if record.status != ReturnStatus.REFUSED
         for line in ReturnView.model_validate(record.view).lines
     ]
-    lines, problems = allocate_return(order.lines, taken, body.lines)
+    wanted = [
+        domain_returns.ReturnLineRequest(sku=line.sku, quantity=line.quantity)
+        for line in body.lines
+    ]
+    lines, problems = allocate_return(order.lines, taken, wanted)
     if problems:
         raise ProblemError(
             422,
