@@ -9,11 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import allowed
-from api.bodies import (
-    DeliveryDetails,
-    DispatchDetails,
-    ProductionReport,
-)
+from api.bodies import DeliveryDetails, DispatchDetails, ProductionReport
 from api.commands import CommandsDep
 from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
@@ -21,11 +17,7 @@ from api.principal import Principal
 from api.schemas import OrderPublic, ReturnPublic, ShipmentLinePublic
 from domain.auth import Permission
 from domain.contract import OrderUpdate, ReturnUpdate
-from domain.messages import (
-    DeliverInput,
-    DispatchInput,
-    ReportProductionInput,
-)
+from domain.messages import DeliverInput, DispatchInput, ReportProductionInput
 from store import queries
 
 router = APIRouter(tags=["warehouse and production"])

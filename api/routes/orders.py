@@ -25,10 +25,7 @@ from api.bodies import (
 )
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
-from api.errors import (
-    ProblemDetails,
-    ProblemError,
-)
+from api.errors import ProblemDetails, ProblemError
 from api.order_entry import enter_order
 from api.orders_read import current_order, overdue_deadlines
 from api.principal import Principal
@@ -36,9 +33,7 @@ from api.record import outcome_of, record_command
 from api.schemas import OrderPublic, OverdueDeadline, order_public
 from domain.auth import Permission
 from domain.calendar import BusinessCalendar
-from domain.contract import (
-    OrderUpdate,
-)
+from domain.contract import OrderUpdate
 from domain.messages import (
     ApproveOrderInput,
     CancelOrderInput,
@@ -49,13 +44,7 @@ from domain.messages import (
     ShortCloseInput,
 )
 from domain.money import Money
-from domain.orders import (
-    AmendOrderInput,
-    ApproverRole,
-    OrderRequest,
-    Priority,
-    status_label,
-)
+from domain.orders import AmendOrderInput, ApproverRole, OrderRequest, Priority, status_label
 from domain.statuses import OrderStatus
 from store import queries
 

@@ -15,20 +15,10 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.auth import allowed, in_scope
-from api.bodies import (
-    Inspection,
-    ReturnApproval,
-    ReturnRefusal,
-    ReturnSubmission,
-)
+from api.bodies import Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
-from api.errors import (
-    FieldProblem,
-    ProblemDetails,
-    ProblemError,
-    rpc_to_problem,
-)
+from api.errors import FieldProblem, ProblemDetails, ProblemError, rpc_to_problem
 from api.orders_read import current_order
 from api.principal import Principal
 from api.record import record_command
@@ -36,9 +26,7 @@ from api.schemas import ReturnPublic, return_public
 from domain import returns as domain_returns
 from domain.auth import Permission
 from domain.contract import RETURN_WORKFLOW, VIEW_QUERY, ReturnUpdate, return_workflow_id
-from domain.orders import (
-    OrderView,
-)
+from domain.orders import OrderView
 from domain.returns import (
     InspectReturnInput,
     ReceiveReturnInput,
