@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -24,8 +24,9 @@ from sqlmodel import col, select
 
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
-from domain.auth import Permission, Role, allows, roles_with
-from domain.orders import Caller
+from api.principal import Principal
+from api.record import record_command
+from domain.auth import Permission, allows, roles_with
 from domain.passwords import hash_password, verify_password
 from settings import Settings
 from store.db import Database
@@ -35,30 +36,6 @@ API_KEY_PREFIX = "sok_"
 ALGORITHM = "HS256"
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller."""
-
-    name: str
-    role: Role
-    via: str  # "token" or "api_key"
-    source: str  # where the request came from (client address)
-    customer_ids: tuple[str, ...] = ()
-    regions: tuple[str, ...] = ()
-    jti: str | None = None
-    expires_at: datetime | None = None
-
-    @property
-    def caller(self) -> Caller:
-        """Who sent a command, for the audit entries of what it does."""
-        return Caller(role=self.role.value, source=f"{self.via}@{self.source}")
-
-    @property
-    def scoped(self) -> bool:
-        """Sees only some customers' orders (a sales rep with customers or regions set)."""
-        return bool(self.customer_ids or self.regions)
 
 
 class PrincipalCache:
@@ -244,8 +221,6 @@ class Allowed:
         self, request: Request, principal: Annotated[Principal, Depends(current_principal)]
     ) -> Principal:
         if not allows(principal.role, self.permission):
-            from api.record import record_command  # the command log knows principals
-
             route = request.scope.get("route")
             await record_command(
                 request.app.state.db,

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from api.auth import Principal
+from api.principal import Principal
 from store import audit
 from store.db import Database
 

@@ -17,7 +17,6 @@ from domain.orders import (
     Frozen,
     InvoiceView,
     OrderLineView,
-    OrderNo,
     RefundView,
     ShipmentView,
     ShortText,
@@ -61,17 +60,6 @@ class ReturnResolution(StrEnum):
 class ReturnLineRequest(Frozen):
     sku: ShortText
     quantity: int = Field(gt=0, le=10**9)
-
-
-class ReturnSubmission(Frozen):
-    """`POST /orders/{order_no}/returns` (who asks: from the token)."""
-
-    return_no: OrderNo | None = Field(
-        default=None, description="Your return number (idempotency); generated when absent."
-    )
-    lines: list[ReturnLineRequest] = Field(min_length=1, max_length=500)
-    reason: str = Field(min_length=1, max_length=2000)
-    resolution: ReturnResolution
 
 
 class ReturnLineView(BaseModel):

@@ -20,7 +20,8 @@ import pytest
 from pydantic import ValidationError
 from sqlmodel import col, select
 
-from api.auth import Principal, PrincipalCache
+from api.auth import PrincipalCache
+from api.principal import Principal
 from domain.auth import Role
 from domain.passwords import hash_password, verify_password
 from settings import DEV_AUTH_SECRET, Settings

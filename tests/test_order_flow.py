@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,8 +16,17 @@ from sqlmodel import select
 from temporalio import workflow
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
 
-from api.routes.commands import update_name
+from domain.contract import (
+    CUSTOMER_ID_ATTRIBUTE,
+    ORDER_STATUS_ATTRIBUTE,
+    ORDER_WORKFLOW,
+    RETURN_WORKFLOW,
+    VIEW_QUERY,
+    OrderUpdate,
+    ReturnUpdate,
+)
 from domain.orders import OrderView
 from settings import Settings
 from store.db import Database
@@ -37,14 +47,25 @@ from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
 
 
-@pytest.mark.parametrize("workflow_class", [OrderWorkflow, ReturnWorkflow])
-def test_the_api_sends_each_update_by_its_handlers_name(workflow_class: type) -> None:
-    """The API sends commands by name (so an answer decodes as the type it asks for): every
-    update handler must be registered under its method's name."""
-    updates = workflow._Definition.must_from_class(workflow_class).updates
-    assert updates
-    for name, definition in updates.items():
-        assert update_name(definition.fn) == name
+@pytest.mark.parametrize(
+    ("workflow_class", "name", "updates"),
+    [(OrderWorkflow, ORDER_WORKFLOW, OrderUpdate), (ReturnWorkflow, RETURN_WORKFLOW, ReturnUpdate)],
+)
+def test_the_api_sends_each_update_by_a_name_the_workflow_registers(
+    workflow_class: type, name: str, updates: type[StrEnum]
+) -> None:
+    """The API starts, queries and commands workflows by the names in `domain.contract` (it
+    imports no workflow code): each must be one the workflow registers, and every update the
+    workflow has must be one the API can send."""
+    definition = workflow._Definition.must_from_class(workflow_class)
+    assert definition.name == name
+    assert set(definition.updates) == {update.value for update in updates}
+    assert VIEW_QUERY in definition.queries
+
+
+def test_the_api_starts_orders_with_the_workers_search_attributes() -> None:
+    assert SearchAttributeKey.for_keyword(ORDER_STATUS_ATTRIBUTE) == sa.ORDER_STATUS
+    assert SearchAttributeKey.for_keyword(CUSTOMER_ID_ATTRIBUTE) == sa.CUSTOMER_ID
 
 
 async def test_auto_approved_credit_order_runs_to_completion(

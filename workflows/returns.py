@@ -52,10 +52,6 @@ CREDIT_SETTLES_PATCH = "return-credit-settles-invoice"
 NOTHING_ACCEPTED_PATCH = "return-nothing-accepted"
 
 
-def return_workflow_id(return_no: str) -> str:
-    return f"return-{return_no}"
-
-
 @workflow.defn
 class ReturnWorkflow:
     @workflow.init

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.auth import Principal, allowed
+from api.auth import allowed
 from api.deps import DbDep
+from api.principal import Principal
 from domain.auth import Permission
 from store import audit
 

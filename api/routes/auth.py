@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, select
 
 from api.auth import (
-    Principal,
     PrincipalCache,
     allowed,
     authenticate,
@@ -21,6 +20,7 @@ from api.auth import (
 )
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
+from api.principal import Principal
 from domain.auth import ROLE_PERMISSIONS, Permission, Role
 from domain.passwords import hash_password
 from store.tables import ApiKey, RevokedToken, User, UserBase

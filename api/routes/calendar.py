@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from api.auth import Principal, allowed
+from api.auth import allowed
 from api.errors import FieldProblem, ProblemDetails, ProblemError
+from api.principal import Principal
 from domain.auth import Permission
 from domain.calendar import BusinessCalendar, Clock, Duration
 

@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.auth import Allowed, Principal, allowed, current_principal, in_scope, visible_customers
+from api.auth import Allowed, allowed, current_principal, in_scope, visible_customers
 from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
+from api.principal import Principal
 from api.record import record_command
 from domain.auth import Permission
 from store import queries

@@ -14,8 +14,9 @@ from google.protobuf import json_format
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payloads
 
-from api.auth import Principal, allowed
+from api.auth import allowed
 from api.errors import ProblemDetails, ProblemError
+from api.principal import Principal
 from domain.auth import Permission
 from payload_codec import CodecError, EncryptionCodec
 

@@ -5,28 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.auth import Principal, allowed
-from api.deps import DbDep, SettingsDep, TemporalDep
+from api.auth import allowed
+from api.bodies import DeliveryDetails, DispatchDetails, ProductionReport
+from api.commands import CommandsDep
+from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
-from api.routes.commands import CommandsDep
-from api.routes.returns import update_return
+from api.principal import Principal
+from api.schemas import OrderPublic, ReturnPublic, ShipmentLinePublic
 from domain.auth import Permission
-from domain.messages import (
-    DeliverInput,
-    DeliveryDetails,
-    DispatchDetails,
-    DispatchInput,
-    ProductionReport,
-    ReportProductionInput,
-)
-from domain.orders import OrderView, ShipmentLineView
-from domain.returns import ReturnView
+from domain.contract import OrderUpdate, ReturnUpdate
+from domain.messages import DeliverInput, DispatchInput, ReportProductionInput
 from store import queries
-from workflows.order import OrderWorkflow
-from workflows.returns import ReturnWorkflow
 
 router = APIRouter(tags=["warehouse and production"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -54,7 +46,7 @@ class ShipmentPublic(BaseModel):
     id: str
     order_no: str
     status: str
-    lines: list[ShipmentLineView]
+    lines: list[ShipmentLinePublic]
     carrier: str | None
     tracking_no: str | None
     signed_by: str | None
@@ -80,14 +72,14 @@ async def get_production_order(po_id: str, db: DbDep, _: Reader) -> ProductionOr
     return ProductionOrderPublic.model_validate(row, from_attributes=True)
 
 
-@router.post("/production-orders/{po_id}/complete", response_model=OrderView, responses=ERRORS)
+@router.post("/production-orders/{po_id}/complete", responses=ERRORS)
 async def complete_production(
     po_id: str,
     db: DbDep,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PRODUCTION_WRITE)],
     body: ProductionReport | None = None,
-) -> Response:
+) -> OrderPublic:
     """The plant reports production; the produced goods are reserved for the order.
 
     `produced_quantity` is cumulative (all produced so far) and defaults to the whole quantity,
@@ -100,7 +92,7 @@ async def complete_production(
     return await commands.update(
         principal,
         row.order_no,
-        OrderWorkflow.report_production,
+        OrderUpdate.REPORT_PRODUCTION,
         ReportProductionInput(
             production_order_id=po_id, reported_by=principal.name, **report.model_dump()
         ),
@@ -124,62 +116,36 @@ async def get_shipment(shipment_id: str, db: DbDep, _: Reader) -> ShipmentPublic
     return ShipmentPublic.model_validate(row, from_attributes=True)
 
 
-@router.post(
-    "/shipments/{shipment_id}/dispatch", response_model=OrderView | ReturnView, responses=ERRORS
-)
+@router.post("/shipments/{shipment_id}/dispatch", responses=ERRORS)
 async def dispatch_shipment(
     shipment_id: str,
     body: DispatchDetails,
     db: DbDep,
     commands: CommandsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.SHIPMENTS_DISPATCH)],
-) -> Response | ReturnView:
+) -> OrderPublic | ReturnPublic:
     """发货: the goods left with a carrier; the order is SHIPPED and invoiced (credit terms)."""
     order_no, return_no = await _shipment(db, shipment_id)
     arg = DispatchInput(shipment_id=shipment_id, dispatched_by=principal.name, **body.model_dump())
     if return_no:  # a replacement for a return
-        return await update_return(
-            db,
-            principal,
-            temporal,
-            settings,
-            return_no,
-            ReturnWorkflow.dispatch,
-            arg,
-            commands.idempotency_key,
-        )
-    return await commands.update(principal, order_no, OrderWorkflow.dispatch, arg)
+        return await commands.update_return(principal, return_no, ReturnUpdate.DISPATCH, arg)
+    return await commands.update(principal, order_no, OrderUpdate.DISPATCH, arg)
 
 
-@router.post(
-    "/shipments/{shipment_id}/deliver", response_model=OrderView | ReturnView, responses=ERRORS
-)
+@router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
 async def deliver_shipment(
     shipment_id: str,
     body: DeliveryDetails,
     db: DbDep,
     commands: CommandsDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.DELIVERIES_REPORT)],
-) -> Response | ReturnView:
+) -> OrderPublic | ReturnPublic:
     """签收: the customer signed for the goods; the order is DELIVERED."""
     order_no, return_no = await _shipment(db, shipment_id)
     arg = DeliverInput(shipment_id=shipment_id, reported_by=principal.name, **body.model_dump())
     if return_no:
-        return await update_return(
-            db,
-            principal,
-            temporal,
-            settings,
-            return_no,
-            ReturnWorkflow.deliver,
-            arg,
-            commands.idempotency_key,
-        )
-    return await commands.update(principal, order_no, OrderWorkflow.deliver, arg)
+        return await commands.update_return(principal, return_no, ReturnUpdate.DELIVER, arg)
+    return await commands.update(principal, order_no, OrderUpdate.DELIVER, arg)
 
 
 async def _shipment(db: DbDep, shipment_id: str) -> tuple[str, str | None]:

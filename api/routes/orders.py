@@ -2,79 +2,51 @@
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
-from temporalio.client import (
-    WithStartWorkflowOperation,
-    WorkflowUpdateFailedError,
-)
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Principal, allowed, in_scope, visible_customers
-from api.deps import DbDep, SettingsDep, TemporalDep
-from api.errors import (
-    ProblemDetails,
-    ProblemError,
-    problems_from,
-    refusal_to_problem,
-    rpc_to_problem,
+from api.auth import allowed, in_scope, visible_customers
+from api.bodies import (
+    Amendment,
+    Approval,
+    Cancellation,
+    Hold,
+    OrderSubmission,
+    PaymentDetails,
+    Rejection,
+    Release,
+    ShortClose,
 )
+from api.commands import CommandsDep
+from api.deps import DbDep, SettingsDep, TemporalDep
+from api.errors import ProblemDetails, ProblemError
+from api.order_entry import enter_order
+from api.orders_read import current_order, overdue_deadlines
+from api.principal import Principal
 from api.record import outcome_of, record_command
-from api.routes.commands import CommandsDep
-from api.routes.reports import OverdueDeadline, overdue_deadlines
+from api.schemas import OrderPublic, OverdueDeadline, order_public
 from domain.auth import Permission
 from domain.calendar import BusinessCalendar
+from domain.contract import OrderUpdate
 from domain.messages import (
-    Approval,
     ApproveOrderInput,
-    Cancellation,
     CancelOrderInput,
-    Hold,
     HoldInput,
-    OrderWorkflowInput,
-    PaymentDetails,
     PaymentInput,
-    Rejection,
     RejectOrderInput,
-    Release,
     ReleaseInput,
-    ShortClose,
     ShortCloseInput,
-    SubmitOrderInput,
-    SubmitOrderResult,
 )
-from domain.money import Money, round_money
-from domain.orders import (
-    Amendment,
-    AmendOrderInput,
-    ApproverRole,
-    OrderRequest,
-    OrderSubmission,
-    OrderView,
-    Priority,
-    status_label,
-    workflow_id_for,
-)
+from domain.money import Money
+from domain.orders import AmendOrderInput, ApproverRole, OrderRequest, Priority, status_label
 from domain.statuses import OrderStatus
-from payload_codec import UiText
 from store import queries
-from workflows import search_attributes as sa
-from workflows.order import OrderWorkflow
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 log = structlog.get_logger(__name__)
@@ -119,7 +91,7 @@ def new_order_no() -> str:
     "",
     status_code=201,
     responses={
-        200: {"model": OrderView, "description": "This order was already submitted"},
+        200: {"model": OrderPublic, "description": "This order was already submitted"},
         **ERRORS,
     },
 )
@@ -130,7 +102,7 @@ async def submit_order(
     db: DbDep,
     settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_CREATE)],
-) -> OrderView:
+) -> OrderPublic:
     """Submit an order (录入), entered by the caller. It runs entry validation and the approval
     rules at once.
 
@@ -141,7 +113,17 @@ async def submit_order(
     """
     order_no = body.order_no or new_order_no()
     try:
-        return await _submit(body, order_no, response, temporal, db, settings, principal)
+        if not await in_scope(db, principal, body.customer_id):
+            raise ProblemError(
+                403,
+                f"Customer {body.customer_id} is not among your customers",
+                order_no=order_no,
+                permission=Permission.ORDERS_CREATE.value,
+            )
+        request = OrderRequest.model_validate(
+            {**body.model_dump(), "order_no": order_no, "entered_by": principal.name}
+        )
+        entry = await enter_order(db, temporal, settings, principal, request)
     except ProblemError as exc:  # an accepted order records its own receipt
         await record_command(
             db,
@@ -152,120 +134,10 @@ async def submit_order(
             detail={"detail": exc.problem.detail},
         )
         raise
-
-
-async def _submit(
-    body: OrderSubmission,
-    order_no: str,
-    response: Response,
-    temporal: TemporalDep,
-    db: DbDep,
-    settings: SettingsDep,
-    principal: Principal,
-) -> OrderView:
-    if not await in_scope(db, principal, body.customer_id):
-        raise ProblemError(
-            403,
-            f"Customer {body.customer_id} is not among your customers",
-            order_no=order_no,
-            permission=Permission.ORDERS_CREATE.value,
-        )
-    request = OrderRequest.model_validate(
-        {**body.model_dump(), "order_no": order_no, "entered_by": principal.name}
-    )
-    fingerprint = request.fingerprint()
-    structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
-    start = WithStartWorkflowOperation(
-        OrderWorkflow.run,
-        OrderWorkflowInput(
-            order_no=order_no, request=request, fingerprint=fingerprint, caller=principal.caller
-        ),
-        id=workflow_id_for(order_no),
-        task_queue=settings.task_queue,
-        task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        # A number refused at entry (failed run) may be submitted again; a live or finished
-        # order's number never starts a second workflow.
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        static_summary=await _summary(db, request),
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(sa.ORDER_STATUS, OrderStatus.RECEIVED.value),
-                SearchAttributePair(sa.CUSTOMER_ID, request.customer_id),
-            ]
-        ),
-    )
-    try:
-        client = await temporal.get()
-        result: SubmitOrderResult = await client.execute_update_with_start_workflow(
-            OrderWorkflow.submit,
-            SubmitOrderInput(fingerprint=fingerprint),
-            start_workflow_operation=start,
-            rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
-        )
-    except WorkflowAlreadyStartedError:
-        await _settle(start)
-        return await _finished_order(db, order_no, fingerprint, response)
-    except WorkflowUpdateFailedError as exc:
-        raise refusal_to_problem(exc, order_no) from exc
-    except RPCError as exc:
-        await _settle(start)
-        if exc.status == RPCStatusCode.ALREADY_EXISTS:
-            return await _finished_order(db, order_no, fingerprint, response)
-        raise rpc_to_problem(exc, order_no) from exc
-    order = result.order
-    if order.status is OrderStatus.INVALID:
-        raise ProblemError(
-            422,
-            f"Order {order_no} failed entry validation; nothing was created",
-            errors=problems_from(order.problems),
-            order_no=order_no,
-            type_="OrderInvalid",
-        )
-    response.status_code = 201 if result.created else 200
-    response.headers["Location"] = f"/orders/{order_no}"
-    log.info("order_submitted", created=result.created, status=order.status)
-    return order
-
-
-async def _settle(start: WithStartWorkflowOperation[Any, Any]) -> None:
-    """Read the start's own outcome after a failed update-with-start (the same error), so it
-    is not left unread; the update's error is the one that answers."""
-    with contextlib.suppress(WorkflowAlreadyStartedError, RPCError):
-        await start.workflow_handle()
-
-
-async def _finished_order(
-    db: DbDep, order_no: str, fingerprint: str, response: Response
-) -> OrderView:
-    """The number belongs to an order whose workflow has ended: same body → that order."""
-    record = await queries.get_order(db, order_no)
-    if record is None or record.fingerprint != fingerprint:
-        raise ProblemError(
-            409,
-            f"Order number {order_no} was already used for a different order",
-            order_no=order_no,
-            type_="Conflict",
-        )
-    response.status_code = 200
-    return OrderView.model_validate(record.view)
-
-
-async def _summary(db: DbDep, request: OrderRequest) -> UiText:
-    """Order number, customer and total, for the workflow's row in the Temporal UI: readable
-    there without the payload key (the search attributes show the same in plain text)."""
-    prices = await queries.price_of(db, {line.sku for line in request.lines})
-    total = sum(
-        (
-            (line.unit_price if line.unit_price is not None else prices.get(line.sku, Decimal(0)))
-            * line.quantity
-            for line in request.lines
-        ),
-        Decimal(0),
-    )
-    return UiText(
-        f"Order {request.order_no} · customer {request.customer_id} · total {round_money(total)}"
-    )
+    response.status_code = 201 if entry.created else 200
+    if not entry.archived:
+        response.headers["Location"] = f"/orders/{order_no}"
+    return order_public(entry.order)
 
 
 @router.get("", responses=ERRORS)
@@ -319,92 +191,61 @@ async def list_orders(
 @router.get("/{order_no}", responses=ERRORS)
 async def get_order(
     order_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep, principal: Reader
-) -> OrderView:
+) -> OrderPublic:
     """Where the order is: live from its workflow while it runs, from the archive after."""
-    return await current_order(db, temporal, settings, order_no, principal)
+    return order_public(await current_order(db, temporal, settings, order_no, principal))
 
 
-async def current_order(
-    db: DbDep, temporal: TemporalDep, settings: SettingsDep, order_no: str, principal: Principal
-) -> OrderView:
-    """The order as it is now, with its returns (404 outside the caller's customers)."""
-    # Every line about an order names it and its workflow (the id derives from the number).
-    structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
-    record = await queries.order_keys(db, order_no)
-    if record is None or not await in_scope(db, principal, record.customer_id):
-        raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
-    view: OrderView | None = None
-    if not record.closed:
-        try:
-            handle = (await temporal.get()).get_workflow_handle(record.workflow_id)
-            view = await handle.query(
-                OrderWorkflow.view,
-                rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
-            )
-        except (RPCError, ProblemError) as exc:
-            # No worker or no Temporal: the read model is at most one step behind the workflow.
-            log.warning("order_query_failed", error=str(exc))
-    if view is None:  # closed (archived), or the workflow could not answer
-        archived = await queries.get_order(db, order_no)
-        if archived is None:  # rows are never deleted; only a database swapped under us
-            raise ProblemError(404, f"Order {order_no} not found", order_no=order_no)
-        view = OrderView.model_validate(archived.view)
-    returns = await queries.return_statuses(db, order_no)
-    view.returns = [{"return_no": number, "status": status} for number, status in returns]
-    view.return_status = returns[-1][1] if returns else None
-    return view
-
-
-@router.post("/{order_no}/approve", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/approve", responses=ERRORS)
 async def approve_order(
     order_no: str,
     body: Approval,
     commands: CommandsDep,
     approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
-) -> Response:
+) -> OrderPublic:
     """An approver's decision at their level: `approver_l1` (supervisor) decides level 1,
     `approver_l2` (manager) either level. The decision is recorded under the caller's name;
     403 for the order's own author or for someone who already decided at an earlier level."""
     arg = ApproveOrderInput(
         approver=approver.name, role=ApproverRole(approver.role.value), comment=body.comment
     )
-    return await commands.update(approver, order_no, OrderWorkflow.approve, arg)
+    return await commands.update(approver, order_no, OrderUpdate.APPROVE, arg)
 
 
-@router.post("/{order_no}/reject", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/reject", responses=ERRORS)
 async def reject_order(
     order_no: str,
     body: Rejection,
     commands: CommandsDep,
     approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
-) -> Response:
+) -> OrderPublic:
     """Reject the order with a reason; it ends as REJECTED (已拒绝)."""
     arg = RejectOrderInput(
         approver=approver.name, role=ApproverRole(approver.role.value), reason=body.reason
     )
-    return await commands.update(approver, order_no, OrderWorkflow.reject, arg)
+    return await commands.update(approver, order_no, OrderUpdate.REJECT, arg)
 
 
-@router.post("/{order_no}/payments", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/payments", responses=ERRORS)
 async def record_payment(
     order_no: str,
     body: PaymentDetails,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PAYMENTS_RECORD)],
-) -> Response:
+) -> OrderPublic:
     """Record a payment (partial allowed; more than is outstanding is refused with 422)."""
     arg = PaymentInput(**body.model_dump(), recorded_by=principal.name)
-    return await commands.update(principal, order_no, OrderWorkflow.pay, arg)
+    return await commands.update(principal, order_no, OrderUpdate.PAY, arg)
 
 
-@router.patch("/{order_no}", response_model=OrderView, responses=ERRORS)
+@router.patch("/{order_no}", responses=ERRORS)
 async def amend_order(
     order_no: str,
     body: Amendment,
     request: Request,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
-) -> Response:
+) -> OrderPublic:
     """修改: change the lines, the requested delivery date or the shipping address.
 
     200 with the new revision and its change record. New lines pass entry validation (422
@@ -418,60 +259,60 @@ async def amend_order(
     arg = AmendOrderInput.model_validate(
         {**body.model_dump(exclude_unset=True), "requested_by": principal.name, "today": today}
     )
-    return await commands.update(principal, order_no, OrderWorkflow.amend, arg)
+    return await commands.update(principal, order_no, OrderUpdate.AMEND, arg)
 
 
-@router.post("/{order_no}/short-close", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/short-close", responses=ERRORS)
 async def short_close_order(
     order_no: str,
     body: ShortClose,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
-) -> Response:
+) -> OrderPublic:
     """Sales closes a backorder: what has not shipped will not (production orders cancelled,
     stock released); the order is then SHIPPED with what left and settles for that."""
     arg = ShortCloseInput(reason=body.reason, by=principal.name)
-    return await commands.update(principal, order_no, OrderWorkflow.short_close, arg)
+    return await commands.update(principal, order_no, OrderUpdate.SHORT_CLOSE, arg)
 
 
-@router.post("/{order_no}/hold", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/hold", responses=ERRORS)
 async def hold_order(
     order_no: str,
     body: Hold,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
-) -> Response:
+) -> OrderPublic:
     """冻结: the order shows ON_HOLD, does nothing (payments are still accepted) and its
     deadlines pause. A `credit` hold is lifted by a payment that brings credit back in line."""
     arg = HoldInput(reason=body.reason, kind=body.kind, by=principal.name)
-    return await commands.update(principal, order_no, OrderWorkflow.hold, arg)
+    return await commands.update(principal, order_no, OrderUpdate.HOLD, arg)
 
 
-@router.post("/{order_no}/release", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/release", responses=ERRORS)
 async def release_order(
     order_no: str,
     body: Release,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
-) -> Response:
+) -> OrderPublic:
     """Release re-checks credit (409 while a credit hold's check fails) and returns the order
     to where it was; its deadlines resume, later by the time it was held."""
     arg = ReleaseInput(comment=body.comment, by=principal.name)
-    return await commands.update(principal, order_no, OrderWorkflow.release, arg)
+    return await commands.update(principal, order_no, OrderUpdate.RELEASE, arg)
 
 
-@router.post("/{order_no}/cancel", response_model=OrderView, responses=ERRORS)
+@router.post("/{order_no}/cancel", responses=ERRORS)
 async def cancel_order(
     order_no: str,
     body: Cancellation,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_CANCEL)],
-) -> Response:
+) -> OrderPublic:
     """取消: allowed until goods ship (then 409: request a return). Every step already done is
     undone in reverse: shipments withdrawn, production orders cancelled, payments refunded,
     invoices voided or credited, stock released. Answers with the CANCELLED order; asking
     again for a cancelled order answers the same."""
     arg = CancelOrderInput(reason_code=body.reason_code, comment=body.comment, by=principal.name)
     return await commands.update(
-        principal, order_no, OrderWorkflow.cancel, arg, settled=OrderStatus.CANCELLED
+        principal, order_no, OrderUpdate.CANCEL, arg, settled=OrderStatus.CANCELLED
     )

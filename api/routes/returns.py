@@ -10,35 +10,30 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Response
-from pydantic import BaseModel
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api.auth import Principal, allowed, in_scope
+from api.auth import allowed, in_scope
+from api.bodies import Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
+from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
-from api.errors import (
-    FieldProblem,
-    ProblemDetails,
-    ProblemError,
-    rpc_to_problem,
-)
-from api.record import outcome_of, record_command
-from api.routes.commands import IdempotencyKey, WorkflowEnded, run_update, update_id
-from api.routes.orders import current_order
+from api.errors import FieldProblem, ProblemDetails, ProblemError, rpc_to_problem
+from api.orders_read import current_order
+from api.principal import Principal
+from api.record import record_command
+from api.schemas import ReturnPublic, return_public
+from domain import returns as domain_returns
 from domain.auth import Permission
+from domain.contract import RETURN_WORKFLOW, VIEW_QUERY, ReturnUpdate, return_workflow_id
 from domain.orders import OrderView
 from domain.returns import (
-    Inspection,
     InspectReturnInput,
     ReceiveReturnInput,
     RefuseReturnInput,
-    ReturnApproval,
     ReturnDecisionInput,
     ReturnLineView,
-    ReturnRefusal,
     ReturnStatus,
-    ReturnSubmission,
     ReturnView,
     ReturnWorkflowInput,
     allocate_return,
@@ -47,7 +42,6 @@ from domain.statuses import OrderStatus
 from payload_codec import UiText
 from store import queries
 from store.tables import ReturnRecord
-from workflows.returns import ReturnWorkflow, return_workflow_id
 
 router = APIRouter(tags=["returns"])
 log = structlog.get_logger(__name__)
@@ -72,7 +66,7 @@ async def request_return(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.RETURNS_REQUEST)],
-) -> ReturnView:
+) -> ReturnPublic:
     """退换货: after delivery, return goods for a refund or a replacement.
 
     The request must be answered within the after-sales SLA (escalates like every deadline).
@@ -127,9 +121,10 @@ async def request_return(
         )
         try:
             await client.start_workflow(
-                ReturnWorkflow.run,
+                RETURN_WORKFLOW,
                 ReturnWorkflowInput(view=view, fingerprint=fingerprint),
                 id=view.workflow_id,
+                result_type=ReturnView,
                 task_queue=settings.task_queue,
                 task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -162,7 +157,7 @@ async def request_return(
     if started_elsewhere:
         try:
             current: ReturnView = await client.get_workflow_handle(view.workflow_id).query(
-                ReturnWorkflow.view
+                VIEW_QUERY, result_type=ReturnView
             )
         except RPCError as exc:
             raise rpc_to_problem(exc, order_no, return_no=return_no) from exc
@@ -176,7 +171,7 @@ async def request_return(
     await record_command(
         db, principal, "request_return", "ok", order_no=order_no, detail={"return_no": return_no}
     )
-    return view
+    return return_public(view)
 
 
 # Delivered goods can come back once the order is past shipment; a partial order's delivered
@@ -201,7 +196,11 @@ def _returnable(
         if record.status != ReturnStatus.REFUSED
         for line in ReturnView.model_validate(record.view).lines
     ]
-    lines, problems = allocate_return(order.lines, taken, body.lines)
+    wanted = [
+        domain_returns.ReturnLineRequest(sku=line.sku, quantity=line.quantity)
+        for line in body.lines
+    ]
+    lines, problems = allocate_return(order.lines, taken, wanted)
     if problems:
         raise ProblemError(
             422,
@@ -214,13 +213,13 @@ def _returnable(
 
 def _same_return(
     stored: str, fingerprint: str, view: dict[str, Any], response: Response
-) -> ReturnView:
+) -> ReturnPublic:
     if stored != fingerprint:
         raise ProblemError(
             409, "That return number is already used for a different return", type_="Conflict"
         )
     response.status_code = 200
-    return ReturnView.model_validate(view)
+    return return_public(ReturnView.model_validate(view))
 
 
 @router.get("/returns/{return_no}", responses=ERRORS)
@@ -230,7 +229,7 @@ async def get_return(
     temporal: TemporalDep,
     settings: SettingsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_READ)],
-) -> ReturnView:
+) -> ReturnPublic:
     """The return's status and steps: live while it runs, from the read model after."""
     record = await queries.get_return(db, return_no)
     if record is not None and not await in_scope(db, principal, record.customer_id):
@@ -238,142 +237,62 @@ async def get_return(
     if principal.scoped and record is None:
         raise ProblemError(404, f"Return {return_no} not found")
     if record is not None and record.view.get("closed"):
-        return ReturnView.model_validate(record.view)
+        return return_public(ReturnView.model_validate(record.view))
     try:
         handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
         view: ReturnView = await handle.query(
-            ReturnWorkflow.view, rpc_timeout=timedelta(seconds=settings.command_timeout_seconds)
+            VIEW_QUERY,
+            result_type=ReturnView,
+            rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
         )
-        return view
+        return return_public(view)
     except (RPCError, ProblemError) as exc:
         if record is None:
             raise ProblemError(404, f"Return {return_no} not found") from exc
-        return ReturnView.model_validate(record.view)
-
-
-async def update_return(
-    db: DbDep,
-    principal: Principal,
-    temporal: TemporalDep,
-    settings: SettingsDep,
-    return_no: str,
-    update: Any,
-    arg: BaseModel,
-    idempotency_key: str | None,
-) -> ReturnView:
-    """Run `update` on the return's workflow as `principal`; recorded accepted or refused.
-    A retry under the same `idempotency_key` gets the first answer, also after the return
-    has ended."""
-    action = getattr(update, "__name__", str(update))
-    record = await queries.get_return(db, return_no)
-    order_no = record.order_no if record is not None else ""
-    try:
-        if record is not None and not await in_scope(db, principal, record.customer_id):
-            raise ProblemError(404, f"Return {return_no} not found")
-        handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
-        try:
-            view: ReturnView = await run_update(
-                handle,
-                update,
-                arg,
-                update_id(update, idempotency_key),
-                ReturnView,
-                timedelta(seconds=settings.command_timeout_seconds),
-                order_no or None,
-                return_no=return_no,
-            )
-        except WorkflowEnded:
-            if record is None:
-                raise ProblemError(
-                    404, f"Return {return_no} not found, or already closed"
-                ) from None
-            raise ProblemError(
-                409,
-                f"Return {return_no} is {record.status} and closed; it accepts no more commands",
-                type_="InvalidState",
-            ) from None
-    except ProblemError as exc:
-        await record_command(
-            db,
-            principal,
-            f"return_{action}",
-            outcome_of(exc.problem.status),
-            order_no=order_no,
-            detail={"return_no": return_no, "detail": exc.problem.detail},
-        )
-        raise
-    await record_command(
-        db,
-        principal,
-        f"return_{action}",
-        "ok",
-        order_no=view.order_no,
-        detail={"return_no": return_no, "status": view.status},
-    )
-    return view
+        return return_public(ReturnView.model_validate(record.view))
 
 
 @router.post("/returns/{return_no}/approve", responses=ERRORS)
 async def approve_return(
     return_no: str,
     body: ReturnApproval,
-    db: DbDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    commands: CommandsDep,
     principal: Decider,
-    idempotency_key: IdempotencyKey = None,
-) -> ReturnView:
+) -> ReturnPublic:
     arg = ReturnDecisionInput(comment=body.comment, by=principal.name)
-    return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.approve, arg, idempotency_key
-    )
+    return await commands.update_return(principal, return_no, ReturnUpdate.APPROVE, arg)
 
 
 @router.post("/returns/{return_no}/refuse", responses=ERRORS)
 async def refuse_return(
     return_no: str,
     body: ReturnRefusal,
-    db: DbDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    commands: CommandsDep,
     principal: Decider,
-    idempotency_key: IdempotencyKey = None,
-) -> ReturnView:
+) -> ReturnPublic:
     arg = RefuseReturnInput(reason=body.reason, by=principal.name)
-    return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.refuse, arg, idempotency_key
-    )
+    return await commands.update_return(principal, return_no, ReturnUpdate.REFUSE, arg)
 
 
 @router.post("/returns/{return_no}/receive", responses=ERRORS)
 async def receive_return(
     return_no: str,
-    db: DbDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    commands: CommandsDep,
     principal: Handler,
-    idempotency_key: IdempotencyKey = None,
-) -> ReturnView:
+) -> ReturnPublic:
     """The warehouse received the returned goods."""
     arg = ReceiveReturnInput(by=principal.name)
-    return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.receive, arg, idempotency_key
-    )
+    return await commands.update_return(principal, return_no, ReturnUpdate.RECEIVE, arg)
 
 
 @router.post("/returns/{return_no}/inspect", responses=ERRORS)
 async def inspect_return(
     return_no: str,
     body: Inspection,
-    db: DbDep,
-    temporal: TemporalDep,
-    settings: SettingsDep,
+    commands: CommandsDep,
     principal: Handler,
-    idempotency_key: IdempotencyKey = None,
-) -> ReturnView:
+) -> ReturnPublic:
     """Quality inspection: accepted goods are restocked, then credited and refunded or
     replaced with a new shipment."""
     arg = InspectReturnInput(**body.model_dump(), by=principal.name)
-    return await update_return(
-        db, principal, temporal, settings, return_no, ReturnWorkflow.inspect, arg, idempotency_key
-    )
+    return await commands.update_return(principal, return_no, ReturnUpdate.INSPECT, arg)

@@ -1,0 +1,162 @@
+"""The HTTP contract's request bodies: what clients send, apart from the workflow inputs
+(`domain.messages`, `domain.orders`, `domain.returns`) a route builds from them.
+
+The names and shapes are the ones the API has always published; a field a client may send is
+added here and mapped by the route, never by widening a workflow input. Who acts comes from
+the token, never from a body.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.messages import CancelReason, HoldKind
+from domain.money import Money
+from domain.orders import DeliveryPolicy, OrderNo, PaymentTerms, Priority, ShortText
+from domain.returns import ReturnResolution
+
+
+class Body(BaseModel):
+    """A request body: unknown fields are refused (who acts comes from the token, never here)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrderLineRequest(Body):
+    """One line as submitted. Business rules (positive quantity, known SKU) are entry validation."""
+
+    sku: ShortText
+    quantity: int = Field(ge=-(10**9), le=10**9)
+    unit_price: Money | None = Field(default=None, ge=-(10**12), le=10**12, decimal_places=4)
+
+
+class OrderSubmission(Body):
+    """`POST /orders`: what an integrator or a sales rep submits (who: from the token)."""
+
+    order_no: OrderNo | None = Field(
+        default=None,
+        description="Your order number; the workflow id derives from it. Generated when absent.",
+    )
+    customer_id: ShortText
+    lines: list[OrderLineRequest] = Field(min_length=1, max_length=500)
+    requested_delivery_date: date | None = None
+    priority: Priority = Priority.NORMAL
+    payment_terms: PaymentTerms | None = Field(
+        default=None, description="`prepaid` or `net_<days>`; the customer's terms when absent."
+    )
+    notes: str | None = Field(default=None, max_length=2000)
+    shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
+    delivery_policy: DeliveryPolicy | None = Field(
+        default=None, description="`complete` or `partial`; the customer's when absent."
+    )
+
+
+class Amendment(Body):
+    """`PATCH /orders/{order_no}` (修改): only the fields sent change."""
+
+    lines: list[OrderLineRequest] | None = Field(default=None, min_length=1, max_length=500)
+    requested_delivery_date: date | None = None
+    shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Approval(Body):
+    """`POST /orders/{order_no}/approve`: the decision at the caller's level."""
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class Rejection(Body):
+    """`POST /orders/{order_no}/reject`."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class PaymentDetails(Body):
+    amount: Money = Field(gt=0, le=10**12, decimal_places=2)
+    method: ShortText = Field(description="e.g. bank_transfer, card, cash, cheque.")
+    reference: ShortText = Field(
+        description="The bank or payment reference; a payment with a reference already recorded "
+        "on this order is not counted twice."
+    )
+
+
+class ShortClose(Body):
+    """`POST /orders/{order_no}/short-close`: what has not shipped will not ship."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Hold(Body):
+    """`POST /orders/{order_no}/hold` (冻结)."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    kind: HoldKind = HoldKind.MANUAL
+
+
+class Release(Body):
+    """`POST /orders/{order_no}/release`."""
+
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class Cancellation(Body):
+    """`POST /orders/{order_no}/cancel`: allowed until goods ship."""
+
+    reason_code: CancelReason
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ProductionReport(Body):
+    """`POST /production-orders/{id}/complete`: the plant reports what it has produced."""
+
+    produced_quantity: int | None = Field(
+        default=None, gt=0, le=10**9, description="Produced so far; the whole order when absent."
+    )
+
+
+class DispatchDetails(Body):
+    carrier: ShortText
+    tracking_no: ShortText
+
+
+class DeliveryDetails(Body):
+    signed_by: ShortText = Field(description="Who signed for the goods at the customer (签收).")
+
+
+class ReturnLineRequest(Body):
+    sku: ShortText
+    quantity: int = Field(gt=0, le=10**9)
+
+
+class ReturnSubmission(Body):
+    """`POST /orders/{order_no}/returns` (who asks: from the token)."""
+
+    return_no: OrderNo | None = Field(
+        default=None, description="Your return number (idempotency); generated when absent."
+    )
+    lines: list[ReturnLineRequest] = Field(min_length=1, max_length=500)
+    reason: str = Field(min_length=1, max_length=2000)
+    resolution: ReturnResolution
+
+
+class ReturnApproval(Body):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class ReturnRefusal(Body):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class InspectedLine(BaseModel):
+    sku: ShortText
+    accepted_quantity: int = Field(ge=0, le=10**9)
+
+
+class Inspection(Body):
+    """`accepted_quantity` for a return of one SKU, or `lines` for each SKU."""
+
+    accepted_quantity: int | None = Field(default=None, ge=0, le=10**9)
+    lines: list[InspectedLine] | None = Field(default=None, min_length=1, max_length=500)

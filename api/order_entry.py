@@ -1,0 +1,157 @@
+"""Entering an order: its workflow started with the submit update in one call (update-with-
+start), idempotent by order number. A service, not a router: `POST /orders` calls it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import DbDep, SettingsDep, TemporalDep
+from api.errors import ProblemError, problems_from, refusal_to_problem, rpc_to_problem
+from api.principal import Principal
+from domain.contract import (
+    CUSTOMER_ID_ATTRIBUTE,
+    ORDER_STATUS_ATTRIBUTE,
+    ORDER_WORKFLOW,
+    OrderUpdate,
+)
+from domain.messages import OrderWorkflowInput, SubmitOrderInput, SubmitOrderResult
+from domain.money import round_money
+from domain.orders import OrderRequest, OrderView, workflow_id_for
+from domain.statuses import OrderStatus
+from payload_codec import UiText
+from store import queries
+
+log = structlog.get_logger(__name__)
+
+# The search attributes an order starts with (the workflow upserts them as it moves on).
+ORDER_STATUS = SearchAttributeKey.for_keyword(ORDER_STATUS_ATTRIBUTE)
+CUSTOMER_ID = SearchAttributeKey.for_keyword(CUSTOMER_ID_ATTRIBUTE)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What entering an order came to: the order, whether this request created it, and whether
+    it is an ended order's archived copy (the same body submitted again)."""
+
+    order: OrderView
+    created: bool
+    archived: bool = False
+
+
+async def enter_order(
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Principal,
+    request: OrderRequest,
+) -> Entry:
+    """Start the order's workflow and submit `request` to it. 409 for a number taken by
+    different content; 422 listing every problem when entry validation fails."""
+    order_no = request.order_no
+    assert order_no is not None  # the route numbers every order it enters
+    fingerprint = request.fingerprint()
+    structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
+    start: WithStartWorkflowOperation[Any, OrderView] = WithStartWorkflowOperation(
+        ORDER_WORKFLOW,
+        OrderWorkflowInput(
+            order_no=order_no, request=request, fingerprint=fingerprint, caller=principal.caller
+        ),
+        id=workflow_id_for(order_no),
+        result_type=OrderView,
+        task_queue=settings.task_queue,
+        task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        # A number refused at entry (failed run) may be submitted again; a live or finished
+        # order's number never starts a second workflow.
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        static_summary=await _summary(db, request),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
+                SearchAttributePair(CUSTOMER_ID, request.customer_id),
+            ]
+        ),
+    )
+    try:
+        client = await temporal.get()
+        result: SubmitOrderResult = await client.execute_update_with_start_workflow(
+            OrderUpdate.SUBMIT.value,
+            SubmitOrderInput(fingerprint=fingerprint),
+            start_workflow_operation=start,
+            result_type=SubmitOrderResult,
+            rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
+        )
+    except WorkflowAlreadyStartedError:
+        await _settle(start)
+        return await _finished_order(db, order_no, fingerprint)
+    except WorkflowUpdateFailedError as exc:
+        raise refusal_to_problem(exc, order_no) from exc
+    except RPCError as exc:
+        await _settle(start)
+        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+            return await _finished_order(db, order_no, fingerprint)
+        raise rpc_to_problem(exc, order_no) from exc
+    order = result.order
+    if order.status is OrderStatus.INVALID:
+        raise ProblemError(
+            422,
+            f"Order {order_no} failed entry validation; nothing was created",
+            errors=problems_from(order.problems),
+            order_no=order_no,
+            type_="OrderInvalid",
+        )
+    log.info("order_submitted", created=result.created, status=order.status)
+    return Entry(order=order, created=result.created)
+
+
+async def _settle(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """Read the start's own outcome after a failed update-with-start (the same error), so it
+    is not left unread; the update's error is the one that answers."""
+    with contextlib.suppress(WorkflowAlreadyStartedError, RPCError):
+        await start.workflow_handle()
+
+
+async def _finished_order(db: DbDep, order_no: str, fingerprint: str) -> Entry:
+    """The number belongs to an order whose workflow has ended: same body → that order."""
+    record = await queries.get_order(db, order_no)
+    if record is None or record.fingerprint != fingerprint:
+        raise ProblemError(
+            409,
+            f"Order number {order_no} was already used for a different order",
+            order_no=order_no,
+            type_="Conflict",
+        )
+    return Entry(order=OrderView.model_validate(record.view), created=False, archived=True)
+
+
+async def _summary(db: DbDep, request: OrderRequest) -> UiText:
+    """Order number, customer and total, for the workflow's row in the Temporal UI: readable
+    there without the payload key (the search attributes show the same in plain text)."""
+    prices = await queries.price_of(db, {line.sku for line in request.lines})
+    total = sum(
+        (
+            (line.unit_price if line.unit_price is not None else prices.get(line.sku, Decimal(0)))
+            * line.quantity
+            for line in request.lines
+        ),
+        Decimal(0),
+    )
+    return UiText(
+        f"Order {request.order_no} · customer {request.customer_id} · total {round_money(total)}"
+    )
