@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.auth import Principal, allowed
+from api.auth import allowed
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemDetails, ProblemError, rpc_to_problem
+from api.principal import Principal
 from api.record import outcome_of, record_command
 from domain.auth import Permission
 from domain.money import Money
