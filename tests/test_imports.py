@@ -1,4 +1,5 @@
-"""The API's imports run one way: routes → services → deps, auth, errors, schemas; no cycles.
+"""Imports run one way: API → (Temporal) → workflows → domain; activities → store → domain;
+inside the API, routes → services → deps, auth, errors, schemas. No cycles anywhere.
 
 Read from the source with `ast` (every import, also one inside a function or under
 `TYPE_CHECKING`): an import hidden in a function is still an edge a reader must follow."""
@@ -31,13 +32,35 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-def api_graph() -> dict[str, set[str]]:
-    """Each api module and the api modules it imports."""
-    modules = {_module_name(path): path for path in (ROOT / "api").rglob("*.py")}
+PACKAGES = ("workflows", "activities", "api", "store", "domain")
+TOP_LEVEL = ("worker", "settings", "logs", "devrun", "temporal_client", "payload_codec")
+# What each part may import of ours (ARCHITECTURE.md): nothing imports upward.
+ALLOWED = {
+    "domain": {"domain"},
+    "workflows": {"workflows", "domain"},
+    "store": {"store", "domain", "settings"},
+    "activities": {"activities", "store", "domain", "settings", "logs"},
+    "api": {"api", "store", "domain", "settings", "logs", "payload_codec", "temporal_client"},
+}
+
+
+def _graph(paths: list[Path]) -> dict[str, set[str]]:
+    modules = {_module_name(path): path for path in paths}
     return {
         name: {target for target in _imports(path) if target in modules and target != name}
         for name, path in modules.items()
     }
+
+
+def project_graph() -> dict[str, set[str]]:
+    """Each module of the product (not tests, not bench) and the product modules it imports."""
+    paths = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
+    return _graph(paths + [ROOT / f"{name}.py" for name in TOP_LEVEL])
+
+
+def api_graph() -> dict[str, set[str]]:
+    """Each api module and the api modules it imports."""
+    return _graph(list((ROOT / "api").rglob("*.py")))
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -110,3 +133,30 @@ def test_the_api_does_not_import_workflow_code() -> None:
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_each_part_imports_only_what_it_may() -> None:
+    edges = [
+        f"{source} imports {target}"
+        for source, targets in project_graph().items()
+        if (part := source.split(".")[0]) in ALLOWED
+        for target in targets
+        if target.split(".")[0] not in ALLOWED[part]
+    ]
+    assert edges == []
+
+
+def test_no_activity_module_imports_another() -> None:
+    """Activities share queries through `store/`, never through another business area."""
+    edges = [
+        f"{source} imports {target}"
+        for source, targets in project_graph().items()
+        if source.startswith("activities.")
+        for target in targets
+        if target.startswith("activities.")
+    ]
+    assert edges == []
+
+
+def test_no_import_cycle_in_the_product() -> None:
+    assert _cycle(project_graph()) is None
