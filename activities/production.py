@@ -23,6 +23,7 @@ from domain.messages import (
     RecordProductionResult,
 )
 from domain.orders import ProductionOrderView
+from domain.statuses import OPEN_PRODUCTION, ProductionOrderStatus
 from store import stock
 from store.db import Database
 from store.rows import only
@@ -113,8 +114,10 @@ class ProductionActivities:
                 reservation.updated_at = inp.at
                 po.produced_quantity = inp.produced_quantity
                 if po.produced_quantity >= po.quantity:
-                    po.status = "completed"
+                    po.status = ProductionOrderStatus.COMPLETED
                     po.completed_at = inp.at
+                else:  # the plant sees what is under way, not a planned order
+                    po.status = ProductionOrderStatus.PARTIALLY_COMPLETED
                 session.add_all([reservation, po])
             view = _view(po)
             reserved = reservation.quantity
@@ -123,19 +126,20 @@ class ProductionActivities:
 
     @activity.defn(name=ActivityName.CANCEL_PRODUCTION_ORDERS)
     async def cancel_production_orders(self, inp: CompensateInput) -> CompensateResult:
-        """Cancel the order's production orders that are not complete."""
+        """Cancel the order's production orders that are not complete (planned, or partially
+        completed: what was produced stays in stock)."""
         async with self.db.writer() as session:
             rows = (
                 await session.exec(
                     select(ProductionOrder).where(
                         col(ProductionOrder.order_no) == inp.order_no,
-                        col(ProductionOrder.status) == "planned",
+                        col(ProductionOrder.status).in_(OPEN_PRODUCTION),
                         *only(ProductionOrder.id, inp.ids),
                     )
                 )
             ).all()
             for po in rows:
-                po.status = "cancelled"
+                po.status = ProductionOrderStatus.CANCELLED
                 po.completed_at = inp.at
                 session.add(po)
         log.info("production_orders_cancelled", ids=[po.id for po in rows], reason=inp.reason)

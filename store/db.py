@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, Table, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -172,7 +172,24 @@ def _migrate_forward(conn: Connection) -> None:
                 quoted = default.replace("'", "''")
                 ddl += f" NOT NULL DEFAULT '{quoted}'"
             conn.exec_driver_sql(ddl)
+        _widen_strings(conn, table, inspector.get_columns(table.name))
         indexes = {index["name"] for index in inspector.get_indexes(table.name)}
         for index in table.indexes:
             if index.name not in indexes:
                 index.create(conn)
+
+
+def _widen_strings(conn: Connection, table: Table, existing: list[Any]) -> None:
+    """A string column the code made longer is widened (PostgreSQL; SQLite checks no
+    lengths): e.g. a production order's status, since `partially_completed`."""
+    if conn.dialect.name != "postgresql":
+        return
+    for found in existing:
+        column = table.columns.get(found["name"])
+        wanted = getattr(column.type, "length", None) if column is not None else None
+        length = getattr(found["type"], "length", None)
+        if wanted is None or length is None or length >= wanted:
+            continue
+        conn.exec_driver_sql(
+            f'ALTER TABLE "{table.name}" ALTER COLUMN "{found["name"]}" TYPE VARCHAR({wanted})'
+        )

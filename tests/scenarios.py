@@ -53,6 +53,24 @@ async def production_shortage(
     return f"order-{order['order_no']}"
 
 
+async def production_partly_reported(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Short by five: three reported produced (`partially_completed`), then the rest."""
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=2)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 7}]
+    )
+    url = f"/production-orders/{order['production_orders'][0]['id']}/complete"
+    order = await post_ok(api, url, {"produced_quantity": 3})
+    assert order["production_orders"][0]["status"] == "partially_completed"
+    order = await post_ok(api, url)
+    assert order["production_orders"][0]["status"] == "completed"
+    await _ship_and_settle(api, order)
+    return f"order-{order['order_no']}"
+
+
 async def prepaid(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
     customer = await new_customer(payment_terms="prepaid")
     product = await new_product(unit_price=50)
@@ -309,6 +327,7 @@ SCENARIOS = {
     "auto_approved": auto_approved,
     "two_level_approval": two_level_approval,
     "production_shortage": production_shortage,
+    "production_partly_reported": production_partly_reported,
     "prepaid": prepaid,
     "rejected": rejected,
     "approval_expired": approval_expired,

@@ -586,6 +586,17 @@ async def test_shortage_goes_through_production(
     order = await post_ok(api, f"/production-orders/{po['id']}/complete", {"produced_quantity": 2})
     assert order["status"] == "IN_PRODUCTION"
     assert order["lines"][0]["reserved_quantity"] == 6
+    # Part of it produced: the plant's list says so, and still counts it as open.
+    assert order["production_orders"][0]["status"] == "partially_completed"
+    row = (await api.get(f"/production-orders/{po['id']}")).json()
+    assert (row["status"], row["produced_quantity"]) == ("partially_completed", 2)
+
+    async def listed(status: str) -> set[str]:
+        page = await api.get("/production-orders", params={"status": status, "limit": 200})
+        return {p["id"] for p in page.json()}
+
+    assert po["id"] in await listed("open") and po["id"] in await listed("partially_completed")
+    assert po["id"] not in await listed("planned")
     # Reports are cumulative: a repeated report adds nothing; going backwards is refused.
     order = await post_ok(api, f"/production-orders/{po['id']}/complete", {"produced_quantity": 2})
     assert order["lines"][0]["reserved_quantity"] == 6
