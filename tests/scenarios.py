@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.helpers import Factory, eventually, post_ok, submit_ok
+from tests.helpers import Factory, eventually, post_ok, submit, submit_ok
 
 
 async def auto_approved(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
@@ -123,6 +123,16 @@ async def approval_expired(
 
     await eventually(cancelled, within=15)
     return f"order-{order['order_no']}"
+
+
+async def entry_refused(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
+    """Entry validation refuses the order: the run completes as INVALID, nothing is created."""
+    product = await new_product()
+    response = await submit(
+        api, customer_id="NO-SUCH-CUSTOMER", lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    assert response.status_code == 422, response.text
+    return f"order-{response.json()['order_no']}"
 
 
 async def amended(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
@@ -330,6 +340,7 @@ SCENARIOS = {
     "production_partly_reported": production_partly_reported,
     "prepaid": prepaid,
     "rejected": rejected,
+    "entry_refused": entry_refused,
     "approval_expired": approval_expired,
     "amended": amended,
     "partial_delivery": partial_delivery,

@@ -57,6 +57,9 @@ with workflow.unsafe.imports_passed_through():
 DEADLINES_PATCH = "deadlines-v1"
 # The read model and search attributes show CANCELLING while the saga undoes the steps.
 CANCELLING_PATCH = "checkpoint-cancelling"
+# A refused entry completes its run (status INVALID) instead of failing it: a typo is a
+# business outcome, not a red failure on ops' screen. The API keeps the number free.
+ENTRY_REFUSED_PATCH = "entry-refused-completes"
 
 
 class _Cancelled(Exception):
@@ -135,13 +138,16 @@ class OrderWorkflow:
     async def _refuse_entry(
         self, validation: ValidateOrderResult, caller: Caller | None
     ) -> OrderView:
-        """Not a live order: answer the submitter, then fail so the number can be reused."""
+        """Not a live order: answer the submitter, then end (no read-model row: the API lets
+        the number be used again). Orders started before the patch failed their run."""
         s = self._state
         s.view.problems = validation.problems
         s.set_status(OrderStatus.INVALID, "entry_refused", s.request.entered_by, caller)
         s.published = sa.publish(s.view, s.published, deadlines=self._deadlines.enabled)
         s.stable_seq = s.seq
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if workflow.patched(ENTRY_REFUSED_PATCH):
+            return s.view
         raise ApplicationError(
             f"Order {s.view.order_no} failed entry validation",
             [p.model_dump() for p in validation.problems],
