@@ -6,6 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
 from tests.helpers import Factory, eventually, post_ok, submit, submit_ok
 
@@ -191,6 +192,29 @@ async def partial_delivery(
     return f"order-{order_no}"
 
 
+async def cancelled_in_temporal(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, temporal: Client
+) -> str:
+    """Prepaid, paid, ready to ship: ops press "Request Cancellation" in the Temporal UI and
+    the saga undoes it all (pick list, refund, credit note, stock)."""
+    customer = await new_customer(payment_terms="prepaid")
+    product = await new_product(unit_price=100, stock_on_hand=10)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 4}]
+    )
+    order = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/payments",
+        {"amount": 400, "method": "bank", "reference": "P"},
+    )
+    assert order["status"] == "READY_TO_SHIP"
+    handle = temporal.get_workflow_handle(order["workflow_id"])
+    await handle.cancel(reason="duplicate, per ops")
+    final = await handle.result()
+    assert final["status"] == "CANCELLED", final["status"]
+    return str(order["workflow_id"])
+
+
 async def return_replaced(
     api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
 ) -> str:
@@ -350,3 +374,6 @@ SCENARIOS = {
     "return_refunded_unpaid": return_refunded_unpaid,
     "return_nothing_accepted": return_nothing_accepted,
 }
+
+# Paths that need Temporal's own client as well (ops acting in the Temporal UI).
+TEMPORAL_SCENARIOS = {"cancelled_in_temporal": cancelled_in_temporal}
