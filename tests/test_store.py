@@ -44,7 +44,7 @@ from domain.orders import (
     ShipmentLineView,
     status_label,
 )
-from domain.statuses import OrderStatus
+from domain.statuses import OrderStatus, ProductionOrderStatus
 from store import queries
 from store.db import Database
 from store.tables import (
@@ -54,6 +54,7 @@ from store.tables import (
     OrderRecord,
     Product,
     ProductCreate,
+    ProductionOrder,
     Reservation,
 )
 from tests.conftest import unique
@@ -347,6 +348,38 @@ async def test_an_existing_database_gets_new_indexes_and_lists_from_them(store: 
             )
             steps = " ".join(str(row[-1]) for row in plan)
             assert index in steps and "TEMP B-TREE" not in steps  # no sort of all pending
+
+
+async def test_an_existing_database_takes_the_longer_production_order_status(
+    store: Database,
+) -> None:
+    """`partially_completed` is longer than the 16 characters the column had: a PostgreSQL
+    database from before is widened (SQLite checks no lengths)."""
+    if store.write_engine.dialect.name == "postgresql":
+        async with store.write_engine.begin() as conn:
+            await conn.execute(
+                text('ALTER TABLE "productionorder" ALTER COLUMN "status" TYPE VARCHAR(16)')
+            )
+    await store.create_schema()
+    po_id = unique("PO")
+    async with store.writer() as session:
+        session.add(
+            ProductionOrder(
+                id=po_id,
+                order_no=unique("SO"),
+                line_no=1,
+                sku="S",
+                quantity=5,
+                produced_quantity=2,
+                due_date=datetime.now(UTC).date(),
+                status=ProductionOrderStatus.PARTIALLY_COMPLETED,
+                created_at=datetime.now(UTC),
+            )
+        )
+    row = await queries.get_production_order(store, po_id)
+    assert row is not None and row.status == "partially_completed"
+    listed = await queries.list_production_orders(store, status="open", limit=1000, offset=0)
+    assert po_id in {po.id for po in listed}
 
 
 async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: Database) -> None:
