@@ -105,8 +105,10 @@ async def refuse_entry(
 def cancel_from_temporal(state: OrderState, reason: str | None) -> None:
     """A cancellation requested in Temporal, as POST /cancel would run it: by "temporal",
     the request's reason as comment. Refused, and recorded so, once goods have shipped or
-    the order is closing (as the API refuses it); nothing to do if one is under way."""
-    if state.view.closed or state.view.cancellation is not None:
+    the order is closing (as the API refuses it); nothing to do if one is under way, or for
+    a refused entry (not an order)."""
+    view = state.view
+    if view.closed or view.cancellation is not None or view.status is OrderStatus.INVALID:
         return
     try:
         rules.check_cancellable(state.view, state.closing)
