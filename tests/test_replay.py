@@ -5,8 +5,9 @@ the code before the deadline ladders (`workflow.patched("deadlines-v1")`), and
 `tests/histories/v2/` those of the paths that later patches changed (a CANCELLING checkpoint,
 partial pick lists following amendments, delivery deadlines re-armed by key, return credits
 settling invoices, short-close credits, a cancellation requested in Temporal), recorded before
-them: orders started then must still replay. A change to `workflows/` that alters the command sequence fails here
-unless it is guarded with `workflow.patched()`; keep the old histories when you add one.
+them: orders started then must still replay. A change to `workflows/` that alters the command
+sequence fails here unless it is guarded with `workflow.patched()`; keep the old histories when
+you add one.
 Re-record after an intended, guarded change with `RECORD_HISTORIES=1 make test`.
 """
 
