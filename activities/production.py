@@ -23,6 +23,7 @@ from domain.messages import (
     RecordProductionResult,
 )
 from domain.orders import ProductionOrderView
+from domain.statuses import ProductionOrderStatus
 from store import production, stock
 from store.db import Database
 from store.tables import ProductionOrder, Reservation, StockMovement
@@ -112,8 +113,10 @@ class ProductionActivities:
                 reservation.updated_at = inp.at
                 po.produced_quantity = inp.produced_quantity
                 if po.produced_quantity >= po.quantity:
-                    po.status = "completed"
+                    po.status = ProductionOrderStatus.COMPLETED
                     po.completed_at = inp.at
+                else:  # the plant sees what is under way, not a planned order
+                    po.status = ProductionOrderStatus.PARTIALLY_COMPLETED
                 session.add_all([reservation, po])
             view = _view(po)
             reserved = reservation.quantity
@@ -122,9 +125,10 @@ class ProductionActivities:
 
     @activity.defn(name=ActivityName.CANCEL_PRODUCTION_ORDERS)
     async def cancel_production_orders(self, inp: CompensateInput) -> CompensateResult:
-        """Cancel the order's production orders that are not complete."""
+        """Cancel the order's production orders that are not complete (planned, or partially
+        completed: what was produced stays in stock)."""
         async with self.db.writing() as conn:
-            cancelled = await production.cancel_planned(conn, inp.order_no, inp.at, inp.ids)
+            cancelled = await production.cancel_open(conn, inp.order_no, inp.at, inp.ids)
         log.info("production_orders_cancelled", ids=cancelled, reason=inp.reason)
         return CompensateResult(ids=cancelled)
 

@@ -67,46 +67,56 @@ async def enter_order(
     assert order_no is not None  # the route numbers every order it enters
     fingerprint = request.fingerprint()
     structlog.contextvars.bind_contextvars(order_no=order_no, workflow_id=workflow_id_for(order_no))
-    start: WithStartWorkflowOperation[Any, OrderView] = WithStartWorkflowOperation(
-        ORDER_WORKFLOW,
-        OrderWorkflowInput(
-            order_no=order_no, request=request, fingerprint=fingerprint, caller=principal.caller
-        ),
-        id=workflow_id_for(order_no),
-        result_type=OrderView,
-        task_queue=settings.task_queue,
-        task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        # A number refused at entry (failed run) may be submitted again; a live or finished
-        # order's number never starts a second workflow.
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        static_summary=await _summary(db, request),
-        search_attributes=TypedSearchAttributes(
-            [
-                SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
-                SearchAttributePair(CUSTOMER_ID, request.customer_id),
-            ]
-        ),
-    )
-    try:
-        client = await temporal.get()
-        result: SubmitOrderResult = await client.execute_update_with_start_workflow(
-            OrderUpdate.SUBMIT.value,
-            SubmitOrderInput(fingerprint=fingerprint),
-            start_workflow_operation=start,
-            result_type=SubmitOrderResult,
-            rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
+    summary = await _summary(db, request)
+    # A live order's number attaches to its run (USE_EXISTING); one whose run ended never
+    # starts a second, unless that run was a refused entry (failed before the
+    # entry-refused-completes patch, completed as INVALID since): its number stays free.
+    reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+    while True:
+        start: WithStartWorkflowOperation[Any, OrderView] = WithStartWorkflowOperation(
+            ORDER_WORKFLOW,
+            OrderWorkflowInput(
+                order_no=order_no, request=request, fingerprint=fingerprint, caller=principal.caller
+            ),
+            id=workflow_id_for(order_no),
+            result_type=OrderView,
+            task_queue=settings.task_queue,
+            task_timeout=timedelta(seconds=settings.workflow_task_timeout_seconds),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=reuse,
+            static_summary=summary,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(ORDER_STATUS, OrderStatus.RECEIVED.value),
+                    SearchAttributePair(CUSTOMER_ID, request.customer_id),
+                ]
+            ),
         )
-    except WorkflowAlreadyStartedError:
-        await _settle(start)
-        return await _finished_order(db, order_no, fingerprint)
-    except WorkflowUpdateFailedError as exc:
-        raise refusal_to_problem(exc, order_no) from exc
-    except RPCError as exc:
-        await _settle(start)
-        if exc.status == RPCStatusCode.ALREADY_EXISTS:
+        try:
+            client = await temporal.get()
+            result: SubmitOrderResult = await client.execute_update_with_start_workflow(
+                OrderUpdate.SUBMIT.value,
+                SubmitOrderInput(fingerprint=fingerprint),
+                start_workflow_operation=start,
+                result_type=SubmitOrderResult,
+                rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
+            )
+            break
+        except WorkflowAlreadyStartedError:
+            await _settle(start)
+        except WorkflowUpdateFailedError as exc:
+            raise refusal_to_problem(exc, order_no) from exc
+        except RPCError as exc:
+            await _settle(start)
+            if exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise rpc_to_problem(exc, order_no) from exc
+        # The number's run has ended. Every accepted order saves its view before its run
+        # ends, so no order under the number means that run refused its entry.
+        if reuse is WorkflowIDReusePolicy.ALLOW_DUPLICATE or (
+            await queries.order_keys(db, order_no) is not None
+        ):
             return await _finished_order(db, order_no, fingerprint)
-        raise rpc_to_problem(exc, order_no) from exc
+        reuse = WorkflowIDReusePolicy.ALLOW_DUPLICATE
     order = result.order
     if order.status is OrderStatus.INVALID:
         raise ProblemError(

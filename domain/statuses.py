@@ -75,6 +75,7 @@ class ProductionOrderStatus(StrEnum):
     """A production order for a line's shortage."""
 
     PLANNED = "planned"
+    PARTIALLY_COMPLETED = "partially_completed"  # some of its quantity reported produced
     COMPLETED = "completed"
     CANCELLED = "cancelled"
 
@@ -101,5 +102,9 @@ class DeadlineStatus(StrEnum):
 LIVE_INVOICES = frozenset({InvoiceStatus.ISSUED, InvoiceStatus.PAID})
 # Shipments whose goods have left the warehouse.
 GONE_SHIPMENTS = frozenset({ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED})
+# Production orders still to produce: cancelled with their sales order, replaced on amendment.
+OPEN_PRODUCTION = frozenset(
+    {ProductionOrderStatus.PLANNED, ProductionOrderStatus.PARTIALLY_COMPLETED}
+)
 # Deadlines no longer chased.
 CLOSED_DEADLINES = frozenset({DeadlineStatus.MET, DeadlineStatus.CANCELLED})

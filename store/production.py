@@ -10,25 +10,27 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
+from domain.statuses import OPEN_PRODUCTION, ProductionOrderStatus
 from store.rows import only
 
 _PRODUCTION_ORDERS = SQLModel.metadata.tables["productionorder"]
 
 
-async def cancel_planned(
+async def cancel_open(
     conn: AsyncConnection, order_no: str, at: datetime, ids: list[str] | None = None
 ) -> list[str]:
-    """Cancel the order's production orders not yet complete (those in `ids`, or all): `planned`
-    ones become `cancelled` at `at`, once; the ids cancelled now."""
+    """Cancel the order's production orders not yet complete (those in `ids`, or all): open ones
+    (planned, or partially completed: what was produced stays in stock) become `cancelled` at
+    `at`, once; the ids cancelled now."""
     table = _PRODUCTION_ORDERS
     query = sa_select(table.c.id).where(
-        table.c.order_no == order_no, table.c.status == "planned", *only(table.c.id, ids)
+        table.c.order_no == order_no, table.c.status.in_(OPEN_PRODUCTION), *only(table.c.id, ids)
     )
     cancelled = list((await conn.execute(query.order_by(table.c.id).with_for_update())).scalars())
     if cancelled:
         await conn.execute(
             update(table)
             .where(table.c.id.in_(cancelled))
-            .values(status="cancelled", completed_at=at)
+            .values(status=ProductionOrderStatus.CANCELLED, completed_at=at)
         )
     return cancelled

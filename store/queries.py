@@ -15,6 +15,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.money import MAX_STOCK
+from domain.statuses import OPEN_PRODUCTION
 from store.db import Database
 from store.tables import (
     CreditHold,
@@ -30,6 +31,9 @@ from store.tables import (
     StockMovement,
     utcnow,
 )
+
+# `GET /production-orders?status=open`: every production order still to produce.
+OPEN_PRODUCTION_FILTER = "open"
 
 
 class AlreadyExists(Exception):
@@ -223,8 +227,12 @@ async def get_production_order(db: Database, po_id: str) -> ProductionOrder | No
 async def list_production_orders(
     db: Database, *, status: str | None, limit: int, offset: int
 ) -> Sequence[ProductionOrder]:
+    """The production orders in `status`, earliest due first; `open`: planned or partially
+    completed, what the plant still has to produce."""
     query = select(ProductionOrder).order_by(col(ProductionOrder.due_date), col(ProductionOrder.id))
-    if status:
+    if status == OPEN_PRODUCTION_FILTER:
+        query = query.where(col(ProductionOrder.status).in_(OPEN_PRODUCTION))
+    elif status:
         query = query.where(col(ProductionOrder.status) == status)
     async with db.reader() as session:
         return (await session.exec(query.offset(offset).limit(limit))).all()

@@ -172,7 +172,7 @@ async def _undo(conn: AsyncConnection, record: RepairRecord) -> None:
     the database's records; and what is left for finance."""
     order_no, key = record.order_no, {"order_no": record.order_no}
     record.shipments_withdrawn = await shipments.withdraw_ready(conn, order_no)
-    record.production_orders_cancelled = await production.cancel_planned(
+    record.production_orders_cancelled = await production.cancel_open(
         conn, order_no, record.repaired_at
     )
     record.shipments_shipped = list((await conn.execute(_SHIPPED, key)).scalars())

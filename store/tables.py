@@ -174,7 +174,8 @@ class ProductionOrder(SQLModel, table=True):
     quantity: int
     produced_quantity: int = 0
     due_date: date
-    status: str = Field(default="planned", max_length=16)  # planned | completed
+    # planned | partially_completed | completed | cancelled (ProductionOrderStatus)
+    status: str = Field(default="planned", max_length=24)
     created_at: datetime = Field(sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 

@@ -6,8 +6,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+from temporalio.client import Client
 
-from tests.helpers import Factory, eventually, post_ok, submit_ok
+from tests.helpers import Factory, eventually, post_ok, submit, submit_ok
 
 
 async def auto_approved(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
@@ -49,6 +50,24 @@ async def production_shortage(
         api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
     )
     order = await post_ok(api, f"/production-orders/{order['production_orders'][0]['id']}/complete")
+    await _ship_and_settle(api, order)
+    return f"order-{order['order_no']}"
+
+
+async def production_partly_reported(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> str:
+    """Short by five: three reported produced (`partially_completed`), then the rest."""
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=2)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 7}]
+    )
+    url = f"/production-orders/{order['production_orders'][0]['id']}/complete"
+    order = await post_ok(api, url, {"produced_quantity": 3})
+    assert order["production_orders"][0]["status"] == "partially_completed"
+    order = await post_ok(api, url)
+    assert order["production_orders"][0]["status"] == "completed"
     await _ship_and_settle(api, order)
     return f"order-{order['order_no']}"
 
@@ -107,6 +126,16 @@ async def approval_expired(
     return f"order-{order['order_no']}"
 
 
+async def entry_refused(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
+    """Entry validation refuses the order: the run completes as INVALID, nothing is created."""
+    product = await new_product()
+    response = await submit(
+        api, customer_id="NO-SUCH-CUSTOMER", lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    assert response.status_code == 422, response.text
+    return f"order-{response.json()['order_no']}"
+
+
 async def amended(api: httpx.AsyncClient, new_customer: Factory, new_product: Factory) -> str:
     """Auto-approved, amended to more than stock (production), then to more than the
     approval limit (approval again, production replaced), then produced, shipped, paid."""
@@ -161,6 +190,29 @@ async def partial_delivery(
         )
     assert order["status"] == "COMPLETED", order["status"]
     return f"order-{order_no}"
+
+
+async def cancelled_in_temporal(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, temporal: Client
+) -> str:
+    """Prepaid, paid, ready to ship: ops press "Request Cancellation" in the Temporal UI and
+    the saga undoes it all (pick list, refund, credit note, stock)."""
+    customer = await new_customer(payment_terms="prepaid")
+    product = await new_product(unit_price=100, stock_on_hand=10)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 4}]
+    )
+    order = await post_ok(
+        api,
+        f"/orders/{order['order_no']}/payments",
+        {"amount": 400, "method": "bank", "reference": "P"},
+    )
+    assert order["status"] == "READY_TO_SHIP"
+    handle = temporal.get_workflow_handle(order["workflow_id"])
+    await handle.cancel(reason="duplicate, per ops")
+    final = await handle.result()
+    assert final["status"] == "CANCELLED", final["status"]
+    return str(order["workflow_id"])
 
 
 async def return_replaced(
@@ -309,8 +361,10 @@ SCENARIOS = {
     "auto_approved": auto_approved,
     "two_level_approval": two_level_approval,
     "production_shortage": production_shortage,
+    "production_partly_reported": production_partly_reported,
     "prepaid": prepaid,
     "rejected": rejected,
+    "entry_refused": entry_refused,
     "approval_expired": approval_expired,
     "amended": amended,
     "partial_delivery": partial_delivery,
@@ -320,3 +374,6 @@ SCENARIOS = {
     "return_refunded_unpaid": return_refunded_unpaid,
     "return_nothing_accepted": return_nothing_accepted,
 }
+
+# Paths that need Temporal's own client as well (ops acting in the Temporal UI).
+TEMPORAL_SCENARIOS = {"cancelled_in_temporal": cancelled_in_temporal}

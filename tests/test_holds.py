@@ -236,6 +236,29 @@ async def test_finance_releases_a_credit_hold_when_credit_is_fine_and_the_order_
     assert shipped["status"] == "SHIPPED"
 
 
+async def test_a_prepaid_order_adds_nothing_to_credit_exposure_on_release(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """A cash customer (limit 100, prepaid) with a rush order of 500 awaiting approval: the
+    uninvoiced order is not money owed on credit, so finance can lift a credit hold."""
+    customer = await new_customer(payment_terms="prepaid", credit_limit=100)
+    product = await new_product(unit_price=100)
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 5}],
+        priority="rush",
+    )
+    order_no = order["order_no"]
+    assert order["status"] == "PENDING_APPROVAL" and order["invoices"] == []
+    await post_ok(
+        api, f"/orders/{order_no}/hold", FINANCE | {"reason": "check the account", "kind": "credit"}
+    )
+    released = await post_ok(api, f"/orders/{order_no}/release", FINANCE | {"comment": "ok"})
+    assert released["status"] == "PENDING_APPROVAL" and released["hold"] is None
+    assert released["credit"]["exposure"] == 0
+
+
 def _dispatch(order: dict[str, Any]) -> dict[str, Any]:
     (deadline,) = [d for d in order["deadlines"] if d["sla"] == "dispatch"]
     return dict(deadline)

@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 from temporalio import workflow
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey
 
 from domain.contract import (
@@ -128,7 +128,11 @@ async def test_auto_approved_credit_order_runs_to_completion(
 
 
 async def test_entry_validation_lists_every_problem_and_keeps_the_number_free(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, db: Database
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+    db: Database,
+    temporal_client: Client,
 ) -> None:
     customer = await new_customer(active=False)
     product = await new_product()
@@ -164,8 +168,13 @@ async def test_entry_validation_lists_every_problem_and_keeps_the_number_free(
     ]
     command = entries[1]
     assert (command.actor, command.role, command.source) == ("sales.li", "sales", "token@127.0.0.1")
+    # A refused entry is a business outcome, not a failure on ops' screen: its run completed.
+    handle = temporal_client.get_workflow_handle(f"order-{order_no}")
+    refused = await handle.describe()
+    assert refused.status == WorkflowExecutionStatus.COMPLETED
+    assert (await handle.result())["status"] == "INVALID"
 
-    # The same number, corrected, is a new order.
+    # The same number, corrected, is a new order (a run of its own).
     active = await new_customer()
     order = await submit_ok(
         api,
@@ -174,6 +183,16 @@ async def test_entry_validation_lists_every_problem_and_keeps_the_number_free(
         lines=[{"sku": product["sku"], "quantity": 2}],
     )
     assert order["status"] == "READY_TO_SHIP"
+    assert (await handle.describe()).run_id != refused.run_id
+
+    async def runs() -> None:
+        listed = temporal_client.list_workflows(f"WorkflowId = 'order-{order_no}'")
+        statuses = sorted([str(w.status) async for w in listed])
+        assert statuses == sorted(
+            str(s) for s in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.RUNNING)
+        )
+
+    await eventually(runs)
 
 
 async def test_an_unknown_customer_is_a_422_naming_the_field(
@@ -607,6 +626,17 @@ async def test_shortage_goes_through_production(
     order = await post_ok(api, f"/production-orders/{po['id']}/complete", {"produced_quantity": 2})
     assert order["status"] == "IN_PRODUCTION"
     assert order["lines"][0]["reserved_quantity"] == 6
+    # Part of it produced: the plant's list says so, and still counts it as open.
+    assert order["production_orders"][0]["status"] == "partially_completed"
+    row = (await api.get(f"/production-orders/{po['id']}")).json()
+    assert (row["status"], row["produced_quantity"]) == ("partially_completed", 2)
+
+    async def listed(status: str) -> set[str]:
+        page = await api.get("/production-orders", params={"status": status, "limit": 200})
+        return {p["id"] for p in page.json()}
+
+    assert po["id"] in await listed("open") and po["id"] in await listed("partially_completed")
+    assert po["id"] not in await listed("planned")
     # Reports are cumulative: a repeated report adds nothing; going backwards is refused.
     order = await post_ok(api, f"/production-orders/{po['id']}/complete", {"produced_quantity": 2})
     assert order["lines"][0]["reserved_quantity"] == 6

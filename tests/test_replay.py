@@ -4,9 +4,10 @@
 the code before the deadline ladders (`workflow.patched("deadlines-v1")`), and
 `tests/histories/v2/` those of the paths that later patches changed (a CANCELLING checkpoint,
 partial pick lists following amendments, delivery deadlines re-armed by key, return credits
-settling invoices, short-close credits), recorded before them: orders started then must still
-replay. A change to `workflows/` that alters the command sequence fails here
-unless it is guarded with `workflow.patched()`; keep the old histories when you add one.
+settling invoices, short-close credits, a cancellation requested in Temporal), recorded before
+them: orders started then must still replay. A change to `workflows/` that alters the command
+sequence fails here unless it is guarded with `workflow.patched()`; keep the old histories when
+you add one.
 Re-record after an intended, guarded change with `RECORD_HISTORIES=1 make test`.
 """
 
@@ -23,7 +24,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import CONVERTER
 from tests.helpers import Factory
-from tests.scenarios import SCENARIOS
+from tests.scenarios import SCENARIOS, TEMPORAL_SCENARIOS
 from worker import WORKFLOWS, workflow_runner
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -54,7 +55,7 @@ async def test_recorded_history_replays(path: str, sandboxed: bool) -> None:
 
 
 def test_every_path_has_a_recorded_history() -> None:
-    assert {p.stem for p in HISTORIES.glob("*.json")} >= set(SCENARIOS)
+    assert {p.stem for p in HISTORIES.glob("*.json")} >= set(SCENARIOS) | set(TEMPORAL_SCENARIOS)
     before_deadlines = {
         "auto_approved",
         "two_level_approval",
@@ -63,11 +64,17 @@ def test_every_path_has_a_recorded_history() -> None:
         "rejected",
     }
     assert {p.stem for p in (HISTORIES / "v1").glob("*.json")} >= before_deadlines
-    before_credits = {"approval_expired", "amended", "partial_delivery", "return_replaced"}
+    before_credits = {
+        "approval_expired",
+        "amended",
+        "partial_delivery",
+        "return_replaced",
+        "cancelled_in_temporal",
+    }
     assert {p.stem for p in (HISTORIES / "v2").glob("*.json")} >= before_credits
 
 
-@pytest.mark.parametrize("name", sorted(SCENARIOS))
+@pytest.mark.parametrize("name", sorted([*SCENARIOS, *TEMPORAL_SCENARIOS]))
 async def test_fresh_history_replays_within_budget(
     name: str,
     api: httpx.AsyncClient,
@@ -75,7 +82,12 @@ async def test_fresh_history_replays_within_budget(
     new_product: Factory,
     temporal_client: Client,
 ) -> None:
-    workflow_id = await SCENARIOS[name](api, new_customer, new_product)
+    if name in TEMPORAL_SCENARIOS:
+        workflow_id = await TEMPORAL_SCENARIOS[name](
+            api, new_customer, new_product, temporal_client
+        )
+    else:
+        workflow_id = await SCENARIOS[name](api, new_customer, new_product)
     history = await temporal_client.get_workflow_handle(workflow_id).fetch_history()
     await replayer().replay_workflow(history)
     if name in EVENT_BUDGET:

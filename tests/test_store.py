@@ -44,7 +44,7 @@ from domain.orders import (
     ShipmentLineView,
     status_label,
 )
-from domain.statuses import OrderStatus
+from domain.statuses import OrderStatus, ProductionOrderStatus
 from store import queries
 from store.db import Database
 from store.tables import (
@@ -54,6 +54,7 @@ from store.tables import (
     OrderRecord,
     Product,
     ProductCreate,
+    ProductionOrder,
     Reservation,
 )
 from tests.conftest import unique
@@ -344,6 +345,30 @@ async def test_the_migrated_schema_lists_orders_from_its_index(store: Database) 
             )
             steps = " ".join(str(row[-1]) for row in plan)
             assert index in steps and "TEMP B-TREE" not in steps  # no sort of all pending
+
+
+async def test_the_schema_takes_the_longer_production_order_status(store: Database) -> None:
+    """`partially_completed` is longer than the 16 characters the column had before migration
+    0002 (PostgreSQL enforces the length; SQLite checks none)."""
+    po_id = unique("PO")
+    async with store.writer() as session:
+        session.add(
+            ProductionOrder(
+                id=po_id,
+                order_no=unique("SO"),
+                line_no=1,
+                sku="S",
+                quantity=5,
+                produced_quantity=2,
+                due_date=datetime.now(UTC).date(),
+                status=ProductionOrderStatus.PARTIALLY_COMPLETED,
+                created_at=datetime.now(UTC),
+            )
+        )
+    row = await queries.get_production_order(store, po_id)
+    assert row is not None and row.status == "partially_completed"
+    listed = await queries.list_production_orders(store, status="open", limit=1000, offset=0)
+    assert po_id in {po.id for po in listed}
 
 
 async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: Database) -> None:

@@ -20,8 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.statuses import (
         GONE_SHIPMENTS,
         LIVE_INVOICES,
+        OPEN_PRODUCTION,
         OrderStatus,
-        ProductionOrderStatus,
     )
     from workflows import order_steps, payments, saga
     from workflows.ladders import DeadlineLadder
@@ -188,9 +188,7 @@ class Fulfilment:
             for line in view.lines
             if line.reserved_quantity < line.quantity
         }
-        planned = [
-            po for po in view.production_orders if po.status == ProductionOrderStatus.PLANNED
-        ]
+        planned = [po for po in view.production_orders if po.status in OPEN_PRODUCTION]
         kept = {
             po.line_no
             for po in planned
@@ -224,7 +222,7 @@ class Fulfilment:
             )
         if needs and wait:
             open_ids = ", ".join(
-                po.id for po in view.production_orders if po.status == ProductionOrderStatus.PLANNED
+                po.id for po in view.production_orders if po.status in OPEN_PRODUCTION
             )
             await self._wait(
                 OrderStatus.IN_PRODUCTION, f"production orders {open_ids}", s.all_reserved
@@ -258,9 +256,7 @@ class Fulfilment:
         s, view = self._state, self._state.view
         s.short_closed = True
         await saga.withdraw_pick_lists(s, "short-closed")
-        planned = [
-            po.id for po in view.production_orders if po.status == ProductionOrderStatus.PLANNED
-        ]
+        planned = [po.id for po in view.production_orders if po.status in OPEN_PRODUCTION]
         if planned:
             for po_id in await saga.cancel_production_orders(s, planned, "short-closed"):
                 self._deadlines.drop(Sla.PRODUCTION, po_id)

@@ -9,6 +9,7 @@ with the new state. The class holds its state (`OrderState`) and its deadline la
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 
@@ -33,11 +34,9 @@ with workflow.unsafe.imports_passed_through():
         ShortCloseInput,
         SubmitOrderInput,
         SubmitOrderResult,
-        ValidateOrderResult,
     )
     from domain.orders import (
         AmendOrderInput,
-        Caller,
         DeliveryPolicy,
         OrderView,
     )
@@ -48,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         ProductionOrderStatus,
     )
     from workflows import amendment, approval, order_steps, payments, rules, saga
-    from workflows import search_attributes as sa
     from workflows.fulfilment import Fulfilment
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
@@ -57,6 +55,10 @@ with workflow.unsafe.imports_passed_through():
 DEADLINES_PATCH = "deadlines-v1"
 # The read model and search attributes show CANCELLING while the saga undoes the steps.
 CANCELLING_PATCH = "checkpoint-cancelling"
+# A Temporal cancellation request (the UI's "Request Cancellation", `temporal workflow
+# cancel`) is a business cancellation: the saga runs as for POST /cancel. Before, the run
+# ended CANCELED at once with nothing undone.
+TEMPORAL_CANCEL_PATCH = "temporal-cancel-runs-saga"
 
 
 class _Cancelled(Exception):
@@ -91,11 +93,33 @@ class OrderWorkflow:
 
     @workflow.run
     async def run(self, inp: OrderWorkflowInput) -> OrderView:
+        """The process, shielded: Temporal's cancellation request becomes the business's
+        (`order_steps.cancel_from_temporal`); local activities in flight finish, the saga
+        runs and the run completes with the CANCELLED order, its number still taken."""
+        s, process = self._state, asyncio.create_task(self._process(inp))
+        cancelled_in_temporal = False
+        while True:
+            try:
+                view = await asyncio.shield(process)
+                break
+            except asyncio.CancelledError:
+                if process.done():  # the process itself was cancelled: nothing to shield
+                    raise
+                if not workflow.patched(TEMPORAL_CANCEL_PATCH):
+                    process.cancel()  # orders started before: the run ends as it did
+                    await process
+                cancelled_in_temporal = True
+                order_steps.cancel_from_temporal(s, workflow.cancellation_reason() or None)
+        if cancelled_in_temporal and s.seq != s.saved_seq:  # refused as the order closed
+            await order_steps.checkpoint(s, self._deadlines)
+        return view
+
+    async def _process(self, inp: OrderWorkflowInput) -> OrderView:
         s, view = self._state, self._state.view
         self._deadlines.enabled = workflow.patched(DEADLINES_PATCH)
         validation = await order_steps.validate(s, s.request)
         if not validation.valid:
-            return await self._refuse_entry(validation, inp.caller)
+            return await order_steps.refuse_entry(s, self._deadlines, validation, inp.caller)
         s.accept(validation, caller=inp.caller)
         try:
             dispatch = DeadlineRequest(sla=Sla.DISPATCH, start=view.received_at)
@@ -131,23 +155,6 @@ class OrderWorkflow:
             return await self._close(OrderStatus.CANCELLED, "order_cancelled")
 
     # --- the two ends: entry refused, archive ----------------------------------------------
-
-    async def _refuse_entry(
-        self, validation: ValidateOrderResult, caller: Caller | None
-    ) -> OrderView:
-        """Not a live order: answer the submitter, then fail so the number can be reused."""
-        s = self._state
-        s.view.problems = validation.problems
-        s.set_status(OrderStatus.INVALID, "entry_refused", s.request.entered_by, caller)
-        s.published = sa.publish(s.view, s.published, deadlines=self._deadlines.enabled)
-        s.stable_seq = s.seq
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        raise ApplicationError(
-            f"Order {s.view.order_no} failed entry validation",
-            [p.model_dump() for p in validation.problems],
-            type=Refusal.ORDER_INVALID,
-            non_retryable=True,
-        )
 
     async def _close(self, status: OrderStatus, event: str) -> OrderView:
         """归档: ladders stop, notifications go out, the final state goes to the read model."""

@@ -136,9 +136,15 @@ class OrderState:
             )
 
     def record(
-        self, event: str, actor: str, detail: str | None = None, caller: Caller | None = None
+        self,
+        event: str,
+        actor: str,
+        detail: str | None = None,
+        caller: Caller | None = None,
+        outcome: str = "ok",
     ) -> None:
-        """The event on the timeline and the audit chain; `caller` for a command's effect."""
+        """The event on the timeline and the audit chain; `caller` for a command's effect,
+        `outcome` as the API audits a command (`refused:409` for one the order refused)."""
         now = workflow.now()
         self.view.timeline.append(
             TimelineEntry(at=now, event=event, actor=actor, status=self.view.status, detail=detail)
@@ -151,7 +157,7 @@ class OrderState:
                 order_no=self.view.order_no,
                 action=event,
                 actor=actor,
-                outcome="ok",
+                outcome=outcome,
                 detail={"detail": detail} if detail else {},
                 role=caller.role if caller else "",
                 source=caller.source if caller else "",

@@ -9,8 +9,10 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from domain.errors import Refusal
     from domain.messages import (
         ActivityName,
         CreateShipmentInput,
@@ -35,21 +37,31 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.money import Money
     from domain.orders import (
+        Caller,
         HoldView,
         InvoiceView,
         OrderRequest,
+        OrderView,
         ProductionOrderView,
         ShipmentLineView,
         ShipmentView,
         status_label,
     )
     from domain.statuses import OrderStatus
+    from workflows import rules
     from workflows import search_attributes as sa
     from workflows.act import act
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
 
 R = TypeVar("R")
+
+# A refused entry completes its run (status INVALID) instead of failing it: a typo is a
+# business outcome, not a red failure on ops' screen. The API keeps the number free.
+ENTRY_REFUSED_PATCH = "entry-refused-completes"
+# Who cancels when ops ask Temporal to (the UI's "Request Cancellation"), and why.
+TEMPORAL_ACTOR = "temporal"
+TEMPORAL_CANCEL_REASON = "cancelled_in_temporal"
 
 
 async def validate(state: OrderState, request: OrderRequest) -> ValidateOrderResult:
@@ -64,6 +76,47 @@ async def validate(state: OrderState, request: OrderRequest) -> ValidateOrderRes
         ),
         ValidateOrderResult,
     )
+
+
+async def refuse_entry(
+    state: OrderState,
+    deadlines: DeadlineLadder,
+    validation: ValidateOrderResult,
+    caller: Caller | None,
+) -> OrderView:
+    """Not a live order: answer the submitter, then end the run with the refused view (no
+    read-model row, so the API lets the number be used again). Orders started before the
+    patch failed their run."""
+    state.view.problems = validation.problems
+    state.set_status(OrderStatus.INVALID, "entry_refused", state.request.entered_by, caller)
+    state.published = sa.publish(state.view, state.published, deadlines=deadlines.enabled)
+    state.stable_seq = state.seq
+    await workflow.wait_condition(workflow.all_handlers_finished)
+    if workflow.patched(ENTRY_REFUSED_PATCH):
+        return state.view
+    raise ApplicationError(
+        f"Order {state.view.order_no} failed entry validation",
+        [p.model_dump() for p in validation.problems],
+        type=Refusal.ORDER_INVALID,
+        non_retryable=True,
+    )
+
+
+def cancel_from_temporal(state: OrderState, reason: str | None) -> None:
+    """A cancellation requested in Temporal, as POST /cancel would run it: by "temporal",
+    the request's reason as comment. Refused, and recorded so, once goods have shipped or
+    the order is closing (as the API refuses it); nothing to do if one is under way, or for
+    a refused entry (not an order)."""
+    view = state.view
+    if view.closed or view.cancellation is not None or view.status is OrderStatus.INVALID:
+        return
+    try:
+        rules.check_cancellable(state.view, state.closing)
+    except ApplicationError as refusal:
+        detail = "; ".join(filter(None, [reason, refusal.message]))
+        state.record("cancellation_refused", TEMPORAL_ACTOR, detail, outcome="refused:409")
+        return
+    state.request_cancel(TEMPORAL_CANCEL_REASON, TEMPORAL_ACTOR, reason)
 
 
 async def reserve_stock(state: OrderState) -> None:

@@ -109,9 +109,16 @@ async def credit_short_closed(state: OrderState, value: Money, reason: str) -> N
 
 
 async def check_credit(state: OrderState) -> CreditCheckResult:
-    """The customer's credit with this order's uninvoiced amount on top."""
+    """The customer's credit with this order's uninvoiced amount on top.
+
+    A prepaid order adds nothing (`domain.approval.credit_exposure`): it is paid before
+    anything ships and never becomes money owed on credit. A local activity's input is not
+    in the history, so orders in flight replay unchanged.
+    """
     view = state.view
     uninvoiced = view.total - sum((i.amount for i in view.invoices), Money(0))
+    if view.payment_terms == "prepaid":
+        uninvoiced = Money(0)
     return await act(
         ActivityName.CHECK_CREDIT,
         CheckCreditInput(

@@ -23,9 +23,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.statuses import (
         GONE_SHIPMENTS,
+        OPEN_PRODUCTION,
         InvoiceStatus,
         OrderStatus,
-        ProductionOrderStatus,
         ShipmentStatus,
     )
 
@@ -163,7 +163,8 @@ def check_cancellable(view: OrderView, closing: bool) -> None:
 def check_production(
     view: OrderView, busy: set[str], inp: ReportProductionInput
 ) -> ProductionOrderView:
-    """A report on a planned production order of this order; reports are cumulative."""
+    """A report on an open (planned or partially completed) production order of this order;
+    reports are cumulative."""
     check_open(view)
     po = next((p for p in view.production_orders if p.id == inp.production_order_id), None)
     if po is None:
@@ -176,7 +177,7 @@ def check_production(
             f"Production order {po.id} is being updated by another request; try again",
             type=Refusal.INVALID_STATE,
         )
-    if po.status != ProductionOrderStatus.PLANNED or view.closed:
+    if po.status not in OPEN_PRODUCTION or view.closed:
         raise ApplicationError(
             f"Production order {po.id} is already {po.status}", type=Refusal.INVALID_STATE
         )

@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.statuses import (
         LIVE_INVOICES,
+        OPEN_PRODUCTION,
         InvoiceStatus,
         ProductionOrderStatus,
         ShipmentStatus,
@@ -35,7 +36,7 @@ async def undo(state: OrderState, reason: str) -> None:
         done = await act(ActivityName.CANCEL_SHIPMENTS, undo, CompensateResult)
         _mark_shipments(state, done.ids)
         state.record("shipments_cancelled", "system", ", ".join(done.ids) or None)
-    if any(po.status == ProductionOrderStatus.PLANNED for po in view.production_orders):
+    if any(po.status in OPEN_PRODUCTION for po in view.production_orders):
         done = await act(ActivityName.CANCEL_PRODUCTION_ORDERS, undo, CompensateResult)
         _mark_production_orders(state, done.ids)
         state.record("production_orders_cancelled", "system", ", ".join(done.ids) or None)

@@ -59,7 +59,8 @@ class ShipmentPublic(BaseModel):
 async def list_production_orders(
     db: DbDep, _: Reader, status: str | None = None, limit: Limit = 50, offset: Offset = 0
 ) -> list[ProductionOrderPublic]:
-    """The plant's work list, earliest due first (`status=planned` for what is open)."""
+    """The plant's work list, earliest due first: `status=open` for what is still to produce
+    (`planned` and `partially_completed`), or one status."""
     rows = await queries.list_production_orders(db, status=status, limit=limit, offset=offset)
     return [ProductionOrderPublic.model_validate(row, from_attributes=True) for row in rows]
 
