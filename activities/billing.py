@@ -29,6 +29,7 @@ from domain.messages import (
     RefundPaymentsResult,
 )
 from domain.orders import InvoiceView, PaymentView, RefundView, net_days
+from domain.statuses import InvoiceStatus
 from store import billing
 from store.db import Database
 from store.rows import only
@@ -82,7 +83,7 @@ class BillingActivities:
             "credited_amount": Decimal(0),
             "payment_terms": inp.payment_terms,
             "due_date": issued_on + timedelta(days=net_days(inp.payment_terms) or 0),
-            "status": "issued",
+            "status": InvoiceStatus.ISSUED,
             "issued_at": inp.at,
         }
         async with self.db.writing() as conn:
@@ -154,7 +155,9 @@ class BillingActivities:
                 await session.exec(
                     select(Invoice).where(
                         col(Invoice.order_no) == inp.order_no,
-                        col(Invoice.status).in_(["issued", "paid", "credited"]),
+                        col(Invoice.status).in_(
+                            [InvoiceStatus.ISSUED, InvoiceStatus.PAID, InvoiceStatus.CREDITED]
+                        ),
                         *only(Invoice.id, inp.ids),
                     )
                 )
@@ -170,7 +173,7 @@ class BillingActivities:
                         reason=inp.reason[:200],
                         issued_at=inp.at,
                     )
-                    invoice.status = "credited"
+                    invoice.status = InvoiceStatus.CREDITED
                     session.add_all([note, invoice])
                 result.credit_notes.append(billing.credit_note_view(note))
         log.info(

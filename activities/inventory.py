@@ -17,6 +17,7 @@ from domain.messages import (
     ReserveStockInput,
     ReserveStockResult,
 )
+from domain.statuses import ReservationStatus
 from store import stock
 from store.db import Database
 from store.queries import lock_order
@@ -46,9 +47,11 @@ class InventoryActivities:
             touched: dict[int, dict[str, Any]] = {}
             for line_no, row in rows.items():
                 target = wanted.get(line_no)
-                if row["status"] == "active" and (target is None or target.sku != row["sku"]):
+                if row["status"] == ReservationStatus.ACTIVE and (
+                    target is None or target.sku != row["sku"]
+                ):
                     await stock.release(conn, row["sku"], row["quantity"])
-                    row.update(quantity=0, status="released")
+                    row.update(quantity=0, status=ReservationStatus.RELEASED)
                     touched[row["id"]] = row
             added: list[dict[str, Any]] = []
             for line in inp.lines:
@@ -59,7 +62,7 @@ class InventoryActivities:
                     row.update(order_no=inp.order_no, line_no=line.line_no, quantity=0)
                     row.update(created_at=inp.at)
                     added.append(row)
-                row.update(sku=line.sku, status="active")
+                row.update(sku=line.sku, status=ReservationStatus.ACTIVE)
                 if row["quantity"] > line.quantity:
                     await stock.release(conn, line.sku, row["quantity"] - line.quantity)
                     row["quantity"] = line.quantity

@@ -19,6 +19,7 @@ from domain.messages import (
     DispatchShipmentInput,
 )
 from domain.orders import ShipmentView
+from domain.statuses import ShipmentStatus
 from store import shipments, stock
 from store.db import Database
 
@@ -47,7 +48,7 @@ class ShippingActivities:
             "id": shipment_id,
             "order_no": inp.order_no,
             "return_no": None,
-            "status": "ready",
+            "status": ShipmentStatus.READY,
             "lines": [line.model_dump() for line in inp.lines],
             "created_at": inp.at,
         }
@@ -61,7 +62,7 @@ class ShippingActivities:
         """Goods leave (发货): stock and reservations go down by what the shipment carries."""
         async with self.db.writing() as conn:
             shipment = await shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
-            if shipment["status"] == "ready":
+            if shipment["status"] == ShipmentStatus.READY:
                 await stock.ship(conn, inp.order_no, shipment["lines"], inp.at)
                 await stock.record_movements(
                     conn,
@@ -77,7 +78,7 @@ class ShippingActivities:
                     ],
                 )
                 changed = {
-                    "status": "dispatched",
+                    "status": ShipmentStatus.DISPATCHED,
                     "carrier": inp.carrier,
                     "tracking_no": inp.tracking_no,
                     "dispatched_at": inp.at,
@@ -93,9 +94,9 @@ class ShippingActivities:
         """The customer signed for the goods (签收)."""
         async with self.db.writing() as conn:
             shipment = await shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
-            if shipment["status"] == "dispatched":
+            if shipment["status"] == ShipmentStatus.DISPATCHED:
                 changed = {
-                    "status": "delivered",
+                    "status": ShipmentStatus.DELIVERED,
                     "signed_by": inp.signed_by,
                     "delivered_at": inp.at,
                 }

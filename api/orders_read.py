@@ -17,6 +17,7 @@ from api.principal import Principal
 from api.schemas import OverdueDeadline
 from domain.contract import VIEW_QUERY
 from domain.orders import DeadlineView, OrderView, workflow_id_for
+from domain.statuses import DeadlineStatus
 from store import queries
 
 log = structlog.get_logger(__name__)
@@ -75,7 +76,7 @@ def overdue_deadlines(
     found: list[OverdueDeadline] = []
     for raw in deadlines:
         deadline = DeadlineView.model_validate(raw)
-        if deadline.status != "breached":
+        if deadline.status is not DeadlineStatus.BREACHED:
             continue
         late = max(0, int((now - deadline.due_at).total_seconds()))
         found.append(

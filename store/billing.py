@@ -34,6 +34,7 @@ from domain.approval import credit_exposure
 from domain.messages import CreditOrderInput, CreditResult
 from domain.money import round_money
 from domain.orders import CreditNoteView, CreditView, InvoiceView, RefundView
+from domain.statuses import InvoiceStatus
 from store.db import Database
 from store.queries import lock_order
 from store.rows import insert_once, only
@@ -63,7 +64,7 @@ _CUSTOMER_CREDIT = sa_select(
     )
     .where(
         INVOICES.c.customer_id == _CUSTOMERS.c.customer_id,
-        INVOICES.c.status == "issued",
+        INVOICES.c.status == InvoiceStatus.ISSUED,
         # A prepaid invoice is asked for before anything ships: not money owed on credit.
         INVOICES.c.payment_terms != "prepaid",
     )
@@ -127,13 +128,15 @@ async def void_unpaid(
     as it is (the saga credits it, a repair reports it to finance)."""
     query = sa_select(INVOICES.c.id).where(
         INVOICES.c.order_no == order_no,
-        INVOICES.c.status == "issued",
+        INVOICES.c.status == InvoiceStatus.ISSUED,
         INVOICES.c.paid_amount == Decimal(0),
         *only(INVOICES.c.id, ids),
     )
     voided = list((await conn.execute(query.order_by(INVOICES.c.id).with_for_update())).scalars())
     if voided:
-        await conn.execute(update(INVOICES).where(INVOICES.c.id.in_(voided)).values(status="void"))
+        await conn.execute(
+            update(INVOICES).where(INVOICES.c.id.in_(voided)).values(status=InvoiceStatus.VOID)
+        )
     return voided
 
 
@@ -210,7 +213,7 @@ async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
         if note is None:
             left, credited = inp.amount, list[str]()
             for invoice in invoices:
-                if invoice.status != "issued" or left <= 0:
+                if invoice.status != InvoiceStatus.ISSUED or left <= 0:
                     continue
                 applied = min(left, invoice.outstanding)
                 credited.append(invoice.id)

@@ -60,7 +60,7 @@ _SHIPPED = (
     .where(
         shipments.SHIPMENTS.c.order_no == bindparam("order_no"),
         shipments.SHIPMENTS.c.return_no.is_(None),
-        shipments.SHIPMENTS.c.status.in_(["dispatched", "delivered"]),
+        shipments.SHIPMENTS.c.status.in_([ShipmentStatus.DISPATCHED, ShipmentStatus.DELIVERED]),
     )
     .order_by(shipments.SHIPMENTS.c.id)
 )
@@ -68,7 +68,7 @@ _OPEN_INVOICES = (
     sa_select(billing.INVOICES.c.id)
     .where(
         billing.INVOICES.c.order_no == bindparam("order_no"),
-        billing.INVOICES.c.status.in_(["issued", "paid"]),
+        billing.INVOICES.c.status.in_([InvoiceStatus.ISSUED, InvoiceStatus.PAID]),
     )
     .order_by(billing.INVOICES.c.id)
 )

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 from temporalio.exceptions import ApplicationError
 
 from domain.orders import ShipmentLineView, ShipmentView
+from domain.statuses import ShipmentStatus
 from store.rows import insert_once, only
 from store.tables import Shipment
 
@@ -32,13 +33,15 @@ async def withdraw_ready(
     query = sa_select(SHIPMENTS.c.id).where(
         SHIPMENTS.c.order_no == order_no,
         SHIPMENTS.c.return_no.is_(None),
-        SHIPMENTS.c.status == "ready",
+        SHIPMENTS.c.status == ShipmentStatus.READY,
         *only(SHIPMENTS.c.id, ids),
     )
     withdrawn = list((await conn.execute(query.with_for_update())).scalars())
     if withdrawn:
         await conn.execute(
-            update(SHIPMENTS).where(SHIPMENTS.c.id.in_(withdrawn)).values(status="cancelled")
+            update(SHIPMENTS)
+            .where(SHIPMENTS.c.id.in_(withdrawn))
+            .values(status=ShipmentStatus.CANCELLED)
         )
     return withdrawn
 

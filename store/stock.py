@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from temporalio.exceptions import ApplicationError
 
+from domain.statuses import ReservationStatus
+
 _PRODUCTS = SQLModel.metadata.tables["product"]
 _RESERVATIONS = SQLModel.metadata.tables["reservation"]
 
@@ -64,13 +66,16 @@ _SHIP_RESERVATION = (
     )
     .values(
         quantity=_SHIPPED_QUANTITY,
-        status=case((_SHIPPED_QUANTITY <= 0, "shipped"), else_="active"),
+        status=case(
+            (_SHIPPED_QUANTITY <= 0, ReservationStatus.SHIPPED.value),
+            else_=ReservationStatus.ACTIVE.value,
+        ),
         updated_at=bindparam("at"),
     )
 )
 _RESERVATIONS_OF = sa_select(_RESERVATIONS).where(_RESERVATIONS.c.order_no == bindparam("order_no"))
 _ACTIVE_RESERVATIONS_OF = (
-    _RESERVATIONS_OF.where(_RESERVATIONS.c.status == "active")
+    _RESERVATIONS_OF.where(_RESERVATIONS.c.status == ReservationStatus.ACTIVE)
     .order_by(_RESERVATIONS.c.line_no)
     .with_for_update()
 )
@@ -115,7 +120,12 @@ async def release_order(conn: AsyncConnection, order_no: str, at: datetime) -> l
         await conn.execute(
             _SET_RESERVATION,
             [
-                {"reservation_id": row.id, "quantity": 0, "status": "released", "updated_at": at}
+                {
+                    "reservation_id": row.id,
+                    "quantity": 0,
+                    "status": ReservationStatus.RELEASED,
+                    "updated_at": at,
+                }
                 for row in rows
             ],
         )

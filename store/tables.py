@@ -13,6 +13,7 @@ from sqlmodel import Field, SQLModel
 from domain.auth import Role
 from domain.money import Money
 from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
+from domain.statuses import InvoiceStatus, ProductionOrderStatus, ReservationStatus, ShipmentStatus
 from store.types import MoneyType, UTCDateTime
 
 # Constraint names alembic can find again: PostgreSQL's own defaults for the unnamed
@@ -161,7 +162,7 @@ class Reservation(SQLModel, table=True):
     line_no: int
     sku: str = Field(max_length=64)
     quantity: int = 0
-    status: str = Field(default="active", max_length=16)  # active | shipped | released
+    status: str = Field(default=ReservationStatus.ACTIVE, max_length=16)  # ReservationStatus
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -175,7 +176,7 @@ class ProductionOrder(SQLModel, table=True):
     produced_quantity: int = 0
     due_date: date
     # planned | partially_completed | completed | cancelled (ProductionOrderStatus)
-    status: str = Field(default="planned", max_length=24)
+    status: str = Field(default=ProductionOrderStatus.PLANNED, max_length=24)
     created_at: datetime = Field(sa_type=UTCDateTime)
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -185,7 +186,7 @@ class Shipment(SQLModel, table=True):
     order_no: str = Field(index=True, max_length=64)
     return_no: str | None = Field(default=None, max_length=64)  # a replacement for a return
     status: str = Field(
-        default="ready", max_length=16
+        default=ShipmentStatus.READY, max_length=16
     )  # ready | dispatched | delivered | cancelled
     lines: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
     carrier: str | None = Field(default=None, max_length=120)
@@ -206,7 +207,7 @@ class Invoice(SQLModel, table=True):
     credited_amount: Decimal = Field(default=Decimal(0), sa_type=MoneyType)
     payment_terms: str = Field(max_length=16)
     due_date: date
-    status: str = Field(default="issued", max_length=16)  # issued | paid | void | credited
+    status: str = Field(default=InvoiceStatus.ISSUED, max_length=16)  # InvoiceStatus
     issued_at: datetime = Field(sa_type=UTCDateTime)
 
     @property
@@ -216,7 +217,7 @@ class Invoice(SQLModel, table=True):
     def settle_if_covered(self) -> None:
         """Paid (settled) once payments and credit notes cover it."""
         if self.outstanding <= 0:
-            self.status = "paid"
+            self.status = InvoiceStatus.PAID
 
 
 class CreditNote(SQLModel, table=True):
