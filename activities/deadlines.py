@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlmodel import col, select
+from sqlalchemy import Connection
+from sqlmodel import Session, col, select
 from temporalio import activity
 
 from domain.calendar import BusinessCalendar, Clock, Duration
@@ -24,7 +25,7 @@ from domain.messages import (
     PlannedStep,
 )
 from domain.policy import OrderPolicy
-from store.db import Database
+from store.db import Database, orm
 from store.tables import CreditHold
 
 log = structlog.get_logger(__name__)
@@ -81,32 +82,39 @@ class DeadlineActivities:
     @activity.defn(name=ActivityName.PLACE_CREDIT_HOLD)
     async def place_credit_hold(self, inp: CreditHoldInput) -> None:
         """Put the customer on credit hold for this order's overdue invoice (once)."""
-        async with self.db.writer() as session:
-            if await _hold(session, inp) is None:
-                session.add(
-                    CreditHold(
-                        customer_id=inp.customer_id,
-                        order_no=inp.order_no,
-                        reason=inp.reason[:200],
-                        placed_at=inp.at,
-                    )
-                )
+        await self.db.write(_place_hold, inp)
         log.warning("credit_hold_placed", customer_id=inp.customer_id, reason=inp.reason)
 
     @activity.defn(name=ActivityName.RELEASE_CREDIT_HOLD)
     async def release_credit_hold(self, inp: CreditHoldInput) -> None:
         """Release the hold this order placed (others the customer has stay)."""
-        async with self.db.writer() as session:
-            hold = await _hold(session, inp)
-            if hold is not None and hold.released_at is None:
-                hold.released_at = inp.at
-                session.add(hold)
+        await self.db.write(_release_hold, inp)
         log.info("credit_hold_released", customer_id=inp.customer_id)
 
 
-async def _hold(session: Any, inp: CreditHoldInput) -> CreditHold | None:
+def _place_hold(conn: Connection, inp: CreditHoldInput) -> None:
+    with orm(conn) as session:
+        if _hold(session, inp) is None:
+            session.add(
+                CreditHold(
+                    customer_id=inp.customer_id,
+                    order_no=inp.order_no,
+                    reason=inp.reason[:200],
+                    placed_at=inp.at,
+                )
+            )
+
+
+def _release_hold(conn: Connection, inp: CreditHoldInput) -> None:
+    with orm(conn) as session:
+        hold = _hold(session, inp)
+        if hold is not None and hold.released_at is None:
+            hold.released_at = inp.at
+            session.add(hold)
+
+
+def _hold(session: Session, inp: CreditHoldInput) -> CreditHold | None:
     query = select(CreditHold).where(
         col(CreditHold.customer_id) == inp.customer_id, col(CreditHold.order_no) == inp.order_no
     )
-    hold: CreditHold | None = (await session.exec(query)).first()
-    return hold
+    return session.exec(query).first()

@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy import Connection, Row
 from temporalio import activity
 
 from domain.approval import ApprovalPolicy
@@ -50,9 +51,9 @@ class EntryActivities:
         req = inp.request
         problems: list[Problem] = []
         lines: list[ValidatedLine] = []
-        async with self.db.reading() as conn:
-            customer = await billing.customer_credit(conn, req.customer_id)
-            products = await queries.products_for_entry(conn, {line.sku for line in req.lines})
+        customer, products = await self.db.read(
+            _customer_and_products, req.customer_id, {line.sku for line in req.lines}
+        )
         if customer is None:
             problems.append(
                 Problem(
@@ -124,8 +125,7 @@ class EntryActivities:
                 outcome="invalid",
                 detail={"problems": [p.model_dump() for p in problems]},
             )
-            async with self.db.writing() as conn:
-                await audit.append_records(conn, [refused])
+            await self.db.write(audit.append_records, [refused])
             log.info("order_entry_invalid", problems=len(problems))
         return ValidateOrderResult(
             problems=problems,
@@ -145,3 +145,10 @@ class EntryActivities:
             ),
             policy=self.policy,
         )
+
+
+def _customer_and_products(
+    conn: Connection, customer_id: str, skus: set[str]
+) -> tuple[Row[Any] | None, dict[str, Any]]:
+    """What entry reads, in one snapshot: the customer's credit and the products ordered."""
+    return billing.customer_credit(conn, customer_id), queries.products_for_entry(conn, skus)

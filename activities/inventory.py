@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 from temporalio import activity
 
 from domain.messages import (
@@ -39,55 +40,59 @@ class InventoryActivities:
         """Reserve (库存预留) each line up to its quantity as far as stock allows; never more
         than is on hand. The lines are the target: after an amendment, what is no longer
         needed is released and what is new is reserved, so a repeat changes nothing."""
-        results: list[LineReservation] = []
-        wanted = {line.line_no: line for line in inp.lines}
-        async with self.db.writing() as conn:
-            await lock_order(conn, inp.order_no)
-            rows = await stock.reservations_of(conn, inp.order_no)
-            touched: dict[int, dict[str, Any]] = {}
-            for line_no, row in rows.items():
-                target = wanted.get(line_no)
-                if row["status"] == ReservationStatus.ACTIVE and (
-                    target is None or target.sku != row["sku"]
-                ):
-                    await stock.release(conn, row["sku"], row["quantity"])
-                    row.update(quantity=0, status=ReservationStatus.RELEASED)
-                    touched[row["id"]] = row
-            added: list[dict[str, Any]] = []
-            for line in inp.lines:
-                row = rows.get(line.line_no) or {}
-                if row:
-                    touched[row["id"]] = row
-                else:
-                    row.update(order_no=inp.order_no, line_no=line.line_no, quantity=0)
-                    row.update(created_at=inp.at)
-                    added.append(row)
-                row.update(sku=line.sku, status=ReservationStatus.ACTIVE)
-                if row["quantity"] > line.quantity:
-                    await stock.release(conn, line.sku, row["quantity"] - line.quantity)
-                    row["quantity"] = line.quantity
-                elif row["quantity"] < line.quantity:
-                    available = await stock.lock_product(conn, line.sku)
-                    take = max(0, min(line.quantity - row["quantity"], available))
-                    if take:
-                        await stock.reserve(conn, line.sku, take)
-                        row["quantity"] += take
-                results.append(
-                    LineReservation(
-                        line_no=line.line_no,
-                        sku=line.sku,
-                        reserved_quantity=row["quantity"],
-                        short_quantity=max(0, line.quantity - row["quantity"]),
-                    )
-                )
-            await stock.save_reservations(conn, list(touched.values()), added, inp.at)
+        results = await self.db.write(_reserve, inp)
         log.info("stock_reserved", lines=[r.model_dump() for r in results])
         return ReserveStockResult(lines=results)
 
     @activity.defn(name=ActivityName.RELEASE_RESERVATIONS)
     async def release_reservations(self, inp: CompensateInput) -> CompensateResult:
         """Give the order's reserved stock back to everyone else."""
-        async with self.db.writing() as conn:
-            released = await stock.release_order(conn, inp.order_no, inp.at)
+        released = await self.db.write(stock.release_order, inp.order_no, inp.at)
         log.info("reservations_released", released=released, reason=inp.reason)
         return CompensateResult(ids=released)
+
+
+def _reserve(conn: Connection, inp: ReserveStockInput) -> list[LineReservation]:
+    """`reserve_stock` in its transaction: what each line holds now."""
+    results: list[LineReservation] = []
+    wanted = {line.line_no: line for line in inp.lines}
+    lock_order(conn, inp.order_no)
+    rows = stock.reservations_of(conn, inp.order_no)
+    touched: dict[int, dict[str, Any]] = {}
+    for line_no, row in rows.items():
+        target = wanted.get(line_no)
+        if row["status"] == ReservationStatus.ACTIVE and (
+            target is None or target.sku != row["sku"]
+        ):
+            stock.release(conn, row["sku"], row["quantity"])
+            row.update(quantity=0, status=ReservationStatus.RELEASED)
+            touched[row["id"]] = row
+    added: list[dict[str, Any]] = []
+    for line in inp.lines:
+        row = rows.get(line.line_no) or {}
+        if row:
+            touched[row["id"]] = row
+        else:
+            row.update(order_no=inp.order_no, line_no=line.line_no, quantity=0)
+            row.update(created_at=inp.at)
+            added.append(row)
+        row.update(sku=line.sku, status=ReservationStatus.ACTIVE)
+        if row["quantity"] > line.quantity:
+            stock.release(conn, line.sku, row["quantity"] - line.quantity)
+            row["quantity"] = line.quantity
+        elif row["quantity"] < line.quantity:
+            available = stock.lock_product(conn, line.sku)
+            take = max(0, min(line.quantity - row["quantity"], available))
+            if take:
+                stock.reserve(conn, line.sku, take)
+                row["quantity"] += take
+        results.append(
+            LineReservation(
+                line_no=line.line_no,
+                sku=line.sku,
+                reserved_quantity=row["quantity"],
+                short_quantity=max(0, line.quantity - row["quantity"]),
+            )
+        )
+    stock.save_reservations(conn, list(touched.values()), added, inp.at)
+    return results

@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from sqlalchemy import Connection
 from sqlmodel import col, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -25,7 +26,7 @@ from domain.messages import (
 from domain.orders import ProductionOrderView
 from domain.statuses import ProductionOrderStatus
 from store import production, stock
-from store.db import Database
+from store.db import Database, orm
 from store.tables import ProductionOrder, Reservation, StockMovement
 
 log = structlog.get_logger(__name__)
@@ -45,13 +46,18 @@ class ProductionActivities:
     @activity.defn(name=ActivityName.PLAN_PRODUCTION)
     async def plan_production(self, inp: PlanProductionInput) -> PlanProductionResult:
         """A production order (生产计划) per short line, due after the product's lead time."""
+        planned = await self.db.write(self._plan, inp)
+        log.info("production_planned", production_orders=[p.id for p in planned])
+        return PlanProductionResult(production_orders=planned)
+
+    def _plan(self, conn: Connection, inp: PlanProductionInput) -> list[ProductionOrderView]:
         planned: list[ProductionOrderView] = []
-        async with self.db.writer() as session:
+        with orm(conn) as session:
             for shortage in inp.shortages:
                 po_id = f"PO-{inp.order_no}-{shortage.line_no}" + (
                     f"-r{inp.revision}" if inp.revision > 1 else ""
                 )
-                po = await session.get(ProductionOrder, po_id)
+                po = session.get(ProductionOrder, po_id)
                 if po is None:
                     po = ProductionOrder(
                         id=po_id,
@@ -67,8 +73,7 @@ class ProductionActivities:
                     )
                     session.add(po)
                 planned.append(_view(po))
-        log.info("production_planned", production_orders=[p.id for p in planned])
-        return PlanProductionResult(production_orders=planned)
+        return planned
 
     @activity.defn(name=ActivityName.RECORD_PRODUCTION)
     async def record_production(self, inp: RecordProductionInput) -> RecordProductionResult:
@@ -76,62 +81,66 @@ class ProductionActivities:
 
         `produced_quantity` is cumulative, so a repeated report changes nothing.
         """
-        async with self.db.writer() as session:
-            po = await session.get(ProductionOrder, inp.production_order_id, with_for_update=True)
-            if po is None or po.order_no != inp.order_no:
-                raise ApplicationError(
-                    f"Production order {inp.production_order_id} is not part of {inp.order_no}",
-                    type="NotFound",
-                    non_retryable=True,
-                )
-            reservation = (
-                await session.exec(
-                    select(Reservation)
-                    .where(
-                        col(Reservation.order_no) == po.order_no,
-                        col(Reservation.line_no) == po.line_no,
-                    )
-                    .with_for_update()
-                )
-            ).first()
-            if reservation is None:
-                raise ApplicationError("No reservation for the produced line", non_retryable=True)
-            added = inp.produced_quantity - po.produced_quantity
-            if added > 0:
-                to_reserve = max(0, min(added, po.quantity - po.produced_quantity))
-                await stock.add_stock(await session.connection(), po.sku, added, reserve=to_reserve)
-                session.add(
-                    StockMovement(
-                        sku=po.sku,
-                        delta=added,
-                        reason=f"produced {po.id}",
-                        order_no=po.order_no,
-                        at=inp.at,
-                    )
-                )
-                reservation.quantity += to_reserve
-                reservation.updated_at = inp.at
-                po.produced_quantity = inp.produced_quantity
-                if po.produced_quantity >= po.quantity:
-                    po.status = ProductionOrderStatus.COMPLETED
-                    po.completed_at = inp.at
-                else:  # the plant sees what is under way, not a planned order
-                    po.status = ProductionOrderStatus.PARTIALLY_COMPLETED
-                session.add_all([reservation, po])
-            view = _view(po)
-            reserved = reservation.quantity
+        result = await self.db.write(_record, inp)
+        view = result.production_order
         log.info("production_recorded", production_order=view.id, produced=view.produced_quantity)
-        return RecordProductionResult(production_order=view, line_reserved_quantity=reserved)
+        return result
 
     @activity.defn(name=ActivityName.CANCEL_PRODUCTION_ORDERS)
     async def cancel_production_orders(self, inp: CompensateInput) -> CompensateResult:
         """Cancel the order's production orders that are not complete (planned, or partially
         completed: what was produced stays in stock)."""
-        async with self.db.writing() as conn:
-            cancelled = await production.cancel_open(conn, inp.order_no, inp.at, inp.ids)
+        cancelled = await self.db.write(production.cancel_open, inp.order_no, inp.at, inp.ids)
         log.info("production_orders_cancelled", ids=cancelled, reason=inp.reason)
         return CompensateResult(ids=cancelled)
 
 
 def _view(po: ProductionOrder) -> ProductionOrderView:
     return ProductionOrderView.model_validate(po, from_attributes=True)
+
+
+def _record(conn: Connection, inp: RecordProductionInput) -> RecordProductionResult:
+    """`record_production` in its transaction."""
+    with orm(conn) as session:
+        po = session.get(ProductionOrder, inp.production_order_id, with_for_update=True)
+        if po is None or po.order_no != inp.order_no:
+            raise ApplicationError(
+                f"Production order {inp.production_order_id} is not part of {inp.order_no}",
+                type="NotFound",
+                non_retryable=True,
+            )
+        reservation = session.exec(
+            select(Reservation)
+            .where(
+                col(Reservation.order_no) == po.order_no,
+                col(Reservation.line_no) == po.line_no,
+            )
+            .with_for_update()
+        ).first()
+        if reservation is None:
+            raise ApplicationError("No reservation for the produced line", non_retryable=True)
+        added = inp.produced_quantity - po.produced_quantity
+        if added > 0:
+            to_reserve = max(0, min(added, po.quantity - po.produced_quantity))
+            stock.add_stock(conn, po.sku, added, reserve=to_reserve)
+            session.add(
+                StockMovement(
+                    sku=po.sku,
+                    delta=added,
+                    reason=f"produced {po.id}",
+                    order_no=po.order_no,
+                    at=inp.at,
+                )
+            )
+            reservation.quantity += to_reserve
+            reservation.updated_at = inp.at
+            po.produced_quantity = inp.produced_quantity
+            if po.produced_quantity >= po.quantity:
+                po.status = ProductionOrderStatus.COMPLETED
+                po.completed_at = inp.at
+            else:  # the plant sees what is under way, not a planned order
+                po.status = ProductionOrderStatus.PARTIALLY_COMPLETED
+            session.add_all([reservation, po])
+        return RecordProductionResult(
+            production_order=_view(po), line_reserved_quantity=reservation.quantity
+        )

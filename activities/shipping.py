@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from sqlalchemy import Connection
 from temporalio import activity
 
 from domain.messages import (
@@ -52,64 +53,70 @@ class ShippingActivities:
             "lines": [line.model_dump() for line in inp.lines],
             "created_at": inp.at,
         }
-        async with self.db.writing() as conn:
-            view = await shipments.add_shipment(conn, new)
+        view = await self.db.write(shipments.add_shipment, new)
         log.info("shipment_created", shipment=shipment_id)
         return view
 
     @activity.defn(name=ActivityName.DISPATCH_SHIPMENT)
     async def dispatch_shipment(self, inp: DispatchShipmentInput) -> ShipmentView:
         """Goods leave (发货): stock and reservations go down by what the shipment carries."""
-        async with self.db.writing() as conn:
-            shipment = await shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
-            if shipment["status"] == ShipmentStatus.READY:
-                await stock.ship(conn, inp.order_no, shipment["lines"], inp.at)
-                await stock.record_movements(
-                    conn,
-                    [
-                        {
-                            "sku": str(line["sku"]),
-                            "delta": -int(line["quantity"]),
-                            "reason": f"shipped {inp.shipment_id}",
-                            "order_no": inp.order_no,
-                            "at": inp.at,
-                        }
-                        for line in shipment["lines"]
-                    ],
-                )
-                changed = {
-                    "status": ShipmentStatus.DISPATCHED,
-                    "carrier": inp.carrier,
-                    "tracking_no": inp.tracking_no,
-                    "dispatched_at": inp.at,
-                }
-                await shipments.set_shipment(conn, inp.shipment_id, changed)
-                shipment |= changed
-        view = ShipmentView.model_validate(shipment)
+        view = ShipmentView.model_validate(await self.db.write(_dispatch, inp))
         log.info("shipment_dispatched", shipment=view.id, carrier=view.carrier)
         return view
 
     @activity.defn(name=ActivityName.DELIVER_SHIPMENT)
     async def deliver_shipment(self, inp: DeliverShipmentInput) -> ShipmentView:
         """The customer signed for the goods (签收)."""
-        async with self.db.writing() as conn:
-            shipment = await shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
-            if shipment["status"] == ShipmentStatus.DISPATCHED:
-                changed = {
-                    "status": ShipmentStatus.DELIVERED,
-                    "signed_by": inp.signed_by,
-                    "delivered_at": inp.at,
-                }
-                await shipments.set_shipment(conn, inp.shipment_id, changed)
-                shipment |= changed
-        view = ShipmentView.model_validate(shipment)
+        view = ShipmentView.model_validate(await self.db.write(_deliver, inp))
         log.info("shipment_delivered", shipment=view.id)
         return view
 
     @activity.defn(name=ActivityName.CANCEL_SHIPMENTS)
     async def cancel_shipments(self, inp: CompensateInput) -> CompensateResult:
         """Withdraw the pick lists of shipments not yet dispatched."""
-        async with self.db.writing() as conn:
-            withdrawn = await shipments.withdraw_ready(conn, inp.order_no, inp.ids)
+        withdrawn = await self.db.write(shipments.withdraw_ready, inp.order_no, inp.ids)
         log.info("shipments_cancelled", ids=withdrawn, reason=inp.reason)
         return CompensateResult(ids=withdrawn)
+
+
+def _dispatch(conn: Connection, inp: DispatchShipmentInput) -> dict[str, Any]:
+    """Goods leave, once: the shipment's row as it is now."""
+    shipment = shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
+    if shipment["status"] == ShipmentStatus.READY:
+        stock.ship(conn, inp.order_no, shipment["lines"], inp.at)
+        stock.record_movements(
+            conn,
+            [
+                {
+                    "sku": str(line["sku"]),
+                    "delta": -int(line["quantity"]),
+                    "reason": f"shipped {inp.shipment_id}",
+                    "order_no": inp.order_no,
+                    "at": inp.at,
+                }
+                for line in shipment["lines"]
+            ],
+        )
+        changed = {
+            "status": ShipmentStatus.DISPATCHED,
+            "carrier": inp.carrier,
+            "tracking_no": inp.tracking_no,
+            "dispatched_at": inp.at,
+        }
+        shipments.set_shipment(conn, inp.shipment_id, changed)
+        shipment |= changed
+    return shipment
+
+
+def _deliver(conn: Connection, inp: DeliverShipmentInput) -> dict[str, Any]:
+    """The signature, once: the shipment's row as it is now."""
+    shipment = shipments.shipment_for_update(conn, inp.order_no, inp.shipment_id)
+    if shipment["status"] == ShipmentStatus.DISPATCHED:
+        changed = {
+            "status": ShipmentStatus.DELIVERED,
+            "signed_by": inp.signed_by,
+            "delivered_at": inp.at,
+        }
+        shipments.set_shipment(conn, inp.shipment_id, changed)
+        shipment |= changed
+    return shipment

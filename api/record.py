@@ -45,8 +45,7 @@ async def record_command(
         detail=detail,
     )
     try:
-        async with db.writing() as conn:
-            await audit.append(conn, [entry])
+        await db.write(audit.append, [entry])
     except Exception as exc:  # the database is down: the answer still goes out
         log.warning("command_not_audited", action=action, order_no=order_no, error=repr(exc))
 

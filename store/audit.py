@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, union_all
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, func, insert, union_all
 from sqlmodel import SQLModel, col, select
 
 from domain.messages import AuditRecord
@@ -93,7 +92,7 @@ _INSERT = insert(SQLModel.metadata.tables["auditentry"])  # a Core insert: no OR
 _LOCK = select(func.pg_advisory_xact_lock(AUDIT_LOCK))
 
 
-async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) -> None:
+def append(conn: Connection, entries: Sequence[Mapping[str, Any]]) -> None:
     """Chain and add entries (`new_entry`) not yet recorded (an entry id is written once).
 
     Plain statements on the caller's connection, not the ORM's unit of work: this runs for
@@ -101,10 +100,10 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) ->
     if not entries:
         return
     if conn.dialect.name == "postgresql":
-        await conn.execute(_LOCK)
+        conn.execute(_LOCK)
     ids = {entry["id"] for entry in entries}
     found: list[tuple[str, int | None, str]] = [
-        (row.id, row.seq, row.hash) for row in await conn.execute(_FOUND, {"ids": list(ids)})
+        (row.id, row.seq, row.hash) for row in conn.execute(_FOUND, {"ids": list(ids)})
     ]
     seq, prev = max(
         ((seq, hash_) for _, seq, hash_ in found if seq is not None), default=(0, GENESIS)
@@ -120,21 +119,21 @@ async def append(conn: AsyncConnection, entries: Sequence[Mapping[str, Any]]) ->
         row["hash"] = prev = entry_hash(prev, row)
         rows.append(row)
     if rows:
-        await conn.execute(_INSERT, rows)
+        conn.execute(_INSERT, rows)
 
 
 _DETAIL_OF = select(AuditEntry.detail).where(col(AuditEntry.id) == bindparam("entry_id"))
 
 
-async def detail_of(conn: AsyncConnection, entry_id: str) -> dict[str, Any] | None:
+def detail_of(conn: Connection, entry_id: str) -> dict[str, Any] | None:
     """The detail of the entry recorded under `entry_id`, None when there is none."""
-    row = (await conn.execute(_DETAIL_OF, {"entry_id": entry_id})).first()
+    row = (conn.execute(_DETAIL_OF, {"entry_id": entry_id})).first()
     return None if row is None else dict(row.detail)
 
 
-async def append_records(conn: AsyncConnection, records: Sequence[AuditRecord]) -> None:
+def append_records(conn: Connection, records: Sequence[AuditRecord]) -> None:
     """Audit entries of a workflow step join the chain in the same transaction as its effect."""
-    await append(
+    append(
         conn,
         [new_entry(**record.model_dump(mode="json") | {"at": record.at}) for record in records],
     )

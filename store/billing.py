@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Row,
     and_,
     bindparam,
@@ -25,9 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import select as sa_select
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import SQLModel, col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel import Session, SQLModel, col, select
 from temporalio.exceptions import ApplicationError
 
 from domain.approval import credit_exposure
@@ -35,7 +34,7 @@ from domain.messages import CreditOrderInput, CreditResult
 from domain.money import round_money
 from domain.orders import CreditNoteView, CreditView, InvoiceView, RefundView
 from domain.statuses import InvoiceStatus
-from store.db import Database
+from store.db import orm
 from store.queries import lock_order
 from store.rows import insert_once, only
 from store.tables import CreditNote, Invoice, Payment, Refund
@@ -98,10 +97,10 @@ _PAYMENT_OF = (
 _INSERT_PAYMENT = insert(_PAYMENTS)
 
 
-async def customer_credit(conn: AsyncConnection, customer_id: str) -> Row[Any] | None:
+def customer_credit(conn: Connection, customer_id: str) -> Row[Any] | None:
     """The customer's row with `on_hold` (an unreleased credit hold) and what `credit_view`
     needs; None for an unknown customer."""
-    return (await conn.execute(_CUSTOMER_CREDIT, {"customer_id": customer_id})).first()
+    return (conn.execute(_CUSTOMER_CREDIT, {"customer_id": customer_id})).first()
 
 
 def credit_view(customer: Row[Any], adds: Decimal, payment_terms: str | None) -> CreditView:
@@ -115,14 +114,12 @@ def credit_view(customer: Row[Any], adds: Decimal, payment_terms: str | None) ->
     )
 
 
-async def add_invoice(conn: AsyncConnection, new: dict[str, Any]) -> InvoiceView:
+def add_invoice(conn: Connection, new: dict[str, Any]) -> InvoiceView:
     """The invoice `new` (a row keyed by its `id`), once: a retry gets the row written first."""
-    return InvoiceView.model_validate(await insert_once(conn, INVOICES, new))
+    return InvoiceView.model_validate(insert_once(conn, INVOICES, new))
 
 
-async def void_unpaid(
-    conn: AsyncConnection, order_no: str, ids: list[str] | None = None
-) -> list[str]:
+def void_unpaid(conn: Connection, order_no: str, ids: list[str] | None = None) -> list[str]:
     """Void the order's invoices nothing was paid on (those in `ids`, or all): `issued` ones
     with no payment become `void`, once; the ids voided now. An invoice with payments is left
     as it is (the saga credits it, a repair reports it to finance)."""
@@ -132,17 +129,17 @@ async def void_unpaid(
         INVOICES.c.paid_amount == Decimal(0),
         *only(INVOICES.c.id, ids),
     )
-    voided = list((await conn.execute(query.order_by(INVOICES.c.id).with_for_update())).scalars())
+    voided = list((conn.execute(query.order_by(INVOICES.c.id).with_for_update())).scalars())
     if voided:
-        await conn.execute(
+        conn.execute(
             update(INVOICES).where(INVOICES.c.id.in_(voided)).values(status=InvoiceStatus.VOID)
         )
     return voided
 
 
-async def invoice_for_update(conn: AsyncConnection, order_no: str, invoice_id: str) -> Invoice:
+def invoice_for_update(conn: Connection, order_no: str, invoice_id: str) -> Invoice:
     """The invoice, locked; `order_no` must own it."""
-    row = (await conn.execute(_INVOICE_FOR_UPDATE, {"invoice_id": invoice_id})).first()
+    row = (conn.execute(_INVOICE_FOR_UPDATE, {"invoice_id": invoice_id})).first()
     if row is None or row.order_no != order_no:
         raise ApplicationError(
             f"Invoice {invoice_id} is not part of {order_no}", type="NotFound", non_retryable=True
@@ -150,24 +147,24 @@ async def invoice_for_update(conn: AsyncConnection, order_no: str, invoice_id: s
     return Invoice.model_validate(dict(row._mapping))
 
 
-async def payment_of(
-    conn: AsyncConnection, payment_id: str, order_no: str, reference: str | None
+def payment_of(
+    conn: Connection, payment_id: str, order_no: str, reference: str | None
 ) -> dict[str, Any] | None:
     """A payment recorded already: by its id, else by its reference on the order."""
     row = (
-        await conn.execute(
+        conn.execute(
             _PAYMENT_OF, {"payment_id": payment_id, "order_no": order_no, "reference": reference}
         )
     ).first()
     return None if row is None else dict(row._mapping)
 
 
-async def pay(conn: AsyncConnection, invoice: Invoice, payment: dict[str, Any]) -> None:
+def pay(conn: Connection, invoice: Invoice, payment: dict[str, Any]) -> None:
     """Record `payment` (a new row) against the locked `invoice`, settling it when covered."""
-    await conn.execute(_INSERT_PAYMENT, payment)
+    conn.execute(_INSERT_PAYMENT, payment)
     invoice.paid_amount += payment["amount"]
     invoice.settle_if_covered()
-    await conn.execute(
+    conn.execute(
         _SET_INVOICE_PAID,
         {"invoice_id": invoice.id, "paid": invoice.paid_amount, "new_status": invoice.status},
     )
@@ -192,24 +189,22 @@ def credit_note_view(note: CreditNote) -> CreditNoteView:
     )
 
 
-async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
+def credit_order(conn: Connection, inp: CreditOrderInput) -> CreditResult:
     """A credit note on an order, once (its id, and its refund's, derive from `credit_id`):
     first taken off what the order still owes on its open invoices, oldest first; what exceeds
     that is refunded from what was paid."""
     note_id, refund_id = f"CN-{inp.credit_id}", f"RF-{inp.credit_id}"
-    async with db.writer() as session:
-        await lock_order(await session.connection(), inp.order_no)
+    lock_order(conn, inp.order_no)
+    with orm(conn) as session:
         invoices = list(
-            (
-                await session.exec(
-                    select(Invoice)
-                    .where(col(Invoice.order_no) == inp.order_no)
-                    .order_by(col(Invoice.issued_at), col(Invoice.id))
-                )
+            session.exec(
+                select(Invoice)
+                .where(col(Invoice.order_no) == inp.order_no)
+                .order_by(col(Invoice.issued_at), col(Invoice.id))
             ).all()
         )
-        note = await session.get(CreditNote, note_id)
-        refund = await session.get(Refund, refund_id)
+        note = session.get(CreditNote, note_id)
+        refund = session.get(Refund, refund_id)
         if note is None:
             left, credited = inp.amount, list[str]()
             for invoice in invoices:
@@ -231,8 +226,8 @@ async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
                 issued_at=inp.at,
             )
             session.add(note)
-            paid = await _total(session, Payment.amount, Payment.order_no, inp.order_no)
-            refunded = await _total(session, Refund.amount, Refund.order_no, inp.order_no)
+            paid = _total(session, Payment.amount, Payment.order_no, inp.order_no)
+            refunded = _total(session, Refund.amount, Refund.order_no, inp.order_no)
             due = min(left, paid - refunded)
             if due > 0:
                 refund = Refund(
@@ -251,6 +246,6 @@ async def credit_order(db: Database, inp: CreditOrderInput) -> CreditResult:
         )
 
 
-async def _total(session: AsyncSession, amount: Any, key: Any, order_no: str) -> Decimal:
-    rows = (await session.exec(select(amount).where(col(key) == order_no))).all()
+def _total(session: Session, amount: Any, key: Any, order_no: str) -> Decimal:
+    rows = session.exec(select(amount).where(col(key) == order_no)).all()
     return sum(rows, Decimal(0))

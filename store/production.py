@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Connection, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from domain.statuses import OPEN_PRODUCTION, ProductionOrderStatus
@@ -16,8 +15,8 @@ from store.rows import only
 _PRODUCTION_ORDERS = SQLModel.metadata.tables["productionorder"]
 
 
-async def cancel_open(
-    conn: AsyncConnection, order_no: str, at: datetime, ids: list[str] | None = None
+def cancel_open(
+    conn: Connection, order_no: str, at: datetime, ids: list[str] | None = None
 ) -> list[str]:
     """Cancel the order's production orders not yet complete (those in `ids`, or all): open ones
     (planned, or partially completed: what was produced stays in stock) become `cancelled` at
@@ -26,9 +25,9 @@ async def cancel_open(
     query = sa_select(table.c.id).where(
         table.c.order_no == order_no, table.c.status.in_(OPEN_PRODUCTION), *only(table.c.id, ids)
     )
-    cancelled = list((await conn.execute(query.order_by(table.c.id).with_for_update())).scalars())
+    cancelled = list((conn.execute(query.order_by(table.c.id).with_for_update())).scalars())
     if cancelled:
-        await conn.execute(
+        conn.execute(
             update(table)
             .where(table.c.id.in_(cancelled))
             .values(status=ProductionOrderStatus.CANCELLED, completed_at=at)

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import Connection, bindparam, func, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import defer
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -90,9 +89,9 @@ _PRODUCTS_FOR_ENTRY = sa_select(
 ).where(_PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)))
 
 
-async def products_for_entry(conn: AsyncConnection, skus: set[str]) -> dict[str, Any]:
+def products_for_entry(conn: Connection, skus: set[str]) -> dict[str, Any]:
     """What entry needs of these products (name, list price, lead time), by SKU."""
-    rows = await conn.execute(_PRODUCTS_FOR_ENTRY, {"skus": list(skus)})
+    rows = conn.execute(_PRODUCTS_FOR_ENTRY, {"skus": list(skus)})
     return {row.sku: row for row in rows}
 
 
@@ -173,11 +172,11 @@ async def overdue_orders(db: Database, *, limit: int) -> Sequence[OrderRecord]:
 _LOCK_ORDER = sa_select(func.pg_advisory_xact_lock(func.hashtext(bindparam("order_no"))))
 
 
-async def lock_order(conn: AsyncConnection, order_no: str) -> None:
+def lock_order(conn: Connection, order_no: str) -> None:
     """Serialize writers of one order's rows (SQLite's writer already holds the database); a
-    session's caller passes `await session.connection()`."""
+    session's caller runs it with `store.db.in_session`."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(_LOCK_ORDER, {"order_no": order_no})
+        conn.execute(_LOCK_ORDER, {"order_no": order_no})
 
 
 async def return_statuses(db: Database, order_no: str) -> list[tuple[str, str]]:

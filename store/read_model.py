@@ -6,11 +6,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from domain.messages import EscalationRecord, Resolution, SaveOrderViewInput
@@ -48,7 +47,7 @@ def _view_upsert(dialect: str) -> Any:
     )
 
 
-async def save_views(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> None:
+def save_views(conn: Connection, saves: list[SaveOrderViewInput]) -> None:
     """Read-model rows of one or more orders, with their audit entries and escalation log.
 
     One statement writes the rows: an order's newest save inserts or replaces its row, and an
@@ -59,10 +58,10 @@ async def save_views(conn: AsyncConnection, saves: list[SaveOrderViewInput]) -> 
         if kept is None or inp.seq > kept.seq:
             newest[inp.view.order_no] = inp
     rows = [_view_row(inp) for inp in newest.values()]
-    await conn.execute(_view_upsert(conn.dialect.name), rows)
-    await audit.append_records(conn, [record for inp in saves for record in inp.audit])
+    conn.execute(_view_upsert(conn.dialect.name), rows)
+    audit.append_records(conn, [record for inp in saves for record in inp.audit])
     for inp in saves:
-        await log_escalations(conn, inp.escalations, inp.resolutions)
+        log_escalations(conn, inp.escalations, inp.resolutions)
 
 
 def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
@@ -86,16 +85,16 @@ def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
     }
 
 
-async def log_escalations(
-    conn: AsyncConnection, records: list[EscalationRecord], resolutions: list[Resolution]
+def log_escalations(
+    conn: Connection, records: list[EscalationRecord], resolutions: list[Resolution]
 ) -> None:
     """The escalation log: new steps once each, and when their deadlines were resolved."""
     if records:
         ids = [r.id for r in records]
-        seen = set((await conn.execute(_ESCALATIONS_KNOWN, {"ids": ids})).scalars())
+        seen = set((conn.execute(_ESCALATIONS_KNOWN, {"ids": ids})).scalars())
         new = [r.model_dump() for r in records if r.id not in seen]
         if new:
-            await conn.execute(_INSERT_ESCALATION, new)
+            conn.execute(_INSERT_ESCALATION, new)
     for resolution in resolutions:
         rows = update(_ESCALATIONS).where(
             _ESCALATIONS.c.order_no == resolution.order_no,
@@ -105,4 +104,4 @@ async def log_escalations(
         )
         if resolution.ids is not None:
             rows = rows.where(_ESCALATIONS.c.id.in_(resolution.ids))
-        await conn.execute(rows.values(resolved_at=resolution.at))
+        conn.execute(rows.values(resolved_at=resolution.at))

@@ -22,9 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import bindparam
+from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as sa_select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 
 from domain.messages import AuditRecord, Resolution, SaveOrderViewInput
@@ -139,51 +138,61 @@ async def repair_order(
     """Undo what the order's records hold open and close it as CANCELLED (`REPAIRED`), in one
     transaction. Each step is idempotent: a second repair finds nothing left to undo and
     answers what the first one recorded."""
-    async with db.writing() as conn:
-        await lock_order(conn, order_no)
-        row = (await conn.execute(_ORDER_ROW, {"order_no": order_no})).first()
-        if row is None:
-            raise RepairRefused(404, f"Order {order_no} not found")
-        view = OrderView.model_validate(row.view)
-        cancellation = view.cancellation
-        repaired = bool(row.closed and cancellation and cancellation.reason_code == REPAIRED)
-        if row.closed and not repaired:
-            raise RepairRefused(
-                409, f"Order {order_no} finished as {view.status.value}: nothing to repair"
-            )
-        record = RepairRecord(
-            order_no=order_no, run_status=run_status, repaired_by=by, repaired_at=at, reason=reason
+    return await db.write(_repair, order_no, run_status, by, role, source, reason, at)
+
+
+def _repair(
+    conn: Connection,
+    order_no: str,
+    run_status: str,
+    by: str,
+    role: str,
+    source: str,
+    reason: str,
+    at: datetime,
+) -> RepairRecord:
+    lock_order(conn, order_no)
+    row = (conn.execute(_ORDER_ROW, {"order_no": order_no})).first()
+    if row is None:
+        raise RepairRefused(404, f"Order {order_no} not found")
+    view = OrderView.model_validate(row.view)
+    cancellation = view.cancellation
+    repaired = bool(row.closed and cancellation and cancellation.reason_code == REPAIRED)
+    if row.closed and not repaired:
+        raise RepairRefused(
+            409, f"Order {order_no} finished as {view.status.value}: nothing to repair"
         )
-        await _undo(conn, record)
-        if repaired:
-            first = await audit.detail_of(conn, entry_id(order_no))
-            if not record.undid_anything() and first is not None:
-                return RepairRecord.model_validate(first)
-            # Something came back after the first repair (a step still running when the run
-            # ended): this repair undid it, and is recorded beside the first.
-            await audit.append_records(conn, [_audit(record, role, source, at.isoformat())])
-            return record
-        await save_views(conn, [_closed(view, record, row.seq, row.fingerprint, role, source)])
+    record = RepairRecord(
+        order_no=order_no, run_status=run_status, repaired_by=by, repaired_at=at, reason=reason
+    )
+    _undo(conn, record)
+    if repaired:
+        first = audit.detail_of(conn, entry_id(order_no))
+        if not record.undid_anything() and first is not None:
+            return RepairRecord.model_validate(first)
+        # Something came back after the first repair (a step still running when the run
+        # ended): this repair undid it, and is recorded beside the first.
+        audit.append_records(conn, [_audit(record, role, source, at.isoformat())])
+        return record
+    save_views(conn, [_closed(view, record, row.seq, row.fingerprint, role, source)])
     return record
 
 
-async def _undo(conn: AsyncConnection, record: RepairRecord) -> None:
+def _undo(conn: Connection, record: RepairRecord) -> None:
     """The saga's compensations, in its order (pick lists, production, invoices, stock), from
     the database's records; and what is left for finance."""
     order_no, key = record.order_no, {"order_no": record.order_no}
-    record.shipments_withdrawn = await shipments.withdraw_ready(conn, order_no)
-    record.production_orders_cancelled = await production.cancel_open(
-        conn, order_no, record.repaired_at
-    )
-    record.shipments_shipped = list((await conn.execute(_SHIPPED, key)).scalars())
+    record.shipments_withdrawn = shipments.withdraw_ready(conn, order_no)
+    record.production_orders_cancelled = production.cancel_open(conn, order_no, record.repaired_at)
+    record.shipments_shipped = list((conn.execute(_SHIPPED, key)).scalars())
     if not record.shipments_shipped:  # else the invoices bill goods the customer has
-        record.invoices_voided = await billing.void_unpaid(conn, order_no)
-    record.reservations_released = await stock.release_order(conn, order_no, record.repaired_at)
-    record.invoices_left_open = list((await conn.execute(_OPEN_INVOICES, key)).scalars())
-    payments = (await conn.execute(_PAYMENTS_OF, key)).all()
+        record.invoices_voided = billing.void_unpaid(conn, order_no)
+    record.reservations_released = stock.release_order(conn, order_no, record.repaired_at)
+    record.invoices_left_open = list((conn.execute(_OPEN_INVOICES, key)).scalars())
+    payments = (conn.execute(_PAYMENTS_OF, key)).all()
     record.payments = [f"{payment.id}: {payment.amount}" for payment in payments]
     record.paid = sum((payment.amount for payment in payments), Decimal(0))
-    refunds = (await conn.execute(_REFUNDS_OF, key)).scalars()
+    refunds = (conn.execute(_REFUNDS_OF, key)).scalars()
     record.refunded = sum(refunds, Decimal(0))
 
 

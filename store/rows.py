@@ -5,11 +5,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col
 
 
@@ -20,12 +19,12 @@ def _insert_new(table: Table, dialect: str) -> Any:
     return (sqlite_insert if dialect == "sqlite" else pg_insert)(table).on_conflict_do_nothing()
 
 
-async def insert_once(conn: AsyncConnection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
+def insert_once(conn: Connection, table: Table, new: dict[str, Any]) -> dict[str, Any]:
     """Insert `new`, keyed by its `id`, unless a row with that id exists (a retry): the row as
     it is now. One statement when the row is new."""
-    if (await conn.execute(_insert_new(table, conn.dialect.name), new)).rowcount == 1:
+    if (conn.execute(_insert_new(table, conn.dialect.name), new)).rowcount == 1:
         return new
-    row = (await conn.execute(sa_select(table).where(table.c.id == new["id"]))).one()
+    row = (conn.execute(sa_select(table).where(table.c.id == new["id"]))).one()
     return dict(row._mapping)
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Connection, bindparam, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from temporalio.exceptions import ApplicationError
 
@@ -24,9 +23,7 @@ _SHIPMENT_FOR_UPDATE = (
 _SET_SHIPMENT = update(SHIPMENTS).where(SHIPMENTS.c.id == bindparam("shipment_id"))
 
 
-async def withdraw_ready(
-    conn: AsyncConnection, order_no: str, ids: list[str] | None = None
-) -> list[str]:
+def withdraw_ready(conn: Connection, order_no: str, ids: list[str] | None = None) -> list[str]:
     """Withdraw the order's pick lists not yet dispatched (those in `ids`, or all): `ready`
     shipments become `cancelled`, once; the ids withdrawn now. Goods that left stay shipped,
     and a return's replacement (its own process) is not the order's to withdraw."""
@@ -36,9 +33,9 @@ async def withdraw_ready(
         SHIPMENTS.c.status == ShipmentStatus.READY,
         *only(SHIPMENTS.c.id, ids),
     )
-    withdrawn = list((await conn.execute(query.with_for_update())).scalars())
+    withdrawn = list((conn.execute(query.with_for_update())).scalars())
     if withdrawn:
-        await conn.execute(
+        conn.execute(
             update(SHIPMENTS)
             .where(SHIPMENTS.c.id.in_(withdrawn))
             .values(status=ShipmentStatus.CANCELLED)
@@ -46,17 +43,15 @@ async def withdraw_ready(
     return withdrawn
 
 
-async def add_shipment(conn: AsyncConnection, new: dict[str, Any]) -> ShipmentView:
+def add_shipment(conn: Connection, new: dict[str, Any]) -> ShipmentView:
     """The shipment `new` (a row keyed by its `id`), once: a retry gets the row written first."""
-    return ShipmentView.model_validate(await insert_once(conn, SHIPMENTS, new))
+    return ShipmentView.model_validate(insert_once(conn, SHIPMENTS, new))
 
 
-async def shipment_for_update(
-    conn: AsyncConnection, order_no: str, shipment_id: str
-) -> dict[str, Any]:
+def shipment_for_update(conn: Connection, order_no: str, shipment_id: str) -> dict[str, Any]:
     """The shipment's row, locked; `order_no` must own it (its order, or the return it replaces
     goods for)."""
-    row = (await conn.execute(_SHIPMENT_FOR_UPDATE, {"shipment_id": shipment_id})).first()
+    row = (conn.execute(_SHIPMENT_FOR_UPDATE, {"shipment_id": shipment_id})).first()
     if row is None or order_no not in (row.order_no, row.return_no):
         raise ApplicationError(
             f"Shipment {shipment_id} is not part of {order_no}", type="NotFound", non_retryable=True
@@ -64,9 +59,9 @@ async def shipment_for_update(
     return dict(row._mapping)
 
 
-async def set_shipment(conn: AsyncConnection, shipment_id: str, changed: dict[str, Any]) -> None:
+def set_shipment(conn: Connection, shipment_id: str, changed: dict[str, Any]) -> None:
     """Set the columns `changed` names on the shipment."""
-    await conn.execute(_SET_SHIPMENT, changed | {"shipment_id": shipment_id})
+    conn.execute(_SET_SHIPMENT, changed | {"shipment_id": shipment_id})
 
 
 def shipment_view(shipment: Shipment) -> ShipmentView:

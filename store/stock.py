@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, update
+from sqlalchemy import Connection, bindparam, case, insert, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel
 from temporalio.exceptions import ApplicationError
 
@@ -84,40 +83,40 @@ _INSERT_RESERVATION = insert(_RESERVATIONS)
 _INSERT_MOVEMENT = insert(SQLModel.metadata.tables["stockmovement"])
 
 
-async def lock_product(conn: AsyncConnection, sku: str) -> int:
+def lock_product(conn: Connection, sku: str) -> int:
     """Lock the product's row (PostgreSQL; SQLite's writer already holds the database) and
     answer what is available (not reserved); NotFound for an unknown SKU."""
-    row = (await conn.execute(_LOCK_PRODUCT, {"sku": sku})).first()
+    row = (conn.execute(_LOCK_PRODUCT, {"sku": sku})).first()
     if row is None:
         raise ApplicationError(f"Unknown SKU {sku!r}", type="NotFound", non_retryable=True)
     return int(row.stock_on_hand - row.reserved)
 
 
-async def reserve(conn: AsyncConnection, sku: str, quantity: int) -> None:
+def reserve(conn: Connection, sku: str, quantity: int) -> None:
     """Reserve `quantity` of what is available; the caller has checked it (`lock_product`)."""
-    result = await conn.execute(_RESERVE, {"product": sku, "qty": quantity})
+    result = conn.execute(_RESERVE, {"product": sku, "qty": quantity})
     if result.rowcount != 1:
         raise RuntimeError(f"stock of {sku} changed while reserving; retrying")
 
 
-async def release(conn: AsyncConnection, sku: str, quantity: int) -> None:
+def release(conn: Connection, sku: str, quantity: int) -> None:
     """Give `quantity` reserved units back to everyone else."""
     if quantity:
-        await lock_product(conn, sku)
-        await conn.execute(_RELEASE, {"product": sku, "qty": quantity})
+        lock_product(conn, sku)
+        conn.execute(_RELEASE, {"product": sku, "qty": quantity})
 
 
-async def release_order(conn: AsyncConnection, order_no: str, at: datetime) -> list[str]:
+def release_order(conn: Connection, order_no: str, at: datetime) -> list[str]:
     """Give everything the order holds back to everyone else (a cancellation, a repair): its
     active reservations become `released`, once; what was released, as `SKUxN`."""
-    rows = (await conn.execute(_ACTIVE_RESERVATIONS_OF, {"order_no": order_no})).all()
+    rows = (conn.execute(_ACTIVE_RESERVATIONS_OF, {"order_no": order_no})).all()
     released: list[str] = []
     for row in rows:
         if row.quantity:
-            await release(conn, row.sku, row.quantity)
+            release(conn, row.sku, row.quantity)
             released.append(f"{row.sku}x{row.quantity}")
     if rows:
-        await conn.execute(
+        conn.execute(
             _SET_RESERVATION,
             [
                 {
@@ -132,16 +131,14 @@ async def release_order(conn: AsyncConnection, order_no: str, at: datetime) -> l
     return released
 
 
-async def add_stock(conn: AsyncConnection, sku: str, quantity: int, *, reserve: int = 0) -> None:
+def add_stock(conn: Connection, sku: str, quantity: int, *, reserve: int = 0) -> None:
     """Goods come in (produced, returned): on hand up by `quantity`, `reserve` of them held for
     the order that waits for them."""
-    await lock_product(conn, sku)
-    await conn.execute(_ADD_STOCK, {"product": sku, "qty": quantity, "to_reserve": reserve})
+    lock_product(conn, sku)
+    conn.execute(_ADD_STOCK, {"product": sku, "qty": quantity, "to_reserve": reserve})
 
 
-async def ship(
-    conn: AsyncConnection, order_no: str, lines: Sequence[dict[str, Any]], at: datetime
-) -> None:
+def ship(conn: Connection, order_no: str, lines: Sequence[dict[str, Any]], at: datetime) -> None:
     """Goods leave: stock and the order's reservations go down by each line's quantity."""
     for line in lines:
         sku = str(line["sku"])
@@ -152,33 +149,33 @@ async def ship(
             "line": int(line["line_no"]),
             "at": at,
         }
-        await lock_product(conn, sku)
-        await conn.execute(_SHIP_STOCK, values)
-        await conn.execute(_SHIP_RESERVATION, values)
+        lock_product(conn, sku)
+        conn.execute(_SHIP_STOCK, values)
+        conn.execute(_SHIP_RESERVATION, values)
 
 
-async def record_movements(conn: AsyncConnection, movements: list[dict[str, Any]]) -> None:
+def record_movements(conn: Connection, movements: list[dict[str, Any]]) -> None:
     """The stock ledger: one row per movement (`sku`, `delta`, `reason`, `order_no`, `at`), in
     one statement."""
     if movements:
-        await conn.execute(_INSERT_MOVEMENT, movements)
+        conn.execute(_INSERT_MOVEMENT, movements)
 
 
-async def reservations_of(conn: AsyncConnection, order_no: str) -> dict[int, dict[str, Any]]:
+def reservations_of(conn: Connection, order_no: str) -> dict[int, dict[str, Any]]:
     """The order's reservation rows, by line number."""
-    rows = await conn.execute(_RESERVATIONS_OF, {"order_no": order_no})
+    rows = conn.execute(_RESERVATIONS_OF, {"order_no": order_no})
     return {row.line_no: dict(row._mapping) for row in rows}
 
 
-async def save_reservations(
-    conn: AsyncConnection,
+def save_reservations(
+    conn: Connection,
     changed: Sequence[dict[str, Any]],
     added: Sequence[dict[str, Any]],
     at: datetime,
 ) -> None:
     """Write changed reservation rows (by `id`) and add new ones, one statement each."""
     if changed:
-        await conn.execute(
+        conn.execute(
             _SET_RESERVATION,
             [
                 {
@@ -192,4 +189,4 @@ async def save_reservations(
             ],
         )
     if added:
-        await conn.execute(_INSERT_RESERVATION, [row | {"updated_at": at} for row in added])
+        conn.execute(_INSERT_RESERVATION, [row | {"updated_at": at} for row in added])

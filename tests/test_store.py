@@ -8,12 +8,13 @@ and say so, unless REQUIRE_POSTGRES=1 (CI), where they fail.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlmodel import col, func, select
 
 from activities.billing import BillingActivities
@@ -382,7 +383,8 @@ async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: D
         await conn.execute(text("SELECT 1"))
         await asyncio.sleep(0.01)
         assert (await conn.execute(own_transaction)).scalar() is True
-    async with store.writing() as conn:
+    async with store.writer() as session:
+        conn = await session.connection()
         await conn.execute(text("SELECT 1"))
         await asyncio.sleep(0.01)
         assert (await conn.execute(own_transaction)).scalar() is False
@@ -391,3 +393,12 @@ async def test_postgresql_reads_hold_no_transaction_and_writes_hold_one(store: D
         await asyncio.sleep(0.01)
         conn = await session.connection()
         assert (await conn.execute(own_transaction)).scalar() is True
+
+    def two_statements(conn: Connection) -> bool:
+        conn.execute(text("SELECT 1"))
+        time.sleep(0.01)
+        return bool(conn.execute(own_transaction).scalar())
+
+    # The same for the steps that run in a thread.
+    assert await store.read(two_statements) is True
+    assert await store.write(two_statements) is False

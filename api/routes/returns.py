@@ -41,6 +41,7 @@ from domain.returns import (
 from domain.statuses import OrderStatus
 from payload_codec import UiText
 from store import queries
+from store.db import in_session
 from store.tables import ReturnRecord
 
 router = APIRouter(tags=["returns"])
@@ -97,7 +98,7 @@ async def request_return(
     # return's worker writes to the same database before it answers.
     started_elsewhere = False
     async with db.writer() as session:
-        await queries.lock_order(await session.connection(), order_no)
+        await in_session(session, queries.lock_order, order_no)
         # The same request sent twice at once: the first one's row is committed by now.
         existing = await session.get(ReturnRecord, return_no)
         if existing is not None:
