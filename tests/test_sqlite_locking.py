@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from store import migrate
-from store.db import Database
+from store.db import Database, orm
 from store.tables import Customer
 from tests.conftest import unique
 
@@ -146,4 +147,69 @@ async def test_a_failed_transaction_is_rolled_back_and_the_next_one_writes(
     await add_customer(fresh_db, unique("C"), "next")
     async with fresh_db.reader() as session:
         names = (await session.exec(select(Customer.name))).all()
+    assert sorted(names) == ["first", "next"]
+
+
+def _add_in_thread(conn: Connection, customer_id: str, name: str, hold: float = 0) -> None:
+    with orm(conn) as session:
+        session.add(Customer(customer_id=customer_id, name=name, region="east"))
+    time.sleep(hold)  # blocks only `write`'s own thread, the lock held meanwhile
+
+
+async def test_a_step_in_a_thread_takes_the_write_lock_at_its_start(
+    two: tuple[Database, Database],
+) -> None:
+    """`write`'s engine begins with BEGIN IMMEDIATE too: its transaction holds the lock from
+    its first statement, and the other process's writer queues behind it."""
+    first, second = two
+    holding = asyncio.Event()
+
+    def hold(conn: Connection) -> None:
+        conn.execute(text("SELECT 1"))  # a read only: a deferred BEGIN would take no lock
+        first_loop.call_soon_threadsafe(holding.set)
+        time.sleep(0.3)
+
+    first_loop = asyncio.get_running_loop()
+    holder = asyncio.create_task(first.write(hold))
+    await holding.wait()
+    started = time.monotonic()
+    waiting = unique("C")
+    await add_customer(second, waiting)
+    waited = time.monotonic() - started
+    await holder
+    assert waited >= 0.2
+
+    # And the other way round: a step waits for the other process's open transaction.
+    in_thread = unique("C")
+    writer_holds = asyncio.Event()
+
+    async def hold_async() -> None:
+        async with second.writer() as session:
+            await session.connection()
+            writer_holds.set()
+            await asyncio.sleep(0.3)
+
+    other = asyncio.create_task(hold_async())
+    await writer_holds.wait()
+    started = time.monotonic()
+    await first.write(_add_in_thread, in_thread, "thread")
+    assert time.monotonic() - started >= 0.2
+    await other
+    assert {waiting, in_thread} <= await stored(second)
+
+
+async def test_a_failed_step_in_a_thread_is_rolled_back_and_the_next_one_writes(
+    fresh_db: Database,
+) -> None:
+    customer_id = unique("C")
+    await fresh_db.write(_add_in_thread, customer_id, "first")
+
+    def add_twice(conn: Connection) -> None:
+        _add_in_thread(conn, unique("C"), "lost")
+        _add_in_thread(conn, customer_id, "again")
+
+    with pytest.raises(IntegrityError):
+        await fresh_db.write(add_twice)
+    await fresh_db.write(_add_in_thread, unique("C"), "next")
+    names = await fresh_db.read(lambda conn: list(conn.scalars(select(Customer.name))))
     assert sorted(names) == ["first", "next"]
