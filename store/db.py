@@ -39,7 +39,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-SQLITE_BUSY_SECONDS = 30  # how long a SQLite writer waits for the write lock before it fails
+# How long a SQLite writer waits for the write lock before it fails. Well under the 30 s a
+# workflow step may run (`workflows.act.ACTIVITY_TIMEOUT`): a step that cannot get the lock fails
+# by itself and is retried, instead of being cut off by Temporal's timeout mid-transaction.
+SQLITE_BUSY_SECONDS = 15
 READ_THREADS = 4  # transactions `read` runs at once
 
 P = ParamSpec("P")
