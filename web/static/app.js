@@ -3,13 +3,14 @@
 (function () {
   "use strict";
   function span(seconds) {
+    var u = (document.body.dataset.units || "d h m s").split(" ");
     var d = Math.floor(seconds / 86400), h = Math.floor((seconds % 86400) / 3600);
     var m = Math.floor((seconds % 3600) / 60), s = Math.floor(seconds % 60);
     var parts = [];
-    if (d) parts.push(d + "d");
-    if (d || h) parts.push(h + "h");
-    parts.push((m < 10 && (d || h) ? "0" : "") + m + "m");
-    if (!d) parts.push((s < 10 ? "0" : "") + s + "s");
+    if (d) parts.push(d + u[0]);
+    if (d || h) parts.push(h + u[1]);
+    parts.push((m < 10 && (d || h) ? "0" : "") + m + u[2]);
+    if (!d) parts.push((s < 10 ? "0" : "") + s + u[3]);
     return parts.join(" ");
   }
   function tick() {
