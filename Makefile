@@ -4,7 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck migrations-check fmt clean
+WEB_DEPS := web/node_modules/.installed
+
+.PHONY: run test lint typecheck migrations-check fmt clean browser-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,12 +14,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+## The web app's front-end files (htmx, Pico CSS) from the npm registry, as the lockfile pins them.
+$(WEB_DEPS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_DEPS)
+
+## The browser tests' Debian chromium and CJK font (apt-get, once; nothing when present).
+browser-deps:
+	sh tests/browser-deps.sh
+
 ## Run the product: Temporal dev server + UI, worker, API with the demo catalog. Ctrl-C stops it.
-run: $(STAMP)
+run: $(STAMP) $(WEB_DEPS)
 	$(BIN)/python -m devrun
 
 ## The whole suite: format, lint, types, tests (real Temporal dev server, SQLite, PostgreSQL).
-test: $(STAMP) lint typecheck migrations-check
+test: $(STAMP) $(WEB_DEPS) browser-deps lint typecheck migrations-check
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -39,7 +50,7 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache web/node_modules .artifacts
 
 ## Benchmarks (bench/README.md): the full suite (15-30 min: 10,000 open orders) and a short one (under 3 minutes).
 .PHONY: bench bench-quick

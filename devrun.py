@@ -226,13 +226,14 @@ async def main() -> None:
                 [
                     "",
                     "Sales order orchestration is running.",
+                    f"  Web app (people):    {base_url}/app/",
                     f"  API docs (try it):   {base_url}/docs",
                     f"  Health:              {base_url}/health",
                     f"  Temporal UI:         http://127.0.0.1:{settings.temporal_ui_port}"
                     '  (search: OrderStatus="PENDING_APPROVAL")',
                     f"  Temporal gRPC:       {settings.temporal_address}",
                     f"  Database:            {settings.database_url}",
-                    "  Demo users (sign in with Authorize on the docs page), password "
+                    "  Demo users (sign in on the web app, or Authorize on the docs page), password "
                     f"'{DEMO_PASSWORD}':",
                     f"    {', '.join(role.value for role in Role)}",
                     "  Demo orders (entered by 'sales'):",

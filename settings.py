@@ -73,6 +73,11 @@ class Settings(BaseSettings):
     api_port: int = 8000
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    temporal_ui_url: str | None = Field(
+        default=None,
+        description="The Temporal UI as people's browsers reach it (the web app links each "
+        "order's workflow there); unset: http://127.0.0.1:<temporal_ui_port>.",
+    )
 
     orders_policy_file: Path = Field(
         default=DEFAULT_POLICY_FILE,

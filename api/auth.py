@@ -91,6 +91,20 @@ async def authenticate(db: Database, settings: Settings, username: str, password
     return user
 
 
+async def revoke_token(db: Database, principal: Principal, cache: PrincipalCache) -> None:
+    """Sign out: the token of `principal` is refused from now on (an API key has no token)."""
+    if principal.jti is None or principal.expires_at is None:
+        return
+    async with db.writer() as session:
+        if await session.get(RevokedToken, principal.jti) is None:
+            session.add(
+                RevokedToken(
+                    jti=principal.jti, username=principal.name, expires_at=principal.expires_at
+                )
+            )
+    cache.clear()
+
+
 def _may_sign_in(user: User, settings: Settings) -> bool:
     return not user.demo or settings.environment == "development"
 
@@ -197,6 +211,15 @@ async def current_principal(
 ) -> Principal:
     if not token:
         raise unauthorized("Authentication required: send Authorization: Bearer <token>")
+    return await principal_for(request, token, db, settings, cache)
+
+
+async def principal_for(
+    request: Request, token: str, db: Database, settings: Settings, cache: PrincipalCache
+) -> Principal:
+    """The caller a credential names (a token or an API key), checked once per cache period;
+    401 if it is not valid. The API's bearer header and the web app's session cookie both
+    come here."""
     source = client_address(request)
     principal = cache.get(token)
     if principal is not None:

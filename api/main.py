@@ -33,6 +33,7 @@ from settings import Settings, calendar_years, get_settings
 from store import migrate
 from store.db import Database
 from store.seed import disable_demo_users, seed_demo_users
+from web.app import mount as mount_web
 
 log = structlog.get_logger("api")
 
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         document_permissions(router.routes)
         app.include_router(router)
+    mount_web(app)  # the web app for people: /app/ (and / redirects there)
 
     app.add_middleware(RequestLog)
     return app

@@ -117,8 +117,10 @@ async def list_orders(
     offset: int,
     overdue: bool | None = None,
     visible: set[str] | None = None,
+    number: str | None = None,
 ) -> tuple[Sequence[OrderRecord], int]:
-    """Newest first; `visible`: only these customers' orders (a scoped sales rep).
+    """Newest first; `visible`: only these customers' orders (a scoped sales rep); `number`:
+    order numbers containing it (the web app's search).
 
     The rows come without their `view` (the whole order as JSON): a page needs the columns
     only, and an index on (status or customer, received_at, order_no) serves it in order."""
@@ -136,6 +138,9 @@ async def list_orders(
     if customer_id:
         query = query.where(col(OrderRecord.customer_id) == customer_id)
         count = count.where(col(OrderRecord.customer_id) == customer_id)
+    if number:
+        query = query.where(col(OrderRecord.order_no).contains(number, autoescape=True))
+        count = count.where(col(OrderRecord.order_no).contains(number, autoescape=True))
     query = query.order_by(col(OrderRecord.received_at).desc(), col(OrderRecord.order_no).desc())
     async with db.reader() as session:
         rows = (await session.exec(query.offset(offset).limit(limit))).all()

@@ -32,7 +32,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-PACKAGES = ("workflows", "activities", "api", "store", "domain")
+PACKAGES = ("workflows", "activities", "api", "store", "domain", "web")
 TOP_LEVEL = ("worker", "settings", "logs", "devrun", "temporal_client", "payload_codec")
 # What each part may import of ours (ARCHITECTURE.md): nothing imports upward.
 ALLOWED = {
@@ -40,7 +40,18 @@ ALLOWED = {
     "workflows": {"workflows", "domain"},
     "store": {"store", "domain", "settings"},
     "activities": {"activities", "store", "domain", "settings", "logs"},
-    "api": {"api", "store", "domain", "settings", "logs", "payload_codec", "temporal_client"},
+    "api": {
+        "api",
+        "store",
+        "domain",
+        "settings",
+        "logs",
+        "payload_codec",
+        "temporal_client",
+        "web",
+    },
+    # The web app uses the API's services (auth, commands, reads), never its routes.
+    "web": {"web", "api", "store", "domain", "settings"},
 }
 
 
@@ -160,3 +171,23 @@ def test_no_activity_module_imports_another() -> None:
 
 def test_no_import_cycle_in_the_product() -> None:
     assert _cycle(project_graph()) is None
+
+
+def test_the_web_app_uses_the_apis_services_not_its_routes() -> None:
+    """Pages reach orders through the API's services (auth, commands, reads); only the
+    application (`api.main`) mounts the web app."""
+    graph = project_graph()
+    through_routes = [
+        f"{source} imports {target}"
+        for source, targets in graph.items()
+        if source.startswith("web")
+        for target in targets
+        if target.startswith("api.routes") or target == "api.main"
+    ]
+    mounting = sorted(
+        source
+        for source, targets in graph.items()
+        if source.startswith("api") and any(t.startswith("web") for t in targets)
+    )
+    assert through_routes == []
+    assert mounting == ["api.main"]

@@ -17,13 +17,14 @@ from api.auth import (
     issue_token,
     new_api_key,
     principal_cache,
+    revoke_token,
 )
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
 from domain.auth import ROLE_PERMISSIONS, Permission, Role
 from domain.passwords import hash_password
-from store.tables import ApiKey, RevokedToken, User, UserBase
+from store.tables import ApiKey, User, UserBase
 
 router = APIRouter(tags=["auth"])
 
@@ -90,14 +91,7 @@ async def sign_out(
     """Revoke the token of this request (sign out). API keys are revoked by `admin`."""
     if principal.jti is None or principal.expires_at is None:
         raise ProblemError(409, "An API key is revoked with DELETE /api-keys/{key_id}")
-    async with db.writer() as session:
-        if await session.get(RevokedToken, principal.jti) is None:
-            session.add(
-                RevokedToken(
-                    jti=principal.jti, username=principal.name, expires_at=principal.expires_at
-                )
-            )
-    principals.clear()
+    await revoke_token(db, principal, principals)
     return Response(status_code=204)
 
 

@@ -1,0 +1,108 @@
+"""The approver's inbox: orders waiting for *my* approval level, the most urgent deadline
+first, with what the decision needs (reasons, the customer's credit position, the lines) and
+approve / reject in place. The list refreshes itself (htmx polling of `/app/inbox/list`) so
+another approver's decision shows without a reload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from api.auth import visible_customers
+from api.principal import Principal
+from domain.auth import Permission, Role
+from domain.orders import DeadlineView
+from store import worklists
+from web.actions import BY_NAME
+from web.pages.orders import next_deadline
+from web.render import render
+from web.session import Page, state
+
+router = APIRouter()
+Approver = Annotated[Principal, Depends(Page(Permission.ORDERS_APPROVE))]
+
+INBOX_LIMIT = 500
+MY_LEVEL = {Role.APPROVER_L1: 1, Role.APPROVER_L2: 2}
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    order_no: str
+    customer_id: str
+    customer_name: str | None
+    total: Decimal
+    received_at: datetime
+    entered_by: str
+    level: int
+    reasons: list[dict[str, Any]]
+    credit: dict[str, Any] | None
+    lines: list[dict[str, Any]]
+    notes: str | None
+    deadline: DeadlineView | None
+
+
+async def inbox_items(request: Request, principal: Principal) -> list[InboxItem]:
+    found = state(request)
+    visible = await visible_customers(found.db, principal)
+    level = MY_LEVEL.get(principal.role)
+    items: list[InboxItem] = []
+    for row in await worklists.pending_approvals(found.db, visible=visible, limit=INBOX_LIMIT):
+        parts = row.parts
+        approval = parts["approval"] or {}
+        decided = {decision.get("approver") for decision in parts["approvals"] or []}
+        if approval.get("awaiting_level") != level:
+            continue
+        if principal.name == row.entered_by or principal.name in decided:
+            continue  # separation of duties: the workflow would refuse it
+        items.append(
+            InboxItem(
+                order_no=row.order_no,
+                customer_id=row.customer_id,
+                customer_name=parts["customer_name"],
+                total=row.total,
+                received_at=row.received_at,
+                entered_by=row.entered_by,
+                level=int(approval["awaiting_level"]),
+                reasons=list(approval.get("reasons") or []),
+                credit=parts["credit"],
+                lines=list(parts["lines"] or []),
+                notes=parts["notes"],
+                deadline=next_deadline(list(parts["deadlines"] or [])),
+            )
+        )
+    far = datetime.max.replace(tzinfo=None)
+    items.sort(
+        key=lambda item: (
+            item.deadline.due_at.replace(tzinfo=None) if item.deadline else far,
+            item.received_at.replace(tzinfo=None),
+        )
+    )
+    return items
+
+
+async def _render(request: Request, principal: Principal, template: str) -> Response:
+    return render(
+        request,
+        template,
+        principal,
+        items=await inbox_items(request, principal),
+        approve=BY_NAME["approve"],
+        reject=BY_NAME["reject"],
+        done=request.query_params.get("done"),
+    )
+
+
+@router.get("/app/inbox")
+async def inbox(request: Request, principal: Approver) -> Response:
+    return await _render(request, principal, "inbox.html")
+
+
+@router.get("/app/inbox/list")
+async def inbox_list(request: Request, principal: Approver) -> Response:
+    """The list alone, for the page's periodic refresh."""
+    return await _render(request, principal, "partials/inbox_list.html")
