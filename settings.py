@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         default="dev-1",
         description="The key that seals new audit entries (rotation: add, then switch).",
     )
+    audit_legacy_entries: int = Field(
+        default=0,
+        ge=0,
+        description="How many entries the chain begins with from before keys (plain SHA-256): "
+        "set once after the upgrade to the count `python -m store.audit verify` reports.",
+    )
     audit_anchor_seconds: float = Field(
         default=60.0,
         gt=0,
@@ -165,7 +171,7 @@ class Settings(BaseSettings):
         return EncryptionCodec(parse_keys(self.payload_keys), self.payload_key_id)
 
     def audit_seal(self) -> AuditSeal:
-        return AuditSeal.of(self.audit_keys, self.audit_key_id)
+        return AuditSeal.of(self.audit_keys, self.audit_key_id, self.audit_legacy_entries)
 
     def approval_policy(self) -> ApprovalPolicy:
         return ApprovalPolicy(

@@ -4,7 +4,9 @@ Each entry's `hash` is HMAC-SHA256 under a secret key (`AUDIT_KEYS`, chosen by `
 its content, its `seq`, its key id and the `hash` of the entry before it. Whoever can write the
 database but lacks the key cannot change, insert or remove an entry without a hash that shows
 it. Entries written before keys (`key_id` "") carry the plain SHA-256 of the same chain; they
-may only begin the chain, and the first keyed entry's MAC covers the last of them.
+may only begin the chain, no further than the count the verifier was told
+(`AUDIT_LEGACY_ENTRIES`: else a writer could re-hash the whole chain as such entries), and the
+first keyed entry's MAC covers the last of them.
 
 Truncating the chain's end leaves no broken link: a checkpoint of its head (`AuditCheckpoint`),
 signed with the key and kept outside the database (the audit anchor workflow, an exported
@@ -52,10 +54,12 @@ def legacy_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class AuditSeal:
     """The audit keys by key id, and the one that seals new entries and checkpoints (rotation:
-    add a key, make it active, keep the old ones: every entry names the key that sealed it)."""
+    add a key, make it active, keep the old ones: every entry names the key that sealed it);
+    and how many entries from before keys the chain begins with, at most."""
 
     keys: Mapping[str, bytes]
     key_id: str
+    legacy_entries: int = 0
 
     def __post_init__(self) -> None:
         for key_id, key in self.keys.items():
@@ -67,9 +71,10 @@ class AuditSeal:
             raise ValueError(f"the active audit key {self.key_id!r} is not among the keys")
 
     @classmethod
-    def of(cls, secrets: Mapping[str, str], key_id: str) -> AuditSeal:
+    def of(cls, secrets: Mapping[str, str], key_id: str, legacy_entries: int = 0) -> AuditSeal:
         """From settings: secrets as text (e.g. `openssl rand -base64 32`)."""
-        return cls({name: secret.encode() for name, secret in secrets.items()}, key_id)
+        keys = {name: secret.encode() for name, secret in secrets.items()}
+        return cls(keys, key_id, legacy_entries)
 
     @classmethod
     def development(cls) -> AuditSeal:
@@ -125,6 +130,8 @@ def problem(
     seq, key_id = entry["seq"], entry["key_id"]
     if seq < 1:
         return f"seq {seq}: the chain starts at 1"
+    if key_id == LEGACY and seq > seal.legacy_entries:
+        return f"unkeyed (plain SHA-256), past the {seal.legacy_entries} entries from before keys"
     expected = seal.link(entry["prev_hash"], entry, key_id)
     if expected is None:
         return f"sealed with an unknown audit key {key_id!r}"

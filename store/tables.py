@@ -296,7 +296,7 @@ class AuditEntry(SQLModel, table=True):
     link: that shows against the checkpoints of the chain's head kept outside the database (the
     audit anchor in Temporal, or an exported checkpoint), not for entries after the latest one.
     Nothing protects against someone who holds the key. Entries from before keys (`key_id` "")
-    carry a plain SHA-256 and may only begin the chain.
+    carry a plain SHA-256 and may only begin the chain, up to `AUDIT_LEGACY_ENTRIES` of them.
     """
 
     id: str = Field(primary_key=True, max_length=64)

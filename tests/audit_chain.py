@@ -4,7 +4,9 @@ wrote its databases, and a database writer's tampering, done with plain SQL on a
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from domain.audit import GENESIS, AuditSeal, legacy_hash
+from store import audit
 from store.types import UTCDateTime
 
 # The table as the code before keys knew it: no `key_id` (and no default to fill one in).
@@ -26,6 +29,25 @@ LEGACY_TABLE = sa.table(
     sa.column("prev_hash"),
     sa.column("hash"),
 )
+
+
+def entries(prefix: str, count: int, order_no: str = "") -> list[dict[str, Any]]:
+    """Commands for the chain, as the API records them."""
+    at = datetime.now(UTC)
+    return [
+        audit.new_entry(
+            id=f"{prefix}-{uuid.uuid4().hex[:8]}-{n}",
+            at=at + timedelta(milliseconds=n),
+            order_no=order_no,
+            action="command:create_product",
+            actor="admin",
+            role="admin",
+            source="token@127.0.0.1",
+            outcome="ok",
+            detail={"sku": f"SKU-{n}"},
+        )
+        for n in range(count)
+    ]
 
 
 def legacy_append(conn: Connection, seal: AuditSeal, entries: Sequence[Mapping[str, Any]]) -> None:

@@ -32,6 +32,7 @@ from bench.stack import libpq_url
 from domain.audit import AuditSeal
 from settings import Settings
 from store import audit, migrate
+from store.audit.check import Report
 from store.db import Database
 from tests.audit_chain import LEGACY_TABLE, legacy_append
 from tests.auth import ActAs
@@ -244,14 +245,22 @@ async def test_a_database_from_before_migrations_upgrades_in_place_and_its_order
         for table, rows in before.items():
             assert rows.keys() <= after[table].keys(), f"rows of {table} were lost"
         assert before["product"] and before["orderrecord"] and before["payment"]
-        db = Database(url, audit_seal=own.audit_seal())
-        try:
-            chain = await audit.verify(db)  # the audit chain holds across it
-        finally:
-            await db.dispose()
+        # Its entries from before keys verify once the verifier is told how many there were
+        # (AUDIT_LEGACY_ENTRIES), and the keyed ones follow them: the chain holds across it.
+        chain = await verify_chain(url, own)
+        why = "unkeyed (plain SHA-256), past the 0 entries from before keys"
+        assert chain.first == (1, why)
+        chain = await verify_chain(url, own, audit_legacy_entries=chain.legacy)
         assert chain.ok, chain.named
-        # Its entries from before keys still verify, and the keyed ones follow them.
         assert 0 < chain.legacy < chain.entries
+
+
+async def verify_chain(url: str, own: Settings, **settings: Any) -> Report:
+    db = Database(url, audit_seal=own.model_copy(update=settings).audit_seal())
+    try:
+        return await audit.verify(db)
+    finally:
+        await db.dispose()
 
 
 def audit_entries(prefix: str, count: int, start: int = 0) -> list[dict[str, Any]]:
@@ -276,7 +285,7 @@ async def test_the_keyed_chain_revision_places_every_entry_and_old_entries_keep_
 ) -> None:
     """Revision 0003: an entry without a `seq` gets one after the chain (in `at` order) and is
     reported, never deleted; the plain SHA-256 entries before keys verify, and keyed ones follow."""
-    seal = AuditSeal.of({"k1": "a-secret-audit-key-of-32-characters-or-more"}, "k1")
+    seal = AuditSeal.of({"k1": "a-secret-audit-key-of-32-characters-or-more"}, "k1", 5)
     with empty_database(kind, tmp_path) as url:
         await migrate.upgrade(url, "0002")
         db = Database(url, audit_seal=seal)
@@ -302,7 +311,10 @@ async def test_the_keyed_chain_revision_places_every_entry_and_old_entries_keep_
             }
             chain = await audit.verify(db)
             assert (chain.entries, chain.legacy, chain.bad) == (7, 7, 2)
-            assert chain.first is not None and chain.first[0] == 6 and "hash" in chain.first[1]
+            assert chain.first == (
+                6,
+                "unkeyed (plain SHA-256), past the 5 entries from before keys",
+            )
 
             # The schema now refuses an entry without its place in the chain.
             nameless = {**forged[0], "id": "forged-again", "seq": None}

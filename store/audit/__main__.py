@@ -64,12 +64,14 @@ def read_checkpoints(path: Path) -> list[AuditCheckpoint]:
     ]
 
 
-def _print(report: Report) -> None:
+def _print(report: Report, settings: Settings) -> None:
     for point in report.unsigned:
         print(
             f"a checkpoint of {point.at.isoformat()} (entry {point.seq}) is NOT signed with our keys"
         )
     legacy = f", {report.legacy} from before keys (plain SHA-256)" if report.legacy else ""
+    if report.legacy:
+        legacy += f"; AUDIT_LEGACY_ENTRIES accepts {settings.audit_legacy_entries}"
     first = report.first
     if first is None:
         print(f"audit chain OK: {report.entries} entries verify{legacy}")
@@ -104,7 +106,7 @@ async def _verify(settings: Settings, files: list[Path], use_anchor: bool) -> in
         report = await verify(db, [*kept, *exported])
     finally:
         await db.dispose()
-    _print(report)
+    _print(report, settings)
     print(f"anchor: {anchor}")
     if exported:
         print(f"checkpoints from {', '.join(map(str, files))}: {len(exported)}")
@@ -125,7 +127,7 @@ async def _checkpoint(settings: Settings) -> int:
     finally:
         await db.dispose()
     if not report.ok:
-        _print(report)
+        _print(report, settings)
         print("no checkpoint of a chain that does not verify", file=sys.stderr)
         return 1
     print(result.checkpoint.model_dump_json(indent=2))
