@@ -6,7 +6,10 @@ its own."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
 from domain.audit import AuditAnchorInput, AuditCheckpoint
@@ -155,3 +159,41 @@ async def test_the_anchor_continues_as_new_with_its_checkpoints_and_replays(
             (HISTORIES / "audit_anchor.json").write_text(history.to_json())
     finally:
         await handle.terminate()
+
+
+def start_worker(own: Settings, **env: str) -> subprocess.Popen[bytes]:
+    """`python -m worker` serving `own`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "worker"],
+        env=worker_environment(own) | env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def test_every_worker_starts_the_anchor_and_the_first_start_stands(
+    settings: Settings, db: Database, temporal_client: Client
+) -> None:
+    own = settings.model_copy(update={"task_queue": f"anchor-start-{uuid.uuid4().hex[:6]}"})
+    workers = [start_worker(own, AUDIT_ANCHOR_SECONDS="0.2") for _ in range(2)]
+    handle = temporal_client.get_workflow_handle(audit_anchor_id(own.task_queue))
+    try:
+
+        async def anchored() -> list[AuditCheckpoint]:
+            try:
+                points = await kept(handle)
+            except RPCError as exc:  # not started yet
+                raise AssertionError(exc) from exc
+            assert points and points[-1].key_id == own.audit_key_id
+            return points
+
+        await eventually(anchored, within=60)
+        runs = [run async for run in temporal_client.list_workflows(f"WorkflowId = '{handle.id}'")]
+        assert len(runs) == 1
+    finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            await asyncio.to_thread(worker.wait, 30)
+        with contextlib.suppress(RPCError):  # not there when no worker started it
+            await handle.terminate()
