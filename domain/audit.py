@@ -116,7 +116,17 @@ class AuditSeal:
     def signed(self, checkpoint: AuditCheckpoint) -> bool:
         """Whether `checkpoint` was signed with one of these keys."""
         expected = self._sign(checkpoint.key_id, checkpoint.seq, checkpoint.hash, checkpoint.at)
-        return expected is not None and hmac.compare_digest(expected, checkpoint.signature)
+        return expected is not None and hmac.compare_digest(
+            expected.encode(), checkpoint.signature.encode()
+        )
+
+
+def _well_formed(entry: Mapping[Any, Any]) -> bool:
+    return (
+        isinstance(entry["seq"], int)
+        and not isinstance(entry["seq"], bool)
+        and all(isinstance(entry[name], str) for name in ("key_id", "hash", "prev_hash"))
+    )
 
 
 def problem(
@@ -128,6 +138,8 @@ def problem(
     against the one before it checks the whole chain: a link per pair, and the unkeyed entries
     only at its start."""
     seq, key_id = entry["seq"], entry["key_id"]
+    if not _well_formed(entry):  # SQLite keeps whatever type a writer gives a column
+        return "not well formed: its seq, key id or hashes are of the wrong type"
     if seq < 1:
         return f"seq {seq}: the chain starts at 1"
     if key_id == LEGACY and seq > seal.legacy_entries:
@@ -135,7 +147,7 @@ def problem(
     expected = seal.link(entry["prev_hash"], entry, key_id)
     if expected is None:
         return f"sealed with an unknown audit key {key_id!r}"
-    if not hmac.compare_digest(expected, entry["hash"]):
+    if not hmac.compare_digest(expected.encode(), entry["hash"].encode()):
         return "its hash does not match its content: altered, or sealed with another key"
     if seq == 1:
         return None if entry["prev_hash"] == GENESIS else "the first entry does not start the chain"

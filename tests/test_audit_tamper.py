@@ -131,6 +131,10 @@ async def test_an_edited_entry_is_reported(copy: Copy) -> None:
     report = await copy.verify()
     assert report.first is not None and report.first[0] == middle
     assert "does not match its content" in report.first[1] and report.bad == 1
+    # A hash no HMAC could be (not even ASCII) is reported the same way, not choked on.
+    copy.sql("UPDATE auditentry SET hash = 'ü' WHERE seq = ?", (copy.n,))
+    report = await copy.verify()
+    assert report.named[1] == (copy.n, report.first[1]) and report.bad == 2
 
 
 @pytest.mark.parametrize(
@@ -338,3 +342,15 @@ async def test_the_settings_refuse_a_public_or_missing_audit_key_outside_develop
         Settings(audit_keys={"k1": "short"}, audit_key_id="k1")
     own = Settings(environment="production", **secrets, audit_keys=key, audit_key_id="k1")
     assert own.audit_seal().key_id == "k1"
+
+
+async def test_a_seq_that_is_not_a_number_is_reported(copy: Copy) -> None:
+    """SQLite keeps text in an INTEGER column: the entry is reported, and so is its gap."""
+    middle = copy.n // 2
+    copy.sql("UPDATE auditentry SET seq = 'x' WHERE seq = ?", (middle,))
+    report = await copy.verify()
+    assert len(report.malformed) == 1 and report.first == (
+        middle,
+        f"missing: entries {middle} to {middle}",
+    )
+    assert report.bad == 3  # the entry, its place, and the entry after it

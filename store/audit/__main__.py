@@ -72,14 +72,16 @@ def _print(report: Report, settings: Settings) -> None:
     legacy = f", {report.legacy} from before keys (plain SHA-256)" if report.legacy else ""
     if report.legacy:
         legacy += f"; AUDIT_LEGACY_ENTRIES accepts {settings.audit_legacy_entries}"
-    first = report.first
-    if first is None:
+    if not report.bad:
         print(f"audit chain OK: {report.entries} entries verify{legacy}")
-    else:
-        print(f"audit chain BROKEN at entry {first[0]}: {first[1]}")
-        print(f"  {report.bad} bad entries; {report.entries} entries in the table{legacy}")
-        for seq, why in sorted(report.named)[1:]:
-            print(f"  entry {seq}: {why}")
+        return
+    first = report.first
+    print(f"audit chain BROKEN at entry {first[0]}: {first[1]}" if first else "audit chain BROKEN")
+    print(f"  {report.bad} bad entries; {report.entries} entries in the table{legacy}")
+    for seq, why in sorted(report.named)[1:]:
+        print(f"  entry {seq}: {why}")
+    if report.malformed:
+        print(f"  entries whose seq is not a number: {', '.join(report.malformed[:10])}")
 
 
 async def _anchor(settings: Settings) -> tuple[list[AuditCheckpoint], str]:

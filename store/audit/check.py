@@ -27,6 +27,7 @@ class Report:
     bad: int = 0
     named: list[tuple[int, str]] = dataclasses.field(default_factory=list)
     unsigned: list[AuditCheckpoint] = dataclasses.field(default_factory=list)
+    malformed: list[str] = dataclasses.field(default_factory=list)  # ids: seq not a number
 
     NAMED: ClassVar[int] = 10
 
@@ -73,6 +74,10 @@ def verify_chain(
             seq = after = entry["seq"]
             report.entries += 1
             report.legacy += entry["key_id"] == LEGACY
+            if not isinstance(seq, int):  # SQLite keeps what a writer gives an INTEGER column
+                report.bad += 1
+                report.malformed.append(str(entry["id"]))
+                continue
             if seq < 1:
                 report.flag(seq, problem(seal, entry, None) or "")
                 continue
