@@ -211,7 +211,7 @@ async def main() -> None:
         await wait_for_temporal(settings, temporal)
 
         await migrate.upgrade(settings.database_url)  # `alembic upgrade head`
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, audit_seal=settings.audit_seal())
         customers, products = await seed_demo_catalog(db)
         await db.dispose()
         say(f"Demo catalog: {customers} customer(s) and {products} product(s) added.")

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.approval import ApprovalPolicy
+from domain.audit import DEVELOPMENT_KEYS, AuditSeal
 from domain.policy import OrderPolicy, PolicyError, parse_policy
 from payload_codec import EncryptionCodec, parse_keys
 
@@ -119,6 +120,27 @@ class Settings(BaseSettings):
     encrypt_payloads: bool = Field(
         default=True, description="Seal order data in Temporal histories (AES-GCM)."
     )
+    audit_keys: dict[str, str] = Field(
+        default=DEVELOPMENT_KEYS,
+        description="Secrets (32+ characters) that seal the audit chain with keyed MACs, by key "
+        "id (JSON object in the environment). Keep retired keys: each entry names its key.",
+    )
+    audit_key_id: str = Field(
+        default="dev-1",
+        description="The key that seals new audit entries (rotation: add, then switch).",
+    )
+    audit_legacy_entries: int = Field(
+        default=0,
+        ge=0,
+        description="How many entries the chain begins with from before keys (plain SHA-256): "
+        "set once after the upgrade to the count `python -m store.audit verify` reports.",
+    )
+    audit_anchor_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the audit anchor checkpoints the chain's head in Temporal; "
+        "truncating entries written since the last checkpoint goes unseen.",
+    )
     codec_cors_origins: list[str] = Field(
         default=["http://127.0.0.1:8233", "http://localhost:8233"],
         description="Browser origins (the Temporal UI) allowed to call the /codec endpoints.",
@@ -142,13 +164,19 @@ class Settings(BaseSettings):
                 raise ValueError("set AUTH_SECRET: the development signing key is public")
             if self.encrypt_payloads and DEV_PAYLOAD_KEY in self.payload_keys.values():
                 raise ValueError("set PAYLOAD_KEYS: the development payload key is public")
+            if set(DEVELOPMENT_KEYS.values()) & set(self.audit_keys.values()):
+                raise ValueError("set AUDIT_KEYS: the development audit key is public")
         self.payload_codec()  # keys parse, the active one exists
+        self.audit_seal()  # the same for the audit keys
         return self
 
     def payload_codec(self) -> EncryptionCodec | None:
         if not self.encrypt_payloads:
             return None
         return EncryptionCodec(parse_keys(self.payload_keys), self.payload_key_id)
+
+    def audit_seal(self) -> AuditSeal:
+        return AuditSeal.of(self.audit_keys, self.audit_key_id, self.audit_legacy_entries)
 
     def approval_policy(self) -> ApprovalPolicy:
         return ApprovalPolicy(

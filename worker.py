@@ -9,11 +9,13 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import structlog
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 import temporal_client
+from activities.audit import AuditActivities
 from activities.billing import BillingActivities
 from activities.deadlines import DeadlineActivities
 from activities.entry import EntryActivities
@@ -23,16 +25,19 @@ from activities.production import ProductionActivities
 from activities.read_model import ReadModelActivities
 from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
+from domain.audit import AuditAnchorInput
+from domain.contract import audit_anchor_id
 from logs import OrderLogContext, configure_logging
 from settings import Settings, calendar_years, get_settings
 from store import migrate
 from store.db import Database
+from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS = [OrderWorkflow, ReturnWorkflow]
+WORKFLOWS = [OrderWorkflow, ReturnWorkflow, AuditAnchorWorkflow]
 
 
 def workflow_runner(*, sandboxed: bool = True, strict: bool = False) -> WorkflowRunner:
@@ -74,6 +79,7 @@ def build_worker(
         *DeadlineActivities(db, policy, calendar).all(),
         *NotificationActivities(settings.notify_webhook_url, settings.notify_webhook_secret).all(),
         *ReturnActivities(db).all(),
+        *AuditActivities(db).all(),
     ]
     return Worker(
         client,
@@ -86,17 +92,32 @@ def build_worker(
     )
 
 
+async def start_audit_anchor(
+    client: Client, settings: Settings, *, workflow_id: str | None = None
+) -> WorkflowHandle[Any, Any]:
+    """Start the audit anchor (`workflows/audit_anchor.py`) unless it runs: every worker asks
+    at start-up, and the first one's start stands (with its `AUDIT_ANCHOR_SECONDS`)."""
+    return await client.start_workflow(
+        AuditAnchorWorkflow.run,
+        AuditAnchorInput(interval_seconds=settings.audit_anchor_seconds),
+        id=workflow_id or audit_anchor_id(settings.task_queue),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
 async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     settings = get_settings()
     configure_logging(fmt=settings.log_format, level=settings.log_level)
     await migrate.require_current(settings.database_url)  # the schema is migrated before
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, audit_seal=settings.audit_seal())
     client = await temporal_client.connect(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     worker = build_worker(client, db, settings, interceptors)
+    await start_audit_anchor(client, settings)
     async with worker:
         log.info(
             "worker_started",

@@ -125,7 +125,7 @@ class EntryActivities:
                 outcome="invalid",
                 detail={"problems": [p.model_dump() for p in problems]},
             )
-            await self.db.write(audit.append_records, [refused])
+            await self.db.write(audit.append_records, self.db.audit_seal, [refused])
             log.info("order_entry_invalid", problems=len(problems))
         return ValidateOrderResult(
             problems=problems,

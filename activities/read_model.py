@@ -26,4 +26,4 @@ class ReadModelActivities:
     async def save_order_view(self, inp: SaveOrderViewInput) -> None:
         """Write the order's read-model row (only forward: an older `seq` never overwrites),
         with the audit entries and escalations of the step, in one transaction."""
-        await self.db.write(save_views, [inp])
+        await self.db.write(save_views, self.db.audit_seal, [inp])

@@ -113,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         policy = settings.load_policy()  # a bad policy file stops start-up, naming the line
         await migrate.require_current(settings.database_url)  # the schema is migrated before
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, audit_seal=settings.audit_seal())
         if settings.environment == "development":
             await seed_demo_users(db)
         else:

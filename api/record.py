@@ -45,7 +45,7 @@ async def record_command(
         detail=detail,
     )
     try:
-        await db.write(audit.append, [entry])
+        await db.write(audit.append, db.audit_seal, [entry])
     except Exception as exc:  # the database is down: the answer still goes out
         log.warning("command_not_audited", action=action, order_no=order_no, error=repr(exc))
 

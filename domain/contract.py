@@ -12,9 +12,12 @@ from enum import StrEnum
 
 ORDER_WORKFLOW = "OrderWorkflow"
 RETURN_WORKFLOW = "ReturnWorkflow"
+AUDIT_ANCHOR_WORKFLOW = "AuditAnchorWorkflow"
 
 VIEW_QUERY = "view"
 """Both workflows answer it with their view (`OrderView`, `ReturnView`)."""
+CHECKPOINTS_QUERY = "checkpoints"
+"""The audit anchor answers it with the checkpoints it keeps (`list[AuditCheckpoint]`)."""
 
 
 class OrderUpdate(StrEnum):
@@ -53,3 +56,8 @@ CUSTOMER_ID_ATTRIBUTE = "CustomerId"
 def return_workflow_id(return_no: str) -> str:
     """The return's workflow id: one workflow per return number, ever."""
     return f"return-{return_no}"
+
+
+def audit_anchor_id(task_queue: str) -> str:
+    """The audit anchor's workflow id: one per deployment (its workers' task queue)."""
+    return f"audit-anchor-{task_queue}"

@@ -530,3 +530,4 @@ class ActivityName:
     REFUND_PAYMENTS = "refund_payments"
     CANCEL_INVOICES = "cancel_invoices"
     CREDIT_ORDER = "credit_order"
+    CHECKPOINT_AUDIT = "checkpoint_audit"

@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from domain.audit import AuditSeal
 from store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 # How long a SQLite writer waits for the write lock before it fails. Well under the 30 s a
@@ -56,10 +57,16 @@ class Database:
     statements, a little cheaper than a session); what `writer` gives is one transaction,
     committed on success and rolled back on error. `write`/`read` run a synchronous function
     on a Core connection in one transaction, in a thread (`orm` gives it a session).
+
+    `audit_seal` holds the keys of the audit chain written here (`Settings.audit_seal`); without
+    one, the public development key, which a production deployment's keys never include.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self, url: str, *, echo: bool = False, audit_seal: AuditSeal | None = None
+    ) -> None:
         self.url = make_url(url)
+        self.audit_seal = audit_seal or AuditSeal.development()
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             database = self.url.database

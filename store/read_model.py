@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import SQLModel
 
+from domain.audit import AuditSeal
 from domain.messages import EscalationRecord, Resolution, SaveOrderViewInput
 from store import audit
 
@@ -47,7 +48,7 @@ def _view_upsert(dialect: str) -> Any:
     )
 
 
-def save_views(conn: Connection, saves: list[SaveOrderViewInput]) -> None:
+def save_views(conn: Connection, seal: AuditSeal, saves: list[SaveOrderViewInput]) -> None:
     """Read-model rows of one or more orders, with their audit entries and escalation log.
 
     One statement writes the rows: an order's newest save inserts or replaces its row, and an
@@ -59,7 +60,7 @@ def save_views(conn: Connection, saves: list[SaveOrderViewInput]) -> None:
             newest[inp.view.order_no] = inp
     rows = [_view_row(inp) for inp in newest.values()]
     conn.execute(_view_upsert(conn.dialect.name), rows)
-    audit.append_records(conn, [record for inp in saves for record in inp.audit])
+    audit.append_records(conn, seal, [record for inp in saves for record in inp.audit])
     for inp in saves:
         log_escalations(conn, inp.escalations, inp.resolutions)
 

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import SQLModel
 
+from domain.audit import AuditSeal
 from domain.messages import AuditRecord, Resolution, SaveOrderViewInput
 from domain.money import Money
 from domain.orders import CancellationView, OrderView, TimelineEntry, status_label
@@ -138,11 +139,14 @@ async def repair_order(
     """Undo what the order's records hold open and close it as CANCELLED (`REPAIRED`), in one
     transaction. Each step is idempotent: a second repair finds nothing left to undo and
     answers what the first one recorded."""
-    return await db.write(_repair, order_no, run_status, by, role, source, reason, at)
+    return await db.write(
+        _repair, db.audit_seal, order_no, run_status, by, role, source, reason, at
+    )
 
 
 def _repair(
     conn: Connection,
+    seal: AuditSeal,
     order_no: str,
     run_status: str,
     by: str,
@@ -172,9 +176,9 @@ def _repair(
             return RepairRecord.model_validate(first)
         # Something came back after the first repair (a step still running when the run
         # ended): this repair undid it, and is recorded beside the first.
-        audit.append_records(conn, [_audit(record, role, source, at.isoformat())])
+        audit.append_records(conn, seal, [_audit(record, role, source, at.isoformat())])
         return record
-    save_views(conn, [_closed(view, record, row.seq, row.fingerprint, role, source)])
+    save_views(conn, seal, [_closed(view, record, row.seq, row.fingerprint, role, source)])
     return record
 
 

@@ -287,13 +287,20 @@ class OrderRecord(SQLModel, table=True):
 class AuditEntry(SQLModel, table=True):
     """Append-only record of what was done to which order, by whom, with what outcome.
 
-    Tamper-evident: entry `seq` carries `hash` = SHA-256 of the previous entry's hash and its
-    own content, so changing or deleting any entry breaks every hash after it
-    (`python -m store.audit verify`).
+    The entries form a chain (`domain/audit.py`): entry `seq` (1, 2, ... with no gap, NOT NULL
+    and unique) carries `hash` = HMAC-SHA256, under the audit key named by `key_id`, of its own
+    content, its `seq`, its key id and `prev_hash`, the hash of entry `seq - 1`. Without the key,
+    whoever can write this table cannot edit, insert, reorder or delete an entry, nor re-hash
+    the chain after it, without `python -m store.audit verify` naming the first bad entry, and
+    `GET /audit` marks every entry that does not verify. Deleting the last entries breaks no
+    link: that shows against the checkpoints of the chain's head kept outside the database (the
+    audit anchor in Temporal, or an exported checkpoint), not for entries after the latest one.
+    Nothing protects against someone who holds the key. Entries from before keys (`key_id` "")
+    carry a plain SHA-256 and may only begin the chain, up to `AUDIT_LEGACY_ENTRIES` of them.
     """
 
     id: str = Field(primary_key=True, max_length=64)
-    seq: int | None = Field(default=None, index=True, unique=True)
+    seq: int = Field(index=True, unique=True)
     at: datetime = Field(index=True, sa_type=UTCDateTime)
     order_no: str = Field(index=True, max_length=64)
     action: str = Field(max_length=64)
@@ -304,6 +311,9 @@ class AuditEntry(SQLModel, table=True):
     detail: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     prev_hash: str = Field(default="", max_length=64)
     hash: str = Field(default="", max_length=64)
+    key_id: str = Field(
+        default="", max_length=32, sa_column_kwargs={"server_default": ""}
+    )  # "": before keys
 
 
 class Escalation(SQLModel, table=True):

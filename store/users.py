@@ -21,9 +21,10 @@ USAGE = f"usage: python -m store.users create <username> <{'|'.join(Role)}>"
 
 
 async def create(username: str, role: Role, password: str) -> None:
-    url = get_settings().database_url
+    settings = get_settings()
+    url = settings.database_url
     await migrate.require_current(url)
-    db = Database(url)
+    db = Database(url, audit_seal=settings.audit_seal())
     try:
         async with db.writer() as session:
             if await session.get(User, username) is not None:

@@ -158,6 +158,7 @@ PAYLOAD_KEYS = {"test-1": base64.b64encode(b"test-payload-key-0123456789abcde").
 # The test's own client and worker seal payloads exactly like the API does.
 CONVERTER = data_converter(EncryptionCodec(parse_keys(PAYLOAD_KEYS), "test-1"))
 AUTH_SECRET = "test-token-signing-secret-0123456789abcdef"
+AUDIT_KEYS = {"test-a1": "test-audit-chain-key-0123456789abcdef"}
 
 
 @pytest.fixture(scope="session")
@@ -196,6 +197,8 @@ def settings(
         auth_secret=AUTH_SECRET,
         payload_keys=PAYLOAD_KEYS,
         payload_key_id="test-1",
+        audit_keys=AUDIT_KEYS,
+        audit_key_id="test-a1",
         workflow_sandbox=True,  # every workflow path of the tests passes the sandbox
     )
 
@@ -203,7 +206,7 @@ def settings(
 @pytest.fixture(scope="session")
 async def db(settings: Settings) -> AsyncIterator[Database]:
     await migrate.upgrade(settings.database_url)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, audit_seal=settings.audit_seal())
     yield database
     await database.dispose()
 

@@ -142,6 +142,8 @@ def worker_environment(own: Settings) -> dict[str, str]:
         "AUTH_SECRET": own.auth_secret,
         "PAYLOAD_KEYS": json.dumps(own.payload_keys),
         "PAYLOAD_KEY_ID": own.payload_key_id,
+        "AUDIT_KEYS": json.dumps(own.audit_keys),
+        "AUDIT_KEY_ID": own.audit_key_id,
         "LOG_LEVEL": "WARNING",
     }
     env.pop("NOTIFY_WEBHOOK_URL", None)

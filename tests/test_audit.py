@@ -1,8 +1,8 @@
-"""The audit log: every step of an order, chained by hashes, so tampering shows."""
+"""The audit log: every step of an order, chained by keyed MACs, so tampering shows (the
+tampering cases themselves: test_audit_tamper.py; the anchor: test_audit_anchor.py)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -11,13 +11,13 @@ from sqlalchemy import text
 
 from settings import Settings
 from store.db import Database
-from tests.helpers import Factory, post_ok, run_program, submit_ok
+from tests.helpers import Factory, post_ok, run_program, submit_ok, worker_environment
 
 
-async def verify(settings: Settings) -> subprocess.CompletedProcess[str]:
+async def verify(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m store.audit verify` with the settings' database and audit keys."""
     return await run_program(
-        [sys.executable, "-m", "store.audit", "verify"],
-        env=os.environ | {"DATABASE_URL": settings.database_url},
+        [sys.executable, "-m", "store.audit", "verify", *args], env=worker_environment(settings)
     )
 
 
@@ -45,8 +45,10 @@ async def test_order_steps_are_audited_and_the_chain_verifies(
     assert ("order_approved", "sup.zhang") in [(e["action"], e["actor"]) for e in entries]
     seqs = [e["seq"] for e in entries]
     assert seqs == sorted(seqs) and all(e["hash"] and e["prev_hash"] for e in entries)
+    assert all(e["verified"] and e["problem"] is None for e in entries)
+    assert {e["key_id"] for e in entries} == {settings.audit_key_id}
 
-    result = await verify(settings)
+    result = await verify(settings, "--no-anchor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "audit chain OK" in result.stdout
 
@@ -58,15 +60,20 @@ async def test_order_steps_are_audited_and_the_chain_verifies(
                 id=victim["id"]
             )
         )
-    result = await verify(settings)
-    assert result.returncode == 1 and f"BROKEN at entry {victim['seq']}" in result.stdout
+    result = await verify(settings, "--no-anchor")
+    assert result.returncode == 1 and f"BROKEN at entry {victim['seq']}:" in result.stdout
+    marked = (await api.get("/audit", params={"order_no": order_no})).json()
+    assert [(e["seq"], e["verified"]) for e in marked if not e["verified"]] == [
+        (victim["seq"], False)
+    ]
+    assert "does not match its content" in marked[0]["problem"]
     async with db.writer() as session:
         await session.exec(  # type: ignore[call-overload]
             text("UPDATE auditentry SET actor = :actor WHERE id = :id").bindparams(
                 actor=victim["actor"], id=victim["id"]
             )
         )
-    assert (await verify(settings)).returncode == 0
+    assert (await verify(settings, "--no-anchor")).returncode == 0
 
 
 async def test_the_audit_log_cannot_be_changed_through_the_api(api: httpx.AsyncClient) -> None:

@@ -59,6 +59,8 @@ SUBSTITUTION = re.compile(
 OPERATOR_VALUES = {
     "PAYLOAD_KEYS": json.dumps({"k1": base64.b64encode(b"k" * 32).decode()}),
     "PAYLOAD_KEY_ID": "k1",
+    "AUDIT_KEYS": json.dumps({"a1": "audit-key-set-by-the-operator-0123456789"}),
+    "AUDIT_KEY_ID": "a1",
 }
 OPERATOR_VALUE = "set-by-the-operator-0123456789abcdef"
 # `register NAME TYPE` lines of the temporal-setup script.

@@ -53,7 +53,7 @@ async def test_orders_racing_for_half_the_stock_on_postgresql(
     pg_settings: Settings, temporal_client: Client
 ) -> None:
     app = create_app(pg_settings)
-    db = Database(pg_settings.database_url)
+    db = Database(pg_settings.database_url, audit_seal=pg_settings.audit_seal())
     async with app.router.lifespan_context(app), build_worker(temporal_client, db, pg_settings):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -103,7 +103,7 @@ async def test_a_database_outage_delays_orders_and_loses_nothing(
     from worker import build_worker
 
     app = create_app(own)
-    db = Database(own.database_url)
+    db = Database(own.database_url, audit_seal=own.audit_seal())
     async with app.router.lifespan_context(app), build_worker(temporal_client, db, own):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import Connection, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel
@@ -27,9 +29,12 @@ from temporalio.client import Client
 
 from api.main import create_app
 from bench.stack import libpq_url
+from domain.audit import AuditSeal
 from settings import Settings
 from store import audit, migrate
+from store.audit.check import Report
 from store.db import Database
+from tests.audit_chain import LEGACY_TABLE, legacy_append
 from tests.auth import ActAs
 from tests.conftest import create_customer, create_product
 from tests.helpers import post_ok, postgres_schema, run_program, submit_ok
@@ -38,7 +43,7 @@ from worker import build_worker
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).parent / "fixtures"
 
-Rows = dict[str, dict[tuple[Any, ...], tuple[Any, ...]]]  # table: {primary key: row}
+Rows = dict[str, dict[tuple[Any, ...], dict[str, Any]]]  # table: {primary key: row}
 
 
 @contextmanager
@@ -71,19 +76,41 @@ async def tables_of(url: str) -> set[str]:
         await engine.dispose()
 
 
+def column_names(conn: Connection, table: str) -> set[str]:
+    return {column["name"] for column in inspect(conn).get_columns(table)}
+
+
 async def every_row(url: str) -> Rows:
-    """Every row of every table, by primary key."""
+    """Every row of every table, by primary key, with the columns the database has."""
     engine = create_async_engine(url, poolclass=NullPool)
     rows: Rows = {}
     try:
         async with engine.connect() as conn:
             for table in SQLModel.metadata.sorted_tables:
+                there = await conn.run_sync(column_names, table.name)
+                columns = [column for column in table.columns if column.name in there]
                 key = list(table.primary_key.columns)
-                found = await conn.execute(select(*key, table))
-                rows[table.name] = {tuple(row[: len(key)]): tuple(row[len(key) :]) for row in found}
+                found = await conn.execute(select(*key, *columns))
+                rows[table.name] = {
+                    tuple(row[: len(key)]): dict(
+                        zip([c.name for c in columns], row[len(key) :], strict=True)
+                    )
+                    for row in found
+                }
     finally:
         await engine.dispose()
     return rows
+
+
+def as_before(before: Rows, after: Rows) -> Rows:
+    """`after` with only the columns each table had `before`."""
+    return {
+        table: {
+            key: {name: row[name] for name in next(iter(before[table].values()), row)}
+            for key, row in rows.items()
+        }
+        for table, rows in after.items()
+    }
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
@@ -136,7 +163,7 @@ async def test_the_api_refuses_a_database_that_is_not_migrated(
 async def stack(own: Settings, client: Client) -> AsyncIterator[httpx.AsyncClient]:
     """The API and a worker of their own on `own`'s database and task queue."""
     app = create_app(own)
-    db = Database(own.database_url)
+    db = Database(own.database_url, audit_seal=own.audit_seal())
     try:
         async with (
             app.router.lifespan_context(app),
@@ -176,11 +203,13 @@ async def test_a_database_from_before_migrations_upgrades_in_place_and_its_order
             }
         )
 
-        # The code before migrations, on its database: it knew no revisions, checked none.
+        # The code before migrations, on its database: it knew no revisions, checked none,
+        # and chained its audit entries with plain SHA-256.
         async def unchecked(url: str) -> None:
             pass
 
         monkeypatch.setattr(migrate, "require_current", unchecked)
+        monkeypatch.setattr(audit, "append", legacy_append)
         async with stack(own, temporal_client) as api:
             customer = await create_customer(api, credit_limit=1_000_000)
             product = await create_product(api, unit_price=100, stock_on_hand=1000)
@@ -198,7 +227,9 @@ async def test_a_database_from_before_migrations_upgrades_in_place_and_its_order
         before = await every_row(url)
         assert "alembic_version" not in await tables_of(url)
         await migrate.upgrade(url)
-        assert await every_row(url) == before
+        migrated = await every_row(url)
+        assert as_before(before, migrated) == before
+        assert {row["key_id"] for row in migrated["auditentry"].values()} == {""}
         assert await migrate.differences(url) == []  # as if it had been made by the migrations
 
         async with stack(own, temporal_client) as api:  # checks the revision this time
@@ -214,9 +245,86 @@ async def test_a_database_from_before_migrations_upgrades_in_place_and_its_order
         for table, rows in before.items():
             assert rows.keys() <= after[table].keys(), f"rows of {table} were lost"
         assert before["product"] and before["orderrecord"] and before["payment"]
-        db = Database(url)
+        # Its entries from before keys verify once the verifier is told how many there were
+        # (AUDIT_LEGACY_ENTRIES), and the keyed ones follow them: the chain holds across it.
+        chain = await verify_chain(url, own)
+        why = "unkeyed (plain SHA-256), past the 0 entries from before keys"
+        assert chain.first == (1, why)
+        chain = await verify_chain(url, own, audit_legacy_entries=chain.legacy)
+        assert chain.ok, chain.named
+        assert 0 < chain.legacy < chain.entries
+
+
+async def verify_chain(url: str, own: Settings, **settings: Any) -> Report:
+    db = Database(url, audit_seal=own.model_copy(update=settings).audit_seal())
+    try:
+        return await audit.verify(db)
+    finally:
+        await db.dispose()
+
+
+def audit_entries(prefix: str, count: int, start: int = 0) -> list[dict[str, Any]]:
+    at = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    return [
+        audit.new_entry(
+            id=f"{prefix}-{n}",
+            at=at + timedelta(minutes=n),
+            order_no="SO-LEGACY",
+            action="order_received",
+            actor="sales",
+            outcome="ok",
+            detail={"n": n},
+        )
+        for n in range(start, start + count)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_the_keyed_chain_revision_places_every_entry_and_old_entries_keep_verifying(
+    kind: str, tmp_path: Path
+) -> None:
+    """Revision 0003: an entry without a `seq` gets one after the chain (in `at` order) and is
+    reported, never deleted; the plain SHA-256 entries before keys verify, and keyed ones follow."""
+    seal = AuditSeal.of({"k1": "a-secret-audit-key-of-32-characters-or-more"}, "k1", 5)
+    with empty_database(kind, tmp_path) as url:
+        await migrate.upgrade(url, "0002")
+        db = Database(url, audit_seal=seal)
         try:
-            checked, broken = await audit.verify(db)  # the audit chain holds across it
+            await db.write(legacy_append, seal, audit_entries("old", 5))
+            forged = [  # written past the chain (seq NULL): listed first, verified never
+                {**entry, "seq": None, "prev_hash": "", "hash": "f" * 64}
+                for entry in audit_entries("forged", 2)
+            ]
+            forged[0]["at"] += timedelta(hours=1)  # the later one, though first written
+            await db.write(lambda conn: conn.execute(insert(LEGACY_TABLE), forged))
+            await migrate.upgrade(url)
+            assert await migrate.differences(url) == []
+
+            rows = await db.read(
+                lambda conn: conn.execute(text("SELECT id, seq, key_id FROM auditentry")).all()
+            )
+            placed = {row.id: (row.seq, row.key_id) for row in rows}
+            assert placed == {
+                **{f"old-{n}": (n + 1, "") for n in range(5)},
+                "forged-1": (6, ""),
+                "forged-0": (7, ""),
+            }
+            chain = await audit.verify(db)
+            assert (chain.entries, chain.legacy, chain.bad) == (7, 7, 2)
+            assert chain.first == (
+                6,
+                "unkeyed (plain SHA-256), past the 5 entries from before keys",
+            )
+
+            # The schema now refuses an entry without its place in the chain.
+            nameless = {**forged[0], "id": "forged-again", "seq": None}
+            with pytest.raises(IntegrityError):
+                await db.write(lambda conn: conn.execute(insert(LEGACY_TABLE), [nameless]))
+
+            # New entries are keyed, linked to the last one there, and verify.
+            await db.write(audit.append, seal, audit_entries("new", 3))
+            chain = await audit.verify(db)
+            assert (chain.entries, chain.legacy, chain.bad) == (10, 7, 2)
+            assert [seq for seq, _ in chain.named] == [6, 7]
         finally:
             await db.dispose()
-        assert broken is None and checked > 0

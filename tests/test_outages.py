@@ -101,7 +101,7 @@ async def test_database_unreachable_is_503(settings: Settings) -> None:
     # The lifespan would fail checking the schema; wire the state by hand instead.
     app = create_app(gone)
     app.state.settings = gone
-    app.state.db = Database(gone.database_url)
+    app.state.db = Database(gone.database_url, audit_seal=gone.audit_seal())
     app.state.temporal = TemporalConnection(gone)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     # A validly signed token: checking that it is not revoked needs the database too.

@@ -73,7 +73,7 @@ class Stack:
 
     def __post_init__(self) -> None:
         self.server = start_server(self.db_file, self.port)
-        self.db = Database(self.own.database_url)
+        self.db = Database(self.own.database_url, audit_seal=self.own.audit_seal())
 
     def kill(self) -> None:
         self.server.send_signal(signal.SIGKILL)

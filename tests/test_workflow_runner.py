@@ -31,7 +31,12 @@ from tests import scenarios
 from tests.helpers import Factory, api_for
 from worker import build_worker, workflow_runner
 
-SECRETS: dict[str, Any] = {"auth_secret": "p" * 40, "encrypt_payloads": False}
+SECRETS: dict[str, Any] = {
+    "auth_secret": "p" * 40,
+    "encrypt_payloads": False,
+    "audit_keys": {"a1": "an-audit-key-of-32-characters-or-more"},
+    "audit_key_id": "a1",
+}
 
 
 def test_the_sandbox_is_on_by_default_production_included(
