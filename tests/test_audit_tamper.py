@@ -134,6 +134,7 @@ async def test_an_edited_entry_is_reported(copy: Copy) -> None:
     # A hash no HMAC could be (not even ASCII) is reported the same way, not choked on.
     copy.sql("UPDATE auditentry SET hash = 'ü' WHERE seq = ?", (copy.n,))
     report = await copy.verify()
+    assert report.first is not None
     assert report.named[1] == (copy.n, report.first[1]) and report.bad == 2
 
 
