@@ -8,10 +8,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.approval import ApprovalPolicy
+from domain.entropy import MIN_KEY_BITS, require_strong_secret
 from domain.policy import OrderPolicy, PolicyError, parse_policy
 from payload_codec import EncryptionCodec, parse_keys
 
@@ -117,7 +119,14 @@ class Settings(BaseSettings):
         default="dev-1", description="The key that seals new payloads (rotation: add, then switch)."
     )
     encrypt_payloads: bool = Field(
-        default=True, description="Seal order data in Temporal histories (AES-GCM)."
+        default=True,
+        description="Seal order data in Temporal histories (AES-GCM). Outside development "
+        "false is refused unless ALLOW_UNENCRYPTED_PAYLOADS=true.",
+    )
+    allow_unencrypted_payloads: bool = Field(
+        default=False,
+        description="Accept ENCRYPT_PAYLOADS=false outside development (order data then lies "
+        "in clear in Temporal's histories); the API and the workers log a warning at start-up.",
     )
     codec_cors_origins: list[str] = Field(
         default=["http://127.0.0.1:8233", "http://localhost:8233"],
@@ -134,16 +143,32 @@ class Settings(BaseSettings):
     def _limits_make_sense(self) -> Settings:
         if self.two_level_limit < self.auto_approval_limit:
             raise ValueError("two_level_limit must not be below auto_approval_limit")
+        codec = self.payload_codec()  # keys parse, the active one exists
         if self.environment != "development":
-            # The development defaults are in this public repository: never trust them elsewhere.
-            if self.notify_webhook_url and self.notify_webhook_secret == DEV_WEBHOOK_SECRET:
-                raise ValueError("set NOTIFY_WEBHOOK_SECRET: the development secret is public")
-            if self.auth_secret == DEV_AUTH_SECRET:
-                raise ValueError("set AUTH_SECRET: the development signing key is public")
-            if self.encrypt_payloads and DEV_PAYLOAD_KEY in self.payload_keys.values():
-                raise ValueError("set PAYLOAD_KEYS: the development payload key is public")
-        self.payload_codec()  # keys parse, the active one exists
+            self._refuse_weak_secrets(codec is not None)
         return self
+
+    def _refuse_weak_secrets(self, encrypting: bool) -> None:
+        """Outside development: no public development value, no guessable secret, and order
+        data in Temporal sealed unless that is explicitly given up."""
+        # The development defaults are in this public repository: never trust them elsewhere.
+        if self.notify_webhook_url:
+            if self.notify_webhook_secret == DEV_WEBHOOK_SECRET:
+                raise ValueError("set NOTIFY_WEBHOOK_SECRET: the development secret is public")
+            require_strong_secret("NOTIFY_WEBHOOK_SECRET", self.notify_webhook_secret)
+        if self.auth_secret == DEV_AUTH_SECRET:
+            raise ValueError("set AUTH_SECRET: the development signing key is public")
+        require_strong_secret("AUTH_SECRET", self.auth_secret)
+        if encrypting:
+            if DEV_PAYLOAD_KEY in self.payload_keys.values():
+                raise ValueError("set PAYLOAD_KEYS: the development payload key is public")
+            for key_id, key in parse_keys(self.payload_keys).items():
+                require_strong_secret(f"PAYLOAD_KEYS[{key_id!r}]", key, MIN_KEY_BITS)
+        elif not self.allow_unencrypted_payloads:
+            raise ValueError(
+                "ENCRYPT_PAYLOADS=false outside development leaves order data in clear in "
+                "Temporal's histories: set ALLOW_UNENCRYPTED_PAYLOADS=true to accept that"
+            )
 
     def payload_codec(self) -> EncryptionCodec | None:
         if not self.encrypt_payloads:
@@ -165,6 +190,19 @@ class Settings(BaseSettings):
         except OSError as exc:
             raise PolicyError(f"{self.orders_policy_file}: cannot be read: {exc}") from exc
         return parse_policy(text, source=str(self.orders_policy_file))
+
+
+def warn_if_unencrypted(settings: Settings) -> None:
+    """At every start-up of the API and of a worker: order data goes to Temporal in clear."""
+    if not settings.encrypt_payloads:
+        structlog.get_logger(__name__).warning(
+            "payloads_unencrypted",
+            environment=settings.environment,
+            allowed_by="ALLOW_UNENCRYPTED_PAYLOADS"
+            if settings.environment != "development"
+            else "development",
+            detail="ENCRYPT_PAYLOADS=false: order data lies in clear in Temporal's histories",
+        )
 
 
 def calendar_years() -> list[int]:

@@ -24,7 +24,7 @@ from activities.read_model import ReadModelActivities
 from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
 from logs import OrderLogContext, configure_logging
-from settings import Settings, calendar_years, get_settings
+from settings import Settings, calendar_years, get_settings, warn_if_unencrypted
 from store import migrate
 from store.db import Database
 from workflows.order import OrderWorkflow
@@ -63,6 +63,7 @@ def build_worker(
 ) -> Worker:
     """The worker with every activity; a bad policy file stops it here, naming the line."""
     policy = settings.load_policy()
+    warn_if_unencrypted(settings)
     calendar = policy.calendar.build(calendar_years())
     activities = [
         *EntryActivities(db, settings.approval_policy(), calendar).all(),

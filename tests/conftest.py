@@ -153,7 +153,8 @@ def temporal_client(temporal_env: WorkflowEnvironment) -> Client:
     return temporal_env.client
 
 
-WEBHOOK_SECRET = "test-webhook-secret"
+# Outside development the settings refuse a guessable secret (domain/entropy.py).
+WEBHOOK_SECRET = "test-webhook-secret-7f3a9c1e5b2d80461ca9e2"
 PAYLOAD_KEYS = {"test-1": base64.b64encode(b"test-payload-key-0123456789abcde").decode()}
 # The test's own client and worker seal payloads exactly like the API does.
 CONVERTER = data_converter(EncryptionCodec(parse_keys(PAYLOAD_KEYS), "test-1"))

@@ -7,6 +7,7 @@ Requests here carry their own `Authorization` header, so the test client's sign-
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 import uuid
@@ -317,7 +318,7 @@ def test_settings_refuse_the_development_secrets_outside_development() -> None:
     with pytest.raises(ValidationError, match="NOTIFY_WEBHOOK_SECRET"):
         Settings(
             environment="production",
-            auth_secret="x" * 40,
+            auth_secret=secrets.token_urlsafe(32),
             notify_webhook_url="http://hooks.example/x",
         )
     assert Settings(environment="development").auth_secret == DEV_AUTH_SECRET

@@ -31,7 +31,11 @@ from tests import scenarios
 from tests.helpers import Factory, api_for
 from worker import build_worker, workflow_runner
 
-SECRETS: dict[str, Any] = {"auth_secret": "p" * 40, "encrypt_payloads": False}
+SECRETS: dict[str, Any] = {
+    "auth_secret": "runner-test-secret-5d0e8b3f1a7c9246e0b4",
+    "encrypt_payloads": False,
+    "allow_unencrypted_payloads": True,
+}
 
 
 def test_the_sandbox_is_on_by_default_production_included(
