@@ -107,7 +107,10 @@ class Settings(BaseSettings):
         "0: check every request.",
     )
     access_token_minutes: int = Field(
-        default=60, gt=0, le=7 * 24 * 60, description="How long a signed-in token lasts."
+        default=60,
+        gt=0,
+        le=7 * 24 * 60,
+        description="How long a signed-in token lasts; a token claiming a longer life is refused.",
     )
 
     payload_keys: dict[str, str] = Field(

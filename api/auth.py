@@ -34,6 +34,8 @@ from store.tables import ApiKey, Customer, RevokedToken, User
 
 API_KEY_PREFIX = "sok_"
 ALGORITHM = "HS256"
+# Clock skew between API processes that a token's lifetime may show.
+LIFETIME_LEEWAY = timedelta(seconds=60)
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -159,6 +161,8 @@ async def _from_token(token: str, db: Database, settings: Settings, source: str)
         raise unauthorized("The token has expired; sign in again") from exc
     except jwt.PyJWTError as exc:
         raise unauthorized("The token is not valid") from exc
+    if _lifetime_too_long(claims, settings):
+        raise unauthorized("The token claims a longer life than this API grants; sign in again")
     async with db.reader() as session:
         user = await session.get(User, str(claims["sub"]))
         revoked = await session.get(RevokedToken, str(claims["jti"]))
@@ -182,6 +186,18 @@ async def _from_token(token: str, db: Database, settings: Settings, source: str)
         jti=str(claims["jti"]),
         expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
     )
+
+
+def _lifetime_too_long(claims: dict[str, Any], settings: Settings) -> bool:
+    """A token, even one signed with our key, living longer than ACCESS_TOKEN_MINUTES: from
+    its issue (`exp - iat`) or from now (`exp` far ahead with a recent `iat`)."""
+    longest = timedelta(minutes=settings.access_token_minutes) + LIFETIME_LEEWAY
+    try:
+        issued = datetime.fromtimestamp(float(claims["iat"]), UTC)
+        expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return True
+    return expires - issued > longest or expires - datetime.now(UTC) > longest
 
 
 async def _from_api_key(key: str, db: Database, source: str) -> Principal:
