@@ -3,6 +3,7 @@
 Every route declares the permission it needs (`Allowed(Permission.X)`); the caller's identity
 and role come from the token, never from the request body. 401 for a missing, malformed,
 expired or revoked credential; 403 naming the permission the caller's role lacks.
+An API key acts as `key:<name>`, never as the person of that name.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
 from api.record import record_command
-from domain.auth import Permission, allows, roles_with
+from domain.auth import API_KEY_NAMESPACE, Permission, allows, api_key_caller, roles_with
 from domain.passwords import hash_password, verify_password
 from settings import Settings
 from store.db import Database
@@ -84,8 +85,10 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 async def authenticate(db: Database, settings: Settings, username: str, password: str) -> User:
-    async with db.reader() as session:
-        user = await session.get(User, username)
+    user = None
+    if not username.startswith(API_KEY_NAMESPACE):  # an API key's caller, never a user
+        async with db.reader() as session:
+            user = await session.get(User, username)
     stored = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_password, password, stored)
     if user is None or not ok or not user.active or not _may_sign_in(user, settings):
@@ -211,7 +214,7 @@ async def _from_api_key(key: str, db: Database, source: str) -> Principal:
         raise unauthorized("The API key has been revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise unauthorized("The API key has expired")
-    return Principal(name=row.name, role=row.role, via="api_key", source=source)
+    return Principal(name=api_key_caller(row.name), role=row.role, via="api_key", source=source)
 
 
 def client_address(request: Request) -> str:

@@ -187,8 +187,9 @@ async def test_api_keys_for_machines_are_stored_as_hashes_and_revocable(
         "/orders", json=order_body(customer["customer_id"], product["sku"]), headers=headers
     )
     assert order.status_code == 201, order.text
-    assert order.json()["entered_by"] == "erp-bridge"
-    assert (await api.get("/auth/me", headers=headers)).json()["via"] == "api_key"
+    assert order.json()["entered_by"] == "key:erp-bridge"
+    me = (await api.get("/auth/me", headers=headers)).json()
+    assert (me["username"], me["via"]) == ("key:erp-bridge", "api_key")
     async with db.reader() as session:
         row = await session.get(ApiKey, created.json()["id"])
     assert row is not None and key not in row.secret_hash and row.secret_hash not in key

@@ -1,5 +1,6 @@
-"""Credentials that are what they say: no token outlives ACCESS_TOKEN_MINUTES, whatever it
-claims and whoever signed it.
+"""Credentials that are what they say: an API key acts as `key:<name>`, never as the person
+of that name (on orders and on the audit trail), and no token outlives ACCESS_TOKEN_MINUTES,
+whatever it claims and whoever signed it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,16 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
+from sqlmodel import col, select
 
 from settings import Settings
+from store.db import Database
+from store.tables import AuditEntry
+from store.users import main as users_cli
 from tests.auth import bearer
-from tests.test_auth import sign_in
+from tests.helpers import Factory
+from tests.test_auth import PASSWORD, order_body, sign_in
 
 
 async def test_a_token_claiming_a_longer_life_than_the_api_grants_is_401(
@@ -42,3 +49,44 @@ async def test_a_token_claiming_a_longer_life_than_the_api_grants_is_401(
     ):
         response = await api.get("/auth/me", headers=forged)
         assert response.status_code == 401, response.text
+
+
+async def test_an_api_key_acts_as_key_name_never_as_the_person_of_that_name(
+    api: httpx.AsyncClient, db: Database, new_customer: Factory, new_product: Factory
+) -> None:
+    """A key named like a person, with another role: its actions are the key's, not theirs."""
+    customer, product = await new_customer(), await new_product()
+    person, sales = await sign_in(api, "sales")
+    created = await api.post("/api-keys", json={"name": person, "role": "approver_l1"})
+    assert created.status_code == 201, created.text  # the name is free: keys have their own
+    assert created.json()["acts_as"] == f"key:{person}"
+    key = bearer(created.json()["key"])
+    body = order_body(customer["customer_id"], product["sku"], priority="rush")
+    order = (await api.post("/orders", json=body, headers=sales)).json()
+    assert order["entered_by"] == person and order["status"] == "PENDING_APPROVAL"
+    # The person entered it; the key is someone else, and is recorded as itself.
+    approved = await api.post(f"/orders/{order['order_no']}/approve", json={}, headers=key)
+    assert approved.status_code == 200, approved.text
+    assert [d["approver"] for d in approved.json()["approvals"]] == [f"key:{person}"]
+    refused = await api.post(f"/orders/{order['order_no']}/hold", json={"reason": "x"}, headers=key)
+    assert refused.status_code == 403
+    async with db.reader() as session:
+        rows = (
+            await session.exec(
+                select(AuditEntry)
+                .where(col(AuditEntry.order_no) == order["order_no"])
+                .where(col(AuditEntry.role) != "")
+                .order_by(col(AuditEntry.seq))
+            )
+        ).all()
+    by_action = {r.action: (r.actor, r.role, r.source.split("@")[0]) for r in rows}
+    assert by_action["order_received"] == (person, "sales", "token")
+    assert by_action["order_approved"] == (f"key:{person}", "approver_l1", "api_key")
+    assert by_action["command:hold_order"] == (f"key:{person}", "approver_l1", "api_key")
+    # No person can take a key's name, through the API or the command line.
+    taken = await api.post(
+        "/users", json={"username": f"key:{person}", "password": PASSWORD, "role": "sales"}
+    )
+    assert taken.status_code == 422
+    with pytest.raises(SystemExit, match="user name"):
+        users_cli(["create", f"key:{person}", "admin"])

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlmodel import col, select
 
 from api.auth import (
@@ -22,7 +22,7 @@ from api.auth import (
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
-from domain.auth import ROLE_PERMISSIONS, Permission, Role
+from domain.auth import NAME_PATTERN, ROLE_PERMISSIONS, Permission, Role, api_key_caller
 from domain.passwords import hash_password
 from store.tables import ApiKey, User, UserBase
 
@@ -35,7 +35,8 @@ ERRORS: dict[int | str, dict[str, str]] = {
 Admin = Annotated[Principal, allowed(Permission.USERS_MANAGE)]
 # Cleared after every change to users, tokens or keys: it takes effect at once.
 Principals = Annotated[PrincipalCache, Depends(principal_cache)]
-Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+# No `:` in a name: `key:<name>` is an API key's caller, never a user.
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 
 
@@ -46,7 +47,7 @@ class Token(BaseModel):
 
 
 class Me(BaseModel):
-    username: str
+    username: str = Field(description="A user's name, or `key:<name>` for an API key.")
     role: Role
     via: str = Field(description="`token` (a signed-in user) or `api_key`.")
     permissions: list[Permission]
@@ -177,7 +178,10 @@ async def update_user(
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Username = Field(description="The machine client, e.g. `erp-bridge`; recorded as actor.")
+    name: Username = Field(
+        description="The machine client, e.g. `erp-bridge`; it acts as `key:<name>` (on the "
+        "audit trail, as an order's `entered_by`, …), never as a user of that name."
+    )
     role: Role = Role.INTEGRATOR
     expires_in_days: int | None = Field(default=None, gt=0, le=3650)
 
@@ -190,6 +194,11 @@ class ApiKeyPublic(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+
+    @computed_field(description="Who the key acts as: `key:<name>`.")  # type: ignore[prop-decorator]
+    @property
+    def acts_as(self) -> str:
+        return api_key_caller(self.name)
 
 
 class ApiKeyCreated(ApiKeyPublic):
