@@ -113,6 +113,38 @@ class Settings(BaseSettings):
         description="How long a signed-in token lasts; a token claiming a longer life is refused.",
     )
 
+    # Sign-in throttling: failed attempts at a password or an API key's secret, counted in the
+    # database (every API process shares them) per account or key and per client address.
+    sign_in_free_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed attempts an account (or an API key) gets before back-off.",
+    )
+    sign_in_free_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        description="Failed attempts one client address gets, over all accounts and keys, "
+        "before back-off (offices behind one address share it).",
+    )
+    sign_in_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="The first back-off; it doubles with every further failure.",
+    )
+    sign_in_max_backoff_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="The longest back-off."
+    )
+    sign_in_forget_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="Failures are forgotten this long after the last one (at least the "
+        "longest back-off).",
+    )
+
     payload_keys: dict[str, str] = Field(
         default={"dev-1": DEV_PAYLOAD_KEY},
         description="AES-256 keys for Temporal payloads, by key id, base64 (JSON object in the "
@@ -146,6 +178,12 @@ class Settings(BaseSettings):
     def _limits_make_sense(self) -> Settings:
         if self.two_level_limit < self.auto_approval_limit:
             raise ValueError("two_level_limit must not be below auto_approval_limit")
+        if self.sign_in_max_backoff_seconds < self.sign_in_backoff_seconds:
+            raise ValueError(
+                "sign_in_max_backoff_seconds must not be below sign_in_backoff_seconds"
+            )
+        if self.sign_in_forget_seconds < self.sign_in_max_backoff_seconds:
+            raise ValueError("sign_in_forget_seconds must not be below sign_in_max_backoff_seconds")
         codec = self.payload_codec()  # keys parse, the active one exists
         if self.environment != "development":
             self._refuse_weak_secrets(codec is not None)

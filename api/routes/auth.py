@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlmodel import col, select
 
 from api.auth import (
+    TOO_MANY_ATTEMPTS,
     PrincipalCache,
     allowed,
     authenticate,
+    client_address,
     current_principal,
     issue_token,
     new_api_key,
@@ -28,9 +30,10 @@ from store.tables import ApiKey, User, UserBase
 
 router = APIRouter(tags=["auth"])
 
-ERRORS: dict[int | str, dict[str, str]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid, expired or revoked credentials"},
     403: {"description": "The caller's role lacks the permission"},
+    429: TOO_MANY_ATTEMPTS,
 }
 Admin = Annotated[Principal, allowed(Permission.USERS_MANAGE)]
 # Cleared after every change to users, tokens or keys: it takes effect at once.
@@ -56,15 +59,28 @@ class Me(BaseModel):
     expires_at: datetime | None
 
 
-@router.post("/auth/token", responses={401: ERRORS[401]})
+@router.post(
+    "/auth/token",
+    responses={
+        401: {"description": "Incorrect username or password"},
+        429: TOO_MANY_ATTEMPTS,
+    },
+)
 async def sign_in(
+    request: Request,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=200)],
     db: DbDep,
     settings: SettingsDep,
 ) -> Token:
-    """OAuth2 password flow: `username` and `password` as form fields; a bearer token back."""
-    user = await authenticate(db, settings, username, password)
+    """OAuth2 password flow: `username` and `password` as form fields; a bearer token back.
+
+    Failed attempts back off exponentially per account and per client address (shared by
+    every API process): past the free ones (`SIGN_IN_FREE_FAILURES`,
+    `SIGN_IN_FREE_FAILURES_PER_ADDRESS`) every attempt, the right password too, is answered
+    429 with `Retry-After` until the back-off passes. A success forgets the account's failures.
+    """
+    user = await authenticate(db, settings, username, password, client_address(request))
     token, expires_in = issue_token(user, settings)
     return Token(access_token=token, expires_in=expires_in)
 
