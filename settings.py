@@ -8,11 +8,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import structlog
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.approval import ApprovalPolicy
 from domain.audit import DEVELOPMENT_KEYS, AuditSeal
+from domain.entropy import MIN_KEY_BITS, require_strong_secret
 from domain.policy import OrderPolicy, PolicyError, parse_policy
 from payload_codec import EncryptionCodec, parse_keys
 
@@ -106,7 +108,42 @@ class Settings(BaseSettings):
         "0: check every request.",
     )
     access_token_minutes: int = Field(
-        default=60, gt=0, le=7 * 24 * 60, description="How long a signed-in token lasts."
+        default=60,
+        gt=0,
+        le=7 * 24 * 60,
+        description="How long a signed-in token lasts; a token claiming a longer life is refused.",
+    )
+
+    # Sign-in throttling: failed attempts at a password or an API key's secret, counted in the
+    # database (every API process shares them) per account or key and per client address.
+    sign_in_free_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Failed attempts an account (or an API key) gets before back-off.",
+    )
+    sign_in_free_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        le=1_000_000,
+        description="Failed attempts one client address gets, over all accounts and keys, "
+        "before back-off (offices behind one address share it).",
+    )
+    sign_in_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="The first back-off; it doubles with every further failure.",
+    )
+    sign_in_max_backoff_seconds: float = Field(
+        default=900.0, gt=0, le=86_400, description="The longest back-off."
+    )
+    sign_in_forget_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        le=30 * 86_400,
+        description="Failures are forgotten this long after the last one (at least the "
+        "longest back-off).",
     )
 
     payload_keys: dict[str, str] = Field(
@@ -118,7 +155,14 @@ class Settings(BaseSettings):
         default="dev-1", description="The key that seals new payloads (rotation: add, then switch)."
     )
     encrypt_payloads: bool = Field(
-        default=True, description="Seal order data in Temporal histories (AES-GCM)."
+        default=True,
+        description="Seal order data in Temporal histories (AES-GCM). Outside development "
+        "false is refused unless ALLOW_UNENCRYPTED_PAYLOADS=true.",
+    )
+    allow_unencrypted_payloads: bool = Field(
+        default=False,
+        description="Accept ENCRYPT_PAYLOADS=false outside development (order data then lies "
+        "in clear in Temporal's histories); the API and the workers log a warning at start-up.",
     )
     audit_keys: dict[str, str] = Field(
         default=DEVELOPMENT_KEYS,
@@ -156,19 +200,43 @@ class Settings(BaseSettings):
     def _limits_make_sense(self) -> Settings:
         if self.two_level_limit < self.auto_approval_limit:
             raise ValueError("two_level_limit must not be below auto_approval_limit")
+        if self.sign_in_max_backoff_seconds < self.sign_in_backoff_seconds:
+            raise ValueError(
+                "sign_in_max_backoff_seconds must not be below sign_in_backoff_seconds"
+            )
+        if self.sign_in_forget_seconds < self.sign_in_max_backoff_seconds:
+            raise ValueError("sign_in_forget_seconds must not be below sign_in_max_backoff_seconds")
+        codec = self.payload_codec()  # keys parse, the active one exists
         if self.environment != "development":
-            # The development defaults are in this public repository: never trust them elsewhere.
-            if self.notify_webhook_url and self.notify_webhook_secret == DEV_WEBHOOK_SECRET:
-                raise ValueError("set NOTIFY_WEBHOOK_SECRET: the development secret is public")
-            if self.auth_secret == DEV_AUTH_SECRET:
-                raise ValueError("set AUTH_SECRET: the development signing key is public")
-            if self.encrypt_payloads and DEV_PAYLOAD_KEY in self.payload_keys.values():
-                raise ValueError("set PAYLOAD_KEYS: the development payload key is public")
-            if set(DEVELOPMENT_KEYS.values()) & set(self.audit_keys.values()):
-                raise ValueError("set AUDIT_KEYS: the development audit key is public")
-        self.payload_codec()  # keys parse, the active one exists
-        self.audit_seal()  # the same for the audit keys
+            self._refuse_weak_secrets(codec is not None)
+        self.audit_seal()  # the audit keys parse, the active one exists
         return self
+
+    def _refuse_weak_secrets(self, encrypting: bool) -> None:
+        """Outside development: no public development value, no guessable secret, and order
+        data in Temporal sealed unless that is explicitly given up."""
+        # The development defaults are in this public repository: never trust them elsewhere.
+        if self.notify_webhook_url:
+            if self.notify_webhook_secret == DEV_WEBHOOK_SECRET:
+                raise ValueError("set NOTIFY_WEBHOOK_SECRET: the development secret is public")
+            require_strong_secret("NOTIFY_WEBHOOK_SECRET", self.notify_webhook_secret)
+        if self.auth_secret == DEV_AUTH_SECRET:
+            raise ValueError("set AUTH_SECRET: the development signing key is public")
+        require_strong_secret("AUTH_SECRET", self.auth_secret)
+        if set(DEVELOPMENT_KEYS.values()) & set(self.audit_keys.values()):
+            raise ValueError("set AUDIT_KEYS: the development audit key is public")
+        for key_id, secret in self.audit_keys.items():
+            require_strong_secret(f"AUDIT_KEYS[{key_id!r}]", secret)
+        if encrypting:
+            if DEV_PAYLOAD_KEY in self.payload_keys.values():
+                raise ValueError("set PAYLOAD_KEYS: the development payload key is public")
+            for key_id, key in parse_keys(self.payload_keys).items():
+                require_strong_secret(f"PAYLOAD_KEYS[{key_id!r}]", key, MIN_KEY_BITS)
+        elif not self.allow_unencrypted_payloads:
+            raise ValueError(
+                "ENCRYPT_PAYLOADS=false outside development leaves order data in clear in "
+                "Temporal's histories: set ALLOW_UNENCRYPTED_PAYLOADS=true to accept that"
+            )
 
     def payload_codec(self) -> EncryptionCodec | None:
         if not self.encrypt_payloads:
@@ -193,6 +261,19 @@ class Settings(BaseSettings):
         except OSError as exc:
             raise PolicyError(f"{self.orders_policy_file}: cannot be read: {exc}") from exc
         return parse_policy(text, source=str(self.orders_policy_file))
+
+
+def warn_if_unencrypted(settings: Settings) -> None:
+    """At every start-up of the API and of a worker: order data goes to Temporal in clear."""
+    if not settings.encrypt_payloads:
+        structlog.get_logger(__name__).warning(
+            "payloads_unencrypted",
+            environment=settings.environment,
+            allowed_by="ALLOW_UNENCRYPTED_PAYLOADS"
+            if settings.environment != "development"
+            else "development",
+            detail="ENCRYPT_PAYLOADS=false: order data lies in clear in Temporal's histories",
+        )
 
 
 def calendar_years() -> list[int]:

@@ -28,7 +28,7 @@ from activities.shipping import ShippingActivities
 from domain.audit import AuditAnchorInput
 from domain.contract import audit_anchor_id
 from logs import OrderLogContext, configure_logging
-from settings import Settings, calendar_years, get_settings
+from settings import Settings, calendar_years, get_settings, warn_if_unencrypted
 from store import migrate
 from store.db import Database
 from workflows.audit_anchor import AuditAnchorWorkflow
@@ -68,6 +68,7 @@ def build_worker(
 ) -> Worker:
     """The worker with every activity; a bad policy file stops it here, naming the line."""
     policy = settings.load_policy()
+    warn_if_unencrypted(settings)
     calendar = policy.calendar.build(calendar_years())
     activities = [
         *EntryActivities(db, settings.approval_policy(), calendar).all(),

@@ -2,7 +2,9 @@
 
 Every route declares the permission it needs (`Allowed(Permission.X)`); the caller's identity
 and role come from the token, never from the request body. 401 for a missing, malformed,
-expired or revoked credential; 403 naming the permission the caller's role lacks.
+expired or revoked credential; 403 naming the permission the caller's role lacks; 429 while
+failed attempts at a password or an API key keep it or its address in back-off (`api.throttle`).
+An API key acts as `key:<name>`, never as the person of that name.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from sqlmodel import col, select
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
-from api.record import record_command
-from domain.auth import Permission, allows, roles_with
+from api.record import record_attempt, record_command
+from api.throttle import Attempt, Throttle, Throttled, ThrottlePolicy
+from domain.auth import API_KEY_NAMESPACE, Permission, allows, api_key_caller, roles_with
 from domain.passwords import hash_password, verify_password
 from settings import Settings
 from store.db import Database
@@ -34,6 +37,8 @@ from store.tables import ApiKey, Customer, RevokedToken, User
 
 API_KEY_PREFIX = "sok_"
 ALGORITHM = "HS256"
+# Clock skew between API processes that a token's lifetime may show.
+LIFETIME_LEEWAY = timedelta(seconds=60)
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -81,14 +86,55 @@ async def principal_cache(request: Request) -> PrincipalCache:
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-async def authenticate(db: Database, settings: Settings, username: str, password: str) -> User:
-    async with db.reader() as session:
-        user = await session.get(User, username)
+async def authenticate(
+    db: Database, settings: Settings, username: str, password: str, address: str
+) -> User:
+    """The user whose password this is, for a sign-in from `address`: 401 for a wrong one,
+    429 while the account or the address is in back-off; each refusal is on the audit trail."""
+    throttle = Throttle(db, ThrottlePolicy.from_settings(settings), "password")
+    attempt = await _checked(throttle, username, address, "sign_in", actor=username)
+    user = None
+    if not username.startswith(API_KEY_NAMESPACE):  # an API key's caller, never a user
+        async with db.reader() as session:
+            user = await session.get(User, username)
     stored = user.password_hash if user is not None else _DUMMY_HASH
     ok = await asyncio.to_thread(verify_password, password, stored)
     if user is None or not ok or not user.active or not _may_sign_in(user, settings):
+        backoff = await throttle.failed(attempt)
+        role = user.role.value if user is not None else ""
+        await _refused(db, "sign_in", username, role, address, 401, backoff_seconds=backoff)
         raise unauthorized("Incorrect username or password", error="invalid_grant")
+    await throttle.succeeded(attempt)
     return user
+
+
+async def _checked(
+    throttle: Throttle, account: str | None, address: str, action: str, *, actor: str
+) -> Attempt:
+    """`throttle.check`, a refusal recorded and answered 429."""
+    try:
+        return await throttle.check(account, address)
+    except Throttled as throttled:
+        await _refused(throttle.db, action, actor, "", address, 429, blocked=throttled.keys)
+        what = "signing in" if throttle.scope == "password" else "an API key"
+        raise throttled.problem(what) from None
+
+
+async def _refused(
+    db: Database, action: str, actor: str, role: str, address: str, status: int, **detail: Any
+) -> None:
+    """A refused attempt on the audit trail, under the name it claimed (and that name's role,
+    when it is known)."""
+    via = "password" if action == "sign_in" else "api_key"
+    await record_attempt(
+        db,
+        actor=actor,
+        role=role,
+        source=f"{via}@{address}"[:120],
+        action=action,
+        outcome=f"refused:{status}",
+        detail=detail,
+    )
 
 
 async def revoke_token(db: Database, principal: Principal, cache: PrincipalCache) -> None:
@@ -159,6 +205,8 @@ async def _from_token(token: str, db: Database, settings: Settings, source: str)
         raise unauthorized("The token has expired; sign in again") from exc
     except jwt.PyJWTError as exc:
         raise unauthorized("The token is not valid") from exc
+    if _lifetime_too_long(claims, settings):
+        raise unauthorized("The token claims a longer life than this API grants; sign in again")
     async with db.reader() as session:
         user = await session.get(User, str(claims["sub"]))
         revoked = await session.get(RevokedToken, str(claims["jti"]))
@@ -184,18 +232,51 @@ async def _from_token(token: str, db: Database, settings: Settings, source: str)
     )
 
 
-async def _from_api_key(key: str, db: Database, source: str) -> Principal:
+def _lifetime_too_long(claims: dict[str, Any], settings: Settings) -> bool:
+    """A token, even one signed with our key, living longer than ACCESS_TOKEN_MINUTES: from
+    its issue (`exp - iat`) or from now (`exp` far ahead with a recent `iat`)."""
+    longest = timedelta(minutes=settings.access_token_minutes) + LIFETIME_LEEWAY
+    try:
+        issued = datetime.fromtimestamp(float(claims["iat"]), UTC)
+        expires = datetime.fromtimestamp(float(claims["exp"]), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return True
+    return expires - issued > longest or expires - datetime.now(UTC) > longest
+
+
+async def _from_api_key(key: str, db: Database, settings: Settings, source: str) -> Principal:
     key_id, _, secret = key.removeprefix(API_KEY_PREFIX).partition(".")
     async with db.reader() as session:
         row = await session.get(ApiKey, key_id) if key_id and secret else None
+    # A key that exists is throttled by its id; any attempt by its address.
+    throttle = Throttle(db, ThrottlePolicy.from_settings(settings), "api_key")
+    actor = api_key_caller(row.name) if row is not None else api_key_caller("?")
+    attempt = await _checked(throttle, row.id if row else None, source, "api_key", actor=actor)
     if row is None or not hmac.compare_digest(row.secret_hash, _secret_hash(secret)):
+        backoff = await throttle.failed(attempt)
+        role = row.role.value if row is not None else ""
+        detail = {"key_id": key_id[:32], "backoff_seconds": backoff}
+        await _refused(db, "api_key", actor, role, source, 401, **detail)
         raise unauthorized("The API key is not valid")
+    await throttle.succeeded(attempt)
     now = datetime.now(UTC)
     if row.revoked_at is not None:
         raise unauthorized("The API key has been revoked")
     if row.expires_at is not None and row.expires_at <= now:
         raise unauthorized("The API key has expired")
-    return Principal(name=row.name, role=row.role, via="api_key", source=source)
+    return Principal(name=actor, role=row.role, via="api_key", source=source)
+
+
+TOO_MANY_ATTEMPTS: dict[str, Any] = {
+    "description": "Too many failed attempts at a password or an API key for this account, "
+    "key or client address: refused unchecked until the back-off passes, the right secret too",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until the back-off passes.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 
 
 def client_address(request: Request) -> str:
@@ -226,7 +307,7 @@ async def principal_for(
         principal = replace(principal, source=source)
     else:
         if token.startswith(API_KEY_PREFIX):
-            principal = await _from_api_key(token, db, source)
+            principal = await _from_api_key(token, db, settings, source)
         else:
             principal = await _from_token(token, db, settings, source)
         cache.put(token, principal)
@@ -282,6 +363,7 @@ def document_permissions(routes: list[Any]) -> None:
         route.openapi_extra = (route.openapi_extra or {}) | {"x-permission": permission.value}
         route.responses.setdefault(401, {"description": "Missing, invalid or expired token"})
         route.responses.setdefault(403, {"description": f"The role lacks `{permission}`"})
+        route.responses.setdefault(429, TOO_MANY_ATTEMPTS)
         note = f"Permission `{permission}` (roles: {', '.join(roles_with(permission))})."
         route.description = f"{route.description}\n\n{note}".strip()
 

@@ -39,6 +39,7 @@ TITLES = {
     409: "Conflict",
     413: "Request too large",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }

@@ -29,7 +29,7 @@ from api.routes import (
     reports,
     returns,
 )
-from settings import Settings, calendar_years, get_settings
+from settings import Settings, calendar_years, get_settings, warn_if_unencrypted
 from store import migrate
 from store.db import Database
 from store.seed import disable_demo_users, seed_demo_users
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.policy = policy
         app.state.calendar = policy.calendar.build(calendar_years())
         app.state.temporal = TemporalConnection(settings)
+        warn_if_unencrypted(settings)
         log.info("api_started", database=db.url.render_as_string(hide_password=True))
         yield
         await db.dispose()

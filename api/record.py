@@ -33,14 +33,39 @@ async def record_command(
 ) -> None:
     """Append one entry before the answer goes out; a failure to write it is logged, never
     hides the command's answer."""
+    await record_attempt(
+        db,
+        actor=principal.name,
+        role=principal.role.value,
+        source=principal.caller.source,
+        action=action,
+        outcome=outcome,
+        order_no=order_no,
+        detail=detail,
+    )
+
+
+async def record_attempt(
+    db: Database,
+    *,
+    actor: str,
+    role: str,
+    source: str,
+    action: str,
+    outcome: str,
+    order_no: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`record_command` for a caller who is not (yet) a principal: a refused sign-in or API
+    key, recorded under the name it claimed (`role` empty when that is unknown)."""
     entry = audit.new_entry(
         id=uuid.uuid4().hex,
         at=datetime.now(UTC),
         order_no=order_no,
         action=f"command:{action}",
-        actor=principal.name,
-        role=principal.role.value,
-        source=principal.caller.source,
+        actor=actor,
+        role=role,
+        source=source,
         outcome=outcome,
         detail=detail,
     )

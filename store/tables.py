@@ -392,13 +392,14 @@ class User(UserBase, table=True):
 
 
 class ApiKey(SQLModel, table=True):
-    """A long-lived key for a machine client; only the SHA-256 of its secret is stored."""
+    """A long-lived key for a machine client; only the SHA-256 of its secret is stored. Its
+    `name` is stored as given; the caller it makes is `key:<name>` (`api.auth`)."""
 
     id: str = Field(primary_key=True, max_length=32)
     name: str = Field(max_length=64)
     role: Role = Field(max_length=32)
     secret_hash: str = Field(max_length=64)
-    created_by: str = Field(max_length=64)
+    created_by: str = Field(max_length=120)  # a user, or `key:<name>` (an admin key)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -410,3 +411,13 @@ class RevokedToken(SQLModel, table=True):
     jti: str = Field(primary_key=True, max_length=64)
     username: str = Field(max_length=64)
     expires_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed attempts at a secret (a password, an API key's secret) for one account, key or
+    client address: what every API process consults before checking one (`store.throttle`)."""
+
+    key: str = Field(primary_key=True, max_length=200)  # e.g. `password:account:li.wei`
+    failures: int = Field(default=0, description="Since the last success or forgotten spell.")
+    last_failure_at: datetime = Field(index=True, sa_type=UTCDateTime)
+    blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

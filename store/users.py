@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import getpass
 import os
+import re
 import sys
 
-from domain.auth import Role
+from domain.auth import NAME_PATTERN, Role
 from domain.passwords import hash_password
 from settings import get_settings
 from store import migrate
@@ -37,6 +38,9 @@ async def create(username: str, role: Role, password: str) -> None:
 def main(argv: list[str]) -> None:
     if len(argv) != 3 or argv[0] != "create" or argv[2] not in set(Role):
         raise SystemExit(USAGE)
+    if not re.fullmatch(NAME_PATTERN, argv[1]) or len(argv[1]) > 64:
+        # As POST /users: no `:`, so no user is named like an API key's caller (`key:…`).
+        raise SystemExit("a user name is 1-64 of A-Z a-z 0-9 _ . @ -")
     password = os.environ.get("USER_PASSWORD") or getpass.getpass("password: ")
     if len(password) < 8:
         raise SystemExit("the password needs at least 8 characters")

@@ -279,7 +279,7 @@ async def test_forged_entries_are_marked_by_get_audit_and_reported(
 async def test_rotating_the_key_keeps_older_entries_verifying(
     copy: Copy, settings: Settings
 ) -> None:
-    keys = settings.audit_keys | {"test-a2": "the-next-audit-key-0123456789abcdef"}
+    keys = settings.audit_keys | {"test-a2": "next-audit-key-Rb7mW2qX9sLc4NvT8hKz1FpY"}
     rotated = settings.model_copy(update={"audit_keys": keys, "audit_key_id": "test-a2"})
     db = Database(copy.url, audit_seal=rotated.audit_seal())
     try:
@@ -333,7 +333,11 @@ async def test_entries_from_before_keys_verify_only_as_the_start_the_verifier_wa
 
 
 async def test_the_settings_refuse_a_public_or_missing_audit_key_outside_development() -> None:
-    secrets: dict[str, Any] = {"auth_secret": "s" * 40, "encrypt_payloads": False}
+    secrets: dict[str, Any] = {
+        "auth_secret": "auth-secret-Hx4tM9wQ2zR7vK1cN6bY3pLs",
+        "encrypt_payloads": False,
+        "allow_unencrypted_payloads": True,
+    }
     with pytest.raises(ValidationError, match="AUDIT_KEYS"):
         Settings(environment="production", **secrets)  # none set: the development key
     key = {"k1": "Zq8v3LrT0pXw5NcY7bHs2JdK9mFa4GeU"}
@@ -341,6 +345,10 @@ async def test_the_settings_refuse_a_public_or_missing_audit_key_outside_develop
         Settings(audit_keys=key, audit_key_id="k2")
     with pytest.raises(ValidationError, match="shorter than 32"):
         Settings(audit_keys={"k1": "short"}, audit_key_id="k1")
+    with pytest.raises(ValidationError, match=r"AUDIT_KEYS\['k1'\] is too guessable"):
+        Settings(
+            environment="production", **secrets, audit_keys={"k1": "a" * 40}, audit_key_id="k1"
+        )
     own = Settings(environment="production", **secrets, audit_keys=key, audit_key_id="k1")
     assert own.audit_seal().key_id == "k1"
 

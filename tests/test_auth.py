@@ -7,6 +7,7 @@ Requests here carry their own `Authorization` header, so the test client's sign-
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 import time
 import uuid
@@ -186,8 +187,9 @@ async def test_api_keys_for_machines_are_stored_as_hashes_and_revocable(
         "/orders", json=order_body(customer["customer_id"], product["sku"]), headers=headers
     )
     assert order.status_code == 201, order.text
-    assert order.json()["entered_by"] == "erp-bridge"
-    assert (await api.get("/auth/me", headers=headers)).json()["via"] == "api_key"
+    assert order.json()["entered_by"] == "key:erp-bridge"
+    me = (await api.get("/auth/me", headers=headers)).json()
+    assert (me["username"], me["via"]) == ("key:erp-bridge", "api_key")
     async with db.reader() as session:
         row = await session.get(ApiKey, created.json()["id"])
     assert row is not None and key not in row.secret_hash and row.secret_hash not in key
@@ -317,7 +319,7 @@ def test_settings_refuse_the_development_secrets_outside_development() -> None:
     with pytest.raises(ValidationError, match="NOTIFY_WEBHOOK_SECRET"):
         Settings(
             environment="production",
-            auth_secret="x" * 40,
+            auth_secret=secrets.token_urlsafe(32),
             notify_webhook_url="http://hooks.example/x",
         )
     assert Settings(environment="development").auth_secret == DEV_AUTH_SECRET

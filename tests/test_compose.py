@@ -7,7 +7,6 @@ configuration (`settings.Settings`, `workflows.search_attributes`).
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import shlex
@@ -57,12 +56,12 @@ SUBSTITUTION = re.compile(
 )
 # What an operator sets for a required variable (secrets: long and random).
 OPERATOR_VALUES = {
-    "PAYLOAD_KEYS": json.dumps({"k1": base64.b64encode(b"k" * 32).decode()}),
+    "PAYLOAD_KEYS": json.dumps({"k1": "mCzBVfOxBBKGOJk3x8JZwOaQ0E0YWnsBj1HnMqszn6g="}),
     "PAYLOAD_KEY_ID": "k1",
     "AUDIT_KEYS": json.dumps({"a1": "audit-key-set-by-the-operator-0123456789"}),
     "AUDIT_KEY_ID": "a1",
 }
-OPERATOR_VALUE = "set-by-the-operator-0123456789abcdef"
+OPERATOR_VALUE = "operator-secret-4b1f9e07c3a25d86e1f0b7a9c4d2"
 # `register NAME TYPE` lines of the temporal-setup script.
 REGISTER_LINE = re.compile(r"^\s*register\s+(?P<name>\S+)\s+(?P<type>\S+)\s*$", re.MULTILINE)
 

@@ -32,8 +32,9 @@ from tests.helpers import Factory, api_for
 from worker import build_worker, workflow_runner
 
 SECRETS: dict[str, Any] = {
-    "auth_secret": "p" * 40,
+    "auth_secret": "runner-test-secret-5d0e8b3f1a7c9246e0b4",
     "encrypt_payloads": False,
+    "allow_unencrypted_payloads": True,
     "audit_keys": {"a1": "an-audit-key-of-32-characters-or-more"},
     "audit_key_id": "a1",
 }

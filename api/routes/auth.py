@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, Form, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sqlmodel import col, select
 
 from api.auth import (
+    TOO_MANY_ATTEMPTS,
     PrincipalCache,
     allowed,
     authenticate,
+    client_address,
     current_principal,
     issue_token,
     new_api_key,
@@ -22,20 +24,22 @@ from api.auth import (
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
-from domain.auth import ROLE_PERMISSIONS, Permission, Role
+from domain.auth import NAME_PATTERN, ROLE_PERMISSIONS, Permission, Role, api_key_caller
 from domain.passwords import hash_password
 from store.tables import ApiKey, User, UserBase
 
 router = APIRouter(tags=["auth"])
 
-ERRORS: dict[int | str, dict[str, str]] = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid, expired or revoked credentials"},
     403: {"description": "The caller's role lacks the permission"},
+    429: TOO_MANY_ATTEMPTS,
 }
 Admin = Annotated[Principal, allowed(Permission.USERS_MANAGE)]
 # Cleared after every change to users, tokens or keys: it takes effect at once.
 Principals = Annotated[PrincipalCache, Depends(principal_cache)]
-Username = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")]
+# No `:` in a name: `key:<name>` is an API key's caller, never a user.
+Username = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 Password = Annotated[str, Field(min_length=8, max_length=200)]
 
 
@@ -46,7 +50,7 @@ class Token(BaseModel):
 
 
 class Me(BaseModel):
-    username: str
+    username: str = Field(description="A user's name, or `key:<name>` for an API key.")
     role: Role
     via: str = Field(description="`token` (a signed-in user) or `api_key`.")
     permissions: list[Permission]
@@ -55,15 +59,28 @@ class Me(BaseModel):
     expires_at: datetime | None
 
 
-@router.post("/auth/token", responses={401: ERRORS[401]})
+@router.post(
+    "/auth/token",
+    responses={
+        401: {"description": "Incorrect username or password"},
+        429: TOO_MANY_ATTEMPTS,
+    },
+)
 async def sign_in(
+    request: Request,
     username: Annotated[str, Form(min_length=1, max_length=64)],
     password: Annotated[str, Form(min_length=1, max_length=200)],
     db: DbDep,
     settings: SettingsDep,
 ) -> Token:
-    """OAuth2 password flow: `username` and `password` as form fields; a bearer token back."""
-    user = await authenticate(db, settings, username, password)
+    """OAuth2 password flow: `username` and `password` as form fields; a bearer token back.
+
+    Failed attempts back off exponentially per account and per client address (shared by
+    every API process): past the free ones (`SIGN_IN_FREE_FAILURES`,
+    `SIGN_IN_FREE_FAILURES_PER_ADDRESS`) every attempt, the right password too, is answered
+    429 with `Retry-After` until the back-off passes. A success forgets the account's failures.
+    """
+    user = await authenticate(db, settings, username, password, client_address(request))
     token, expires_in = issue_token(user, settings)
     return Token(access_token=token, expires_in=expires_in)
 
@@ -177,7 +194,10 @@ async def update_user(
 class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Username = Field(description="The machine client, e.g. `erp-bridge`; recorded as actor.")
+    name: Username = Field(
+        description="The machine client, e.g. `erp-bridge`; it acts as `key:<name>` (on the "
+        "audit trail, as an order's `entered_by`, …), never as a user of that name."
+    )
     role: Role = Role.INTEGRATOR
     expires_in_days: int | None = Field(default=None, gt=0, le=3650)
 
@@ -190,6 +210,11 @@ class ApiKeyPublic(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+
+    @computed_field(description="Who the key acts as: `key:<name>`.")  # type: ignore[prop-decorator]
+    @property
+    def acts_as(self) -> str:
+        return api_key_caller(self.name)
 
 
 class ApiKeyCreated(ApiKeyPublic):

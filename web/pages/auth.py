@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from api.auth import authenticate, issue_token, revoke_token
+from api.auth import authenticate, client_address, issue_token, revoke_token
 from api.errors import ProblemError
 from web.i18n import LANG_COOKIE, LANGUAGES
 from web.render import navigation, render
@@ -28,6 +28,11 @@ from web.session import (
 router = APIRouter()
 
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
+# The sign-in's refusals in the page's language (msgids of web/locale).
+LOGIN_ERRORS = {
+    401: "Incorrect user name or password.",
+    429: "Too many failed sign-ins: wait a little, then try again.",
+}
 
 
 @router.get("/")
@@ -96,15 +101,20 @@ async def login(request: Request) -> Response:
             status_code=422,
         )
     try:
-        user = await authenticate(found.db, found.settings, username, password)
-    except ProblemError as exc:  # 401; any other refusal of the API's sign-in says its own
-        wrong = exc.problem.status == 401
-        return _login_page(
+        # The API's sign-in, its throttling included: the same back-off for this door.
+        user = await authenticate(
+            found.db, found.settings, username, password, client_address(request)
+        )
+    except ProblemError as exc:  # 401, 429; any other refusal of the API's sign-in says its own
+        page = _login_page(
             request,
-            error="Incorrect user name or password." if wrong else exc.problem.detail,
+            error=LOGIN_ERRORS.get(exc.problem.status, exc.problem.detail),
             username=username,
             status_code=exc.problem.status,
         )
+        if exc.headers and "Retry-After" in exc.headers:
+            page.headers["Retry-After"] = exc.headers["Retry-After"]
+        return page
     token, expires_in = issue_token(user, found.settings)
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
     set_session(response, found.settings, token, expires_in)
