@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, limits
+from api import errors, limits, openapi
 from api.auth import PrincipalCache, document_permissions
 from api.deps import TemporalConnection
 from api.routes import (
@@ -147,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         document_permissions(router.routes)
         app.include_router(router)
+    openapi.install(app)
 
     app.add_middleware(RequestLog)
     return app
