@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel
 
 from domain.auth import Role
 from domain.money import Money
-from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
+from domain.orders import ID_PATTERN, PAYMENT_TERMS_PATTERN, DeliveryPolicy
 from domain.statuses import InvoiceStatus, ProductionOrderStatus, ReservationStatus, ShipmentStatus
 from store.types import MoneyType, UTCDateTime
 
@@ -32,6 +32,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Counts and flags in request bodies are JSON integers and booleans: `"1"`, `true` for a count, or
+# `"true"`, `1` for a flag, is a 422 (pydantic's strict mode; a table model is not validated).
+STRICT: dict[str, Any] = {"strict": True}
+
+
 # --- master data: customers ------------------------------------------------------------
 
 
@@ -49,13 +54,13 @@ class CustomerBase(SQLModel):
         description="`complete`: ship when everything is ready; `partial`: ship what is ready, "
         "backorder the rest.",
     )
-    active: bool = True
+    active: bool = Field(default=True, schema_extra=STRICT)
 
 
 class CustomerCreate(CustomerBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    customer_id: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^\S+$"})
+    customer_id: str = Field(min_length=1, max_length=64, schema_extra={"pattern": ID_PATTERN})
 
 
 class Customer(CustomerBase, table=True):
@@ -76,7 +81,7 @@ class CustomerUpdate(SQLModel):
         default=None, schema_extra={"pattern": PAYMENT_TERMS_PATTERN}, max_length=16
     )
     delivery_policy: DeliveryPolicy | None = None
-    active: bool | None = None
+    active: bool | None = Field(default=None, schema_extra=STRICT)
 
 
 class CreditHoldRelease(SQLModel):
@@ -99,15 +104,15 @@ class CustomerPublic(CustomerBase):
 class ProductBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     unit_price: Money = Field(ge=0, le=10**12, sa_type=MoneyType)
-    safety_stock: int = Field(default=0, ge=0, le=10**9)
-    lead_time_days: int = Field(default=5, ge=0, le=365)
+    safety_stock: int = Field(default=0, ge=0, le=10**9, schema_extra=STRICT)
+    lead_time_days: int = Field(default=5, ge=0, le=365, schema_extra=STRICT)
 
 
 class ProductCreate(ProductBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    sku: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^\S+$"})
-    stock_on_hand: int = Field(default=0, ge=0, le=10**9)
+    sku: str = Field(min_length=1, max_length=64, schema_extra={"pattern": ID_PATTERN})
+    stock_on_hand: int = Field(default=0, ge=0, le=10**9, schema_extra=STRICT)
 
 
 class Product(ProductBase, table=True):
@@ -136,7 +141,12 @@ class ProductPublic(ProductBase):
 class StockAdjustment(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    delta: int = Field(ge=-(10**9), le=10**9, description="Units to add (or remove, negative).")
+    delta: int = Field(
+        ge=-(10**9),
+        le=10**9,
+        description="Units to add (or remove, negative).",
+        schema_extra=STRICT,
+    )
     reason: str = Field(min_length=1, max_length=200)
 
 

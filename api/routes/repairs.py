@@ -18,6 +18,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import allowed
+from api.bodies import IdPath
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemDetails, ProblemError, rpc_to_problem
 from api.principal import Principal
@@ -90,7 +91,7 @@ def refusal(status: WorkflowExecutionStatus | None) -> str | None:
 
 @router.post("/orders/{order_no}/repair", responses=ERRORS)
 async def repair_order(
-    order_no: str,
+    order_no: IdPath,
     body: RepairRequest,
     db: DbDep,
     temporal: TemporalDep,

@@ -15,7 +15,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.auth import allowed, in_scope
-from api.bodies import Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
+from api.bodies import IdPath, Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import FieldProblem, ProblemDetails, ProblemError, rpc_to_problem
@@ -60,7 +60,7 @@ def _fingerprint(body: ReturnSubmission, order_no: str) -> str:
 
 @router.post("/orders/{order_no}/returns", status_code=201, responses=ERRORS)
 async def request_return(
-    order_no: str,
+    order_no: IdPath,
     body: ReturnSubmission,
     response: Response,
     db: DbDep,
@@ -225,7 +225,7 @@ def _same_return(
 
 @router.get("/returns/{return_no}", responses=ERRORS)
 async def get_return(
-    return_no: str,
+    return_no: IdPath,
     db: DbDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -255,7 +255,7 @@ async def get_return(
 
 @router.post("/returns/{return_no}/approve", responses=ERRORS)
 async def approve_return(
-    return_no: str,
+    return_no: IdPath,
     body: ReturnApproval,
     commands: CommandsDep,
     principal: Decider,
@@ -266,7 +266,7 @@ async def approve_return(
 
 @router.post("/returns/{return_no}/refuse", responses=ERRORS)
 async def refuse_return(
-    return_no: str,
+    return_no: IdPath,
     body: ReturnRefusal,
     commands: CommandsDep,
     principal: Decider,
@@ -277,7 +277,7 @@ async def refuse_return(
 
 @router.post("/returns/{return_no}/receive", responses=ERRORS)
 async def receive_return(
-    return_no: str,
+    return_no: IdPath,
     commands: CommandsDep,
     principal: Handler,
 ) -> ReturnPublic:
@@ -288,7 +288,7 @@ async def receive_return(
 
 @router.post("/returns/{return_no}/inspect", responses=ERRORS)
 async def inspect_return(
-    return_no: str,
+    return_no: IdPath,
     body: Inspection,
     commands: CommandsDep,
     principal: Handler,
