@@ -7,30 +7,23 @@ the token, never from a body.
 
 Counts are JSON integers (`strict`: `"1"`, `true` or `1.0` is a 422, not a 1); amounts are JSON
 numbers or decimal strings, as `Money` was always published. Ids are visible characters
-(`ID_PATTERN`), in bodies and in paths (`IdPath`). Only this edge is strict: the workflows' own
+(`ID_PATTERN`), in bodies and in paths (`IdPath`), and free text has no control characters. Only this edge is strict: the workflows' own
 models (`domain`) decode their histories as they always did.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.messages import CancelReason, HoldKind
 from domain.money import Money
-from domain.orders import (
-    ID_PATTERN,
-    DeliveryPolicy,
-    Id,
-    OrderNo,
-    PaymentTerms,
-    Priority,
-    ShortText,
-)
+from domain.orders import DeliveryPolicy, OrderNo, PaymentTerms, Priority, ShortText
 from domain.returns import ReturnResolution
+from domain.text import ID_PATTERN, Id, without_control_characters
 
 IdPath = Annotated[
     str, Path(min_length=1, max_length=120, pattern=ID_PATTERN, description="Visible characters.")
@@ -38,7 +31,16 @@ IdPath = Annotated[
 """An id in a path: an order, return, shipment, production order, customer or SKU."""
 
 
-class Body(BaseModel):
+class Text(BaseModel):
+    """A part of a request: text with control characters is refused (`domain.text`)."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return without_control_characters(value)
+
+
+class Body(Text):
     """A request body: unknown fields are refused (who acts comes from the token, never here)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -174,7 +176,7 @@ class ReturnRefusal(Body):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class InspectedLine(BaseModel):
+class InspectedLine(Text):
     sku: Id
     accepted_quantity: int = Field(ge=0, le=10**9, strict=True)
 

@@ -24,23 +24,8 @@ from domain.statuses import (
 ORDER_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 PAYMENT_TERMS_PATTERN = r"^(prepaid|net_[0-9]{1,3})$"
 
-# An id people type (customer, SKU, any id in a path): visible characters only. No space, no
-# control character (C0, DEL, C1: a NUL breaks PostgreSQL text) and none of the invisible
-# formatting ones (soft hyphen, zero-width and direction marks, separators, BOM); letters of
-# any script are fine (客户-01). Written with \uXXXX escapes, which Python, Rust (pydantic)
-# and ECMAScript (clients reading the OpenAPI schema) all read alike.
-ID_PATTERN = (
-    r"^[^\u0000-\u0020\u007f-\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f"
-    r"\u205f-\u206f\u3000\ufeff\ufff9-\ufffb]+$"
-)
-
 OrderNo = Annotated[str, StringConstraints(pattern=ORDER_NO_PATTERN)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
-# An id in a request (surrounding spaces are dropped, as from ShortText, before the pattern).
-Id = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=120, pattern=ID_PATTERN),
-]
 PaymentTerms = Annotated[str, StringConstraints(pattern=PAYMENT_TERMS_PATTERN)]
 
 

@@ -6,14 +6,15 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ConfigDict, computed_field
+from pydantic import ConfigDict, computed_field, field_validator
 from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from domain.auth import Role
 from domain.money import Money
-from domain.orders import ID_PATTERN, PAYMENT_TERMS_PATTERN, DeliveryPolicy
+from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
 from domain.statuses import InvoiceStatus, ProductionOrderStatus, ReservationStatus, ShipmentStatus
+from domain.text import ID_PATTERN, without_control_characters
 from store.types import MoneyType, UTCDateTime
 
 # Constraint names alembic can find again: PostgreSQL's own defaults for the unnamed
@@ -37,6 +38,18 @@ def utcnow() -> datetime:
 STRICT: dict[str, Any] = {"strict": True}
 
 
+class RequestBody(SQLModel):
+    """A catalog request body: unknown fields are refused, and so is text with control
+    characters (`domain.text`)."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return without_control_characters(value)
+
+
 # --- master data: customers ------------------------------------------------------------
 
 
@@ -57,9 +70,7 @@ class CustomerBase(SQLModel):
     active: bool = Field(default=True, schema_extra=STRICT)
 
 
-class CustomerCreate(CustomerBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
+class CustomerCreate(CustomerBase, RequestBody):
     customer_id: str = Field(min_length=1, max_length=64, schema_extra={"pattern": ID_PATTERN})
 
 
@@ -68,10 +79,8 @@ class Customer(CustomerBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class CustomerUpdate(SQLModel):
+class CustomerUpdate(RequestBody):
     """`PATCH /customers/{id}`: only the fields sent change."""
-
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     region: str | None = Field(default=None, min_length=1, max_length=64)
@@ -84,9 +93,7 @@ class CustomerUpdate(SQLModel):
     active: bool | None = Field(default=None, schema_extra=STRICT)
 
 
-class CreditHoldRelease(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
+class CreditHoldRelease(RequestBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -108,9 +115,7 @@ class ProductBase(SQLModel):
     lead_time_days: int = Field(default=5, ge=0, le=365, schema_extra=STRICT)
 
 
-class ProductCreate(ProductBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
+class ProductCreate(ProductBase, RequestBody):
     sku: str = Field(min_length=1, max_length=64, schema_extra={"pattern": ID_PATTERN})
     stock_on_hand: int = Field(default=0, ge=0, le=10**9, schema_extra=STRICT)
 
@@ -138,9 +143,7 @@ class ProductPublic(ProductBase):
         return self.available < self.safety_stock
 
 
-class StockAdjustment(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
+class StockAdjustment(RequestBody):
     delta: int = Field(
         ge=-(10**9),
         le=10**9,

@@ -1,6 +1,7 @@
 """What the API takes is what its schema says: counts are JSON integers and flags JSON booleans
 (no `"1"` or `true` taken as 1), ids are visible characters in bodies, paths and filters (no NUL,
-control or invisible formatting characters), each refusal a 422 naming the field."""
+control or invisible formatting characters), free text has no control characters but tab and
+line breaks, each refusal a 422 naming the field."""
 
 from __future__ import annotations
 
@@ -63,6 +64,18 @@ RETURN = {"lines": [{"sku": "VALVE-25", "quantity": 1}], "reason": "x", "resolut
             RETURN | {"lines": [{"sku": "A\u0000", "quantity": 1}]},
             "lines[0].sku",
         ),
+        # Free text: no control characters but tab and line breaks (a NUL breaks PostgreSQL).
+        ("/orders", order(notes="call\u0000me"), "notes"),
+        ("/orders/SO-X/hold", {"reason": "credit\u0007"}, "reason"),
+        (
+            "/orders/SO-X/payments",
+            {"amount": 1, "method": "bank", "reference": "B\u0000"},
+            "reference",
+        ),
+        ("/shipments/SH-X/dispatch", {"carrier": "SF", "tracking_no": "]N\u0000"}, "tracking_no"),
+        ("/customers", customer(name="Strict\u0000Co"), "name"),
+        ("/products/VALVE-25/stock", {"delta": 1, "reason": "count\u001b"}, "reason"),
+        ("/orders/SO-X/repair", {"reason": "stuck\u0000"}, "reason"),
     ],
 )
 async def test_a_body_of_the_wrong_types_is_a_422_naming_the_field(
@@ -104,6 +117,9 @@ async def test_visible_ids_of_any_script_and_amounts_as_decimal_strings_are_take
     response = await api.post("/customers", json=customer(customer_id=customer_id))
     assert response.status_code == 201, response.text
     assert (await api.get(f"/customers/{customer_id}")).json()["customer_id"] == customer_id
+    # Tabs and line breaks are text.
+    response = await api.post("/customers", json=customer(name="Wang\tand sons\r\nShanghai"))
+    assert response.status_code == 201, response.text
     # Amounts are JSON numbers or decimal strings, as `Money` was always published.
     response = await api.post("/products", json=product(unit_price="100.50"))
     assert response.status_code == 201, response.text

@@ -46,7 +46,6 @@ from domain.messages import (
 )
 from domain.money import Money
 from domain.orders import (
-    ID_PATTERN,
     AmendOrderInput,
     ApproverRole,
     OrderRequest,
@@ -54,6 +53,7 @@ from domain.orders import (
     status_label,
 )
 from domain.statuses import OrderStatus
+from domain.text import ID_PATTERN
 from store import queries
 
 router = APIRouter(prefix="/orders", tags=["orders"])

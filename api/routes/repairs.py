@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import allowed
-from api.bodies import IdPath
+from api.bodies import Body, IdPath
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemDetails, ProblemError, rpc_to_problem
 from api.principal import Principal
@@ -46,10 +46,8 @@ REPAIRABLE = {
 }
 
 
-class RepairRequest(BaseModel):
+class RepairRequest(Body):
     """`POST /orders/{order_no}/repair`: why (who comes from the token)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
 
