@@ -4,21 +4,43 @@
 The names and shapes are the ones the API has always published; a field a client may send is
 added here and mapped by the route, never by widening a workflow input. Who acts comes from
 the token, never from a body.
+
+Counts are JSON integers (`strict`: `"1"`, `true` or `1.0` is a 422, not a 1); amounts are JSON
+numbers or decimal strings, as `Money` was always published. Ids are visible characters
+(`ID_PATTERN`), in bodies and in paths (`IdPath`), and free text has no control characters. Only this edge is strict: the workflows' own
+models (`domain`) decode their histories as they always did.
 """
 
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from domain.messages import CancelReason, HoldKind
 from domain.money import Money
 from domain.orders import DeliveryPolicy, OrderNo, PaymentTerms, Priority, ShortText
 from domain.returns import ReturnResolution
+from domain.text import ID_PATTERN, Id, without_control_characters
+
+IdPath = Annotated[
+    str, Path(min_length=1, max_length=120, pattern=ID_PATTERN, description="Visible characters.")
+]
+"""An id in a path: an order, return, shipment, production order, customer or SKU."""
 
 
-class Body(BaseModel):
+class Text(BaseModel):
+    """A part of a request: text with control characters is refused (`domain.text`)."""
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return without_control_characters(value)
+
+
+class Body(Text):
     """A request body: unknown fields are refused (who acts comes from the token, never here)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -27,8 +49,8 @@ class Body(BaseModel):
 class OrderLineRequest(Body):
     """One line as submitted. Business rules (positive quantity, known SKU) are entry validation."""
 
-    sku: ShortText
-    quantity: int = Field(ge=-(10**9), le=10**9)
+    sku: Id
+    quantity: int = Field(ge=-(10**9), le=10**9, strict=True)
     unit_price: Money | None = Field(default=None, ge=-(10**12), le=10**12, decimal_places=4)
 
 
@@ -39,7 +61,7 @@ class OrderSubmission(Body):
         default=None,
         description="Your order number; the workflow id derives from it. Generated when absent.",
     )
-    customer_id: ShortText
+    customer_id: Id
     lines: list[OrderLineRequest] = Field(min_length=1, max_length=500)
     requested_delivery_date: date | None = None
     priority: Priority = Priority.NORMAL
@@ -113,7 +135,11 @@ class ProductionReport(Body):
     """`POST /production-orders/{id}/complete`: the plant reports what it has produced."""
 
     produced_quantity: int | None = Field(
-        default=None, gt=0, le=10**9, description="Produced so far; the whole order when absent."
+        default=None,
+        gt=0,
+        le=10**9,
+        strict=True,
+        description="Produced so far; the whole order when absent.",
     )
 
 
@@ -127,8 +153,8 @@ class DeliveryDetails(Body):
 
 
 class ReturnLineRequest(Body):
-    sku: ShortText
-    quantity: int = Field(gt=0, le=10**9)
+    sku: Id
+    quantity: int = Field(gt=0, le=10**9, strict=True)
 
 
 class ReturnSubmission(Body):
@@ -150,13 +176,13 @@ class ReturnRefusal(Body):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class InspectedLine(BaseModel):
-    sku: ShortText
-    accepted_quantity: int = Field(ge=0, le=10**9)
+class InspectedLine(Text):
+    sku: Id
+    accepted_quantity: int = Field(ge=0, le=10**9, strict=True)
 
 
 class Inspection(Body):
     """`accepted_quantity` for a return of one SKU, or `lines` for each SKU."""
 
-    accepted_quantity: int | None = Field(default=None, ge=0, le=10**9)
+    accepted_quantity: int | None = Field(default=None, ge=0, le=10**9, strict=True)
     lines: list[InspectedLine] | None = Field(default=None, min_length=1, max_length=500)

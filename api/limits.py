@@ -1,16 +1,27 @@
-"""A request body larger than the configured limit is refused with 413 before it is read."""
+"""A request body larger than the configured limit is refused with 413: at once when its
+Content-Length says so, and as soon as the bytes read pass the limit when it is sent in chunks
+(no Content-Length)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ProblemDetails, problem_response
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(HTTPException):
+    """Raised while the body is read. An HTTP exception, so the route's body parsing passes it
+    on as the 413 it is (any other error there becomes "the body is not valid JSON")."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _too_large(max_bytes))
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"The request body is larger than {max_bytes} bytes"
 
 
 class BodyLimit:
@@ -36,7 +47,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise BodyTooLarge
+                raise BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -49,7 +60,7 @@ class BodyLimit:
             ProblemDetails(
                 title="Request too large",
                 status=413,
-                detail=f"The request body is larger than {self.max_bytes} bytes",
+                detail=_too_large(self.max_bytes),
             )
         )
         await response(scope, receive, send)

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import errors, limits
+from api import errors, limits, openapi
 from api.auth import PrincipalCache, document_permissions
 from api.deps import TemporalConnection
 from api.routes import (
@@ -150,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         document_permissions(router.routes)
         app.include_router(router)
     mount_web(app)  # the web app for people: /app/ (and / redirects there)
+    openapi.install(app)
 
     app.add_middleware(RequestLog)
     return app

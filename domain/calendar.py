@@ -22,6 +22,12 @@ from zoneinfo import ZoneInfo
 
 DAY_SECONDS = 86_400
 _SEARCH_LIMIT_DAYS = 3 * 366  # a calendar with no working day in three years is broken
+# What the calendar is asked about from outside (`GET /calendar/working-time`): moments in
+# these years and durations up to ten years, so every answer stays far inside what a date
+# holds (year 1 to 9999) and takes at most a few thousand steps of a day.
+FIRST_YEAR = 1970
+LAST_YEAR = 2999
+MAX_DURATION_DAYS = 3660
 
 _DURATION = re.compile(
     r"^(?P<sign>[-+])?P(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
@@ -60,6 +66,11 @@ class Duration:
             + float(parts["seconds"] or 0)
         )
         return cls(days=days, seconds=seconds, negative=parts["sign"] == "-")
+
+    @property
+    def length_days(self) -> float:
+        """How long, in days of 24 hours (a working day counted as one)."""
+        return self.days + self.seconds / DAY_SECONDS
 
     def __str__(self) -> str:
         text = "-P" if self.negative else "P"

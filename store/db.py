@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, false, text, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -34,11 +34,12 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.audit import AuditSeal
-from store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from store import tables  # registers the tables on SQLModel.metadata
 
 # How long a SQLite writer waits for the write lock before it fails. Well under the 30 s a
 # workflow step may run (`workflows.act.ACTIVITY_TIMEOUT`): a step that cannot get the lock fails
@@ -70,10 +71,13 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite:
             database = self.url.database
-            if database and database != ":memory:":
+            # A `file:` URI (`?uri=true`, e.g. `mode=ro`, `immutable=1`) names no directory.
+            if database and database != ":memory:" and not database.startswith("file:"):
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             self.read_engine = _sqlite_engine(self.url, write=False, echo=echo)
             self.write_engine = _sqlite_engine(self.url, write=True, echo=echo)
+            # `check_writes` on a connection of its own: not queued behind the one writer.
+            self._probe_engine = _sqlite_engine(self.url, write=True, echo=echo, pooled=False)
             sync_url = self.url.set(drivername="sqlite")
             self.sync_read_engine = _sqlite_sync_engine(sync_url, write=False, echo=echo)
             self.sync_write_engine = _sqlite_sync_engine(sync_url, write=True, echo=echo)
@@ -94,6 +98,7 @@ class Database:
             self.write_engine = create_async_engine(
                 self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
+            self._probe_engine = self.write_engine
             # psycopg 3 serves both: `postgresql+psycopg` is its synchronous dialect.
             sync_url = self.url.set(drivername="postgresql+psycopg")
             self.sync_read_engine = create_engine(
@@ -160,9 +165,24 @@ class Database:
         async with self.read_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def check_writes(self) -> None:
+        """Raise unless a write transaction can begin and write: an UPDATE of no row, in a
+        transaction begun as the writers' are (`BEGIN IMMEDIATE` on SQLite), rolled back. It
+        fails where every write would: a read-only or immutable SQLite file, a read-only
+        PostgreSQL transaction or standby, a role without the right to write."""
+        record = tables.OrderRecord
+        async with self._probe_engine.connect() as conn:
+            transaction = await conn.begin()
+            try:
+                await conn.execute(update(record).where(false()).values(order_no=record.order_no))
+            finally:
+                await transaction.rollback()
+
     async def dispose(self) -> None:
         await self.read_engine.dispose()
         await self.write_engine.dispose()
+        if self._probe_engine is not self.write_engine:
+            await self._probe_engine.dispose()
         self._write_threads.shutdown()
         self._read_threads.shutdown()
         self.sync_read_engine.dispose()
@@ -196,14 +216,13 @@ def _in_transaction(
         return fn(conn, *args, **kwargs)
 
 
-def _sqlite_engine(url: URL, *, write: bool, echo: bool) -> AsyncEngine:
+def _sqlite_engine(url: URL, *, write: bool, echo: bool, pooled: bool = True) -> AsyncEngine:
     """An engine on a SQLite database: WAL, a busy timeout, foreign keys; its transactions
-    begin with `BEGIN IMMEDIATE` when `write`, else `BEGIN` (a consistent snapshot to read)."""
+    begin with `BEGIN IMMEDIATE` when `write`, else `BEGIN` (a consistent snapshot to read).
+    Not `pooled`: a connection of its own each time."""
+    options = _sqlite_options(write) if pooled else {"poolclass": NullPool}
     engine = create_async_engine(
-        url,
-        echo=echo,
-        connect_args={"timeout": SQLITE_BUSY_SECONDS},
-        **_sqlite_options(write),
+        url, echo=echo, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **options
     )
     _sqlite_events(engine.sync_engine, write=write)
     return engine

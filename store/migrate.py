@@ -126,7 +126,8 @@ async def require_current(url: str) -> None:
 
     parsed = make_url(url)
     file = parsed.database if parsed.get_backend_name() == "sqlite" else None
-    if file and file != ":memory:" and not await asyncio.to_thread(Path(file).exists):
+    plain_file = file and file != ":memory:" and not file.startswith("file:")  # not a URI
+    if plain_file and not await asyncio.to_thread(Path(str(file)).exists):
         found: set[str] = set()  # not made yet (connecting would make an empty file)
     else:
         async with _transaction(url, write=False) as conn:

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ConfigDict, computed_field
+from pydantic import ConfigDict, computed_field, field_validator
 from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -14,6 +14,7 @@ from domain.auth import Role
 from domain.money import Money
 from domain.orders import PAYMENT_TERMS_PATTERN, DeliveryPolicy
 from domain.statuses import InvoiceStatus, ProductionOrderStatus, ReservationStatus, ShipmentStatus
+from domain.text import ID_PATTERN, without_control_characters
 from store.types import MoneyType, UTCDateTime
 
 # Constraint names alembic can find again: PostgreSQL's own defaults for the unnamed
@@ -30,6 +31,23 @@ SQLModel.metadata.naming_convention = {
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# Counts and flags in request bodies are JSON integers and booleans: `"1"`, `true` for a count, or
+# `"true"`, `1` for a flag, is a 422 (pydantic's strict mode; a table model is not validated).
+STRICT: dict[str, Any] = {"strict": True}
+
+
+class RequestBody(SQLModel):
+    """A catalog request body: unknown fields are refused, and so is text with control
+    characters (`domain.text`)."""
+
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    @field_validator("*")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        return without_control_characters(value)
 
 
 # --- master data: customers ------------------------------------------------------------
@@ -49,13 +67,11 @@ class CustomerBase(SQLModel):
         description="`complete`: ship when everything is ready; `partial`: ship what is ready, "
         "backorder the rest.",
     )
-    active: bool = True
+    active: bool = Field(default=True, schema_extra=STRICT)
 
 
-class CustomerCreate(CustomerBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    customer_id: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^\S+$"})
+class CustomerCreate(CustomerBase, RequestBody):
+    customer_id: str = Field(min_length=1, max_length=64, schema_extra={"pattern": ID_PATTERN})
 
 
 class Customer(CustomerBase, table=True):
@@ -63,10 +79,8 @@ class Customer(CustomerBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class CustomerUpdate(SQLModel):
+class CustomerUpdate(RequestBody):
     """`PATCH /customers/{id}`: only the fields sent change."""
-
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     region: str | None = Field(default=None, min_length=1, max_length=64)
@@ -76,12 +90,10 @@ class CustomerUpdate(SQLModel):
         default=None, schema_extra={"pattern": PAYMENT_TERMS_PATTERN}, max_length=16
     )
     delivery_policy: DeliveryPolicy | None = None
-    active: bool | None = None
+    active: bool | None = Field(default=None, schema_extra=STRICT)
 
 
-class CreditHoldRelease(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
+class CreditHoldRelease(RequestBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -99,15 +111,13 @@ class CustomerPublic(CustomerBase):
 class ProductBase(SQLModel):
     name: str = Field(min_length=1, max_length=200)
     unit_price: Money = Field(ge=0, le=10**12, sa_type=MoneyType)
-    safety_stock: int = Field(default=0, ge=0, le=10**9)
-    lead_time_days: int = Field(default=5, ge=0, le=365)
+    safety_stock: int = Field(default=0, ge=0, le=10**9, schema_extra=STRICT)
+    lead_time_days: int = Field(default=5, ge=0, le=365, schema_extra=STRICT)
 
 
-class ProductCreate(ProductBase):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    sku: str = Field(min_length=1, max_length=64, schema_extra={"pattern": r"^\S+$"})
-    stock_on_hand: int = Field(default=0, ge=0, le=10**9)
+class ProductCreate(ProductBase, RequestBody):
+    sku: str = Field(min_length=1, max_length=64, schema_extra={"pattern": ID_PATTERN})
+    stock_on_hand: int = Field(default=0, ge=0, le=10**9, schema_extra=STRICT)
 
 
 class Product(ProductBase, table=True):
@@ -133,10 +143,13 @@ class ProductPublic(ProductBase):
         return self.available < self.safety_stock
 
 
-class StockAdjustment(SQLModel):
-    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
-
-    delta: int = Field(ge=-(10**9), le=10**9, description="Units to add (or remove, negative).")
+class StockAdjustment(RequestBody):
+    delta: int = Field(
+        ge=-(10**9),
+        le=10**9,
+        description="Units to add (or remove, negative).",
+        schema_extra=STRICT,
+    )
     reason: str = Field(min_length=1, max_length=200)
 
 

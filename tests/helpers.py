@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from api.main import create_app
@@ -37,6 +39,23 @@ async def api_for(
             auth=ActAs(app), transport=transport, base_url="http://test", timeout=request_seconds
         ) as client:
             yield client
+
+
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """`app` behind a real uvicorn on a free local port, in this process: its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # uvicorn offers no event to await
+            if task.done():
+                await task  # it failed to start: raise why
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 async def run_program(

@@ -29,3 +29,37 @@ async def test_the_docs_pages_load_only_from_the_api(api: httpx.AsyncClient, pag
         asset = await api.get(reference)
         assert asset.status_code == 200, reference
         assert asset.content, reference
+
+
+async def test_every_error_is_documented_as_the_problem_document_it_is(
+    api: httpx.AsyncClient,
+) -> None:
+    """Errors are served as `application/problem+json`: the schema says so for every 4xx and
+    5xx of every operation (schemathesis' content-type check holds it to that), and /health's
+    own 503 is its JSON status, with Retry-After."""
+    spec = (await api.get("/openapi.json")).json()
+    problem = {"$ref": "#/components/schemas/ProblemDetails"}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            where = f"{method.upper()} {path}"
+            assert "503" in responses, where
+            if "requestBody" in operation:
+                assert "413" in responses, where
+            for status, response in responses.items():
+                if int(status) < 400:
+                    continue
+                content = response["content"]
+                if path == "/health":
+                    assert content == {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+                    }
+                else:
+                    assert content == {"application/problem+json": {"schema": problem}}, where
+                if status == "503":
+                    assert response["headers"]["Retry-After"]["required"], where
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    # And what is served is what is documented.
+    response = await api.get("/orders", params={"limit": 0})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"

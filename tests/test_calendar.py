@@ -1,14 +1,18 @@
-"""Working-time arithmetic in the company calendar (China, 2026), with no server at all."""
+"""Working-time arithmetic in the company calendar (China, 2026), with no server at all, and
+`GET /calendar/working-time`, whose answers stay 200 or 422 and quick for any input."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+import time as clock
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from domain.calendar import BusinessCalendar, Clock, Duration
+from domain.calendar import MAX_DURATION_DAYS, BusinessCalendar, Clock, Duration
 from tests.helpers import error_fields
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -197,3 +201,123 @@ async def test_working_time_endpoint_refuses_bad_input(
     response = await api.get("/calendar/working-time", params=params)
     assert response.status_code == 422, response.text
     assert field in error_fields(response)
+
+
+# Inputs that answered 500 (OverflowError) after 2-4.5 s of work, and the bounds themselves.
+EXTREMES = [
+    ({"start": "9999-12-31T20:00:00", "duration": "P1D"}, "start"),
+    ({"start": "2026-11-20T17:00:00", "duration": "P999999999D"}, "duration"),
+    ({"start": "2026-11-20T17:00:00", "duration": "PT99999999H", "clock": "calendar"}, "duration"),
+    ({"start": "0001-01-01T00:00:00+14:00", "duration": "PT1H"}, "start"),
+    ({"start": "1969-12-31T23:59:59Z", "duration": "PT1H"}, "start"),
+    ({"start": "3000-01-01T00:00:00", "duration": "PT1H"}, "start"),
+    ({"start": "2026-11-20T17:00:00", "duration": f"P{MAX_DURATION_DAYS}DT1S"}, "duration"),
+    ({"start": "2026-11-20T17:00:00", "duration": "P523W"}, "duration"),
+]
+# A request of the endpoint is a few milliseconds; this leaves room for a busy CI machine.
+QUICK_SECONDS = 1.0
+
+
+@pytest.mark.parametrize(("params", "field"), EXTREMES)
+async def test_working_time_refuses_what_it_cannot_answer_quickly(
+    api: httpx.AsyncClient, params: dict[str, str], field: str
+) -> None:
+    started = clock.perf_counter()
+    response = await api.get("/calendar/working-time", params=params)
+    assert clock.perf_counter() - started < QUICK_SECONDS
+    assert response.status_code == 422, response.text
+    assert error_fields(response) == {field}
+    # The connection is still good for the next request.
+    response = await api.get(
+        "/calendar/working-time", params={"start": "2026-11-20T17:00:00", "duration": "PT1H"}
+    )
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("clock_", list(Clock))
+@pytest.mark.parametrize(
+    ("start", "duration"),
+    [
+        ("1970-01-01T00:00:00", f"P{MAX_DURATION_DAYS}D"),
+        ("2999-12-31T23:59:59-23:59", f"P{MAX_DURATION_DAYS}D"),
+        ("2999-12-31T23:59:59+23:59", f"-P{MAX_DURATION_DAYS}D"),
+        ("2026-11-20T17:00:00", f"PT{MAX_DURATION_DAYS * 24}H"),
+    ],
+)
+async def test_working_time_answers_up_to_its_bounds_quickly(
+    api: httpx.AsyncClient, start: str, duration: str, clock_: Clock
+) -> None:
+    started = clock.perf_counter()
+    response = await api.get(
+        "/calendar/working-time",
+        params={"start": start, "duration": duration, "clock": clock_.value},
+    )
+    assert clock.perf_counter() - started < QUICK_SECONDS
+    # Working hours beyond three years of working time are refused, naming the duration;
+    # everything else within the bounds is answered.
+    if response.status_code == 422:
+        assert clock_ is Clock.WORKING and error_fields(response) == {"duration"}, response.text
+    else:
+        assert response.status_code == 200, response.text
+
+
+def _offset(minutes: int) -> timezone:
+    return timezone(timedelta(minutes=minutes))
+
+
+def _duration(
+    sign: str, w: int | None, d: int | None, h: int | None, m: int | None, s: float | None
+) -> str:
+    text = f"{sign}P" + "".join(f"{n}{unit}" for n, unit in ((w, "W"), (d, "D")) if n is not None)
+    clock_part = "".join(
+        f"{n}{unit}" for n, unit in ((h, "H"), (m, "M"), (s, "S")) if n is not None
+    )
+    return text + (f"T{clock_part}" if clock_part else "")
+
+
+STARTS = st.one_of(
+    st.datetimes(
+        min_value=datetime(1, 1, 1),
+        max_value=datetime(9999, 12, 31, 23, 59, 59),
+        timezones=st.one_of(st.none(), st.integers(-1439, 1439).map(_offset)),
+    ).map(datetime.isoformat),
+    st.sampled_from([p["start"] for p, _ in EXTREMES]),
+    st.text(max_size=40),
+)
+NUMBER = st.one_of(st.none(), st.integers(0, 10**3), st.integers(0, 10**15))
+DURATIONS = st.one_of(
+    st.builds(
+        _duration,
+        st.sampled_from(["", "-", "+"]),
+        NUMBER,
+        NUMBER,
+        NUMBER,
+        NUMBER,
+        st.one_of(NUMBER, st.floats(0, 1e20, allow_nan=False, allow_infinity=False)),
+    ),
+    st.sampled_from([p["duration"] for p, _ in EXTREMES]),
+    st.text(max_size=45),
+)
+
+
+@settings(
+    max_examples=300,
+    deadline=None,  # the test times each request itself
+    derandomize=True,  # the same cases on every run: CI never fails on a new draw
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(start=STARTS, duration=DURATIONS, clock_=st.sampled_from([c.value for c in Clock]))
+async def test_working_time_is_200_or_422_and_quick_for_any_input(
+    api: httpx.AsyncClient, start: str, duration: str, clock_: str
+) -> None:
+    started = clock.perf_counter()
+    response = await api.get(
+        "/calendar/working-time", params={"start": start, "duration": duration, "clock": clock_}
+    )
+    assert clock.perf_counter() - started < QUICK_SECONDS, (start, duration, clock_)
+    assert response.status_code in (200, 422), (start, duration, clock_, response.text)
+    if response.status_code == 422:
+        assert error_fields(response), response.text
+        assert error_fields(response) <= {"start", "duration"}, response.text
+    else:
+        assert datetime.fromisoformat(response.json()["end"]).tzinfo is not None

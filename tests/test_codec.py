@@ -330,3 +330,27 @@ async def test_the_temporal_ui_reads_summary_and_current_details_without_the_key
     in_clear = f"{await description.static_summary()} {metadata}"
     for secret in ("Secret Trading", "confidential", "4321"):
         assert secret not in in_clear
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"data": "not base64!"}, "payloads[0].data"),
+        ({"data": "QUJD$"}, "payloads[0].data"),
+        ({"data": "A"}, "payloads[0].data"),  # base64's alphabet, not base64
+        ({"metadata": {"encoding": "@@@@"}, "data": ""}, "payloads[0].metadata.encoding"),
+    ],
+)
+async def test_what_is_not_base64_is_a_422_not_an_empty_payload(
+    api: httpx.AsyncClient, payload: dict[str, object], field: str
+) -> None:
+    ops = bearer(await token_for(api, await new_user(api, "ops"), PASSWORD))
+    for operation in ("/codec/decode", "/codec/encode"):
+        response = await api.post(operation, json={"payloads": [payload]}, headers=ops)
+        assert response.status_code == 422, response.text
+        assert {e["field"] for e in response.json()["errors"]} == {field}
+    # Standard and URL-safe base64, padded or not, is what protobuf's JSON reads: taken.
+    for data in ("QUJD", "QUI=", "QUI", "-_-_", ""):
+        good = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": data}]}
+        response = await api.post("/codec/decode", json=good, headers=ops)
+        assert response.status_code == 200, (data, response.text)

@@ -2,7 +2,7 @@
 
 The API is served by uvicorn in this process (real HTTP, same worker and database as the other
 tests); the schemathesis CLI generates requests from the schema and checks that no answer is a
-500 and every answer matches the schema (status codes and bodies).
+500 and every answer matches the schema: status code, content type, headers and body.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from api.main import create_app
 from domain.auth import Permission, Role, roles_with
@@ -26,26 +24,27 @@ from settings import Settings
 from store.db import Database
 from store.tables import User
 from tests.auth import token_for
+from tests.helpers import served as serving
 
 PASSWORD = "fuzz-password"
 
 EXAMPLES = os.environ.get("FUZZ_EXAMPLES", "60")
+# Every check schemathesis has, the response's conformance to the schema above all: status code,
+# content type (errors are `application/problem+json`, documented so), headers (503's
+# Retry-After) and body. Two are left out, as they judge which inputs are taken, not what is
+# answered, and the schema cannot say it: `positive_data_acceptance` wants a 2xx for every
+# schema-valid body, where the API answers 422 by business rule (a return for more than was
+# delivered, a `signed_by` of only spaces, a calendar year past 2999); `negative_data_rejection`
+# wants a 4xx for every schema-violating request, where a repeated query parameter (the fuzzer's
+# "array" for an integer) is read as its last value, as FastAPI reads query strings.
+CHECKS = "all"
+EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
 
 
 @pytest.fixture
 async def served(settings: Settings, worker: None) -> AsyncIterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(create_app(settings)) as base:
+        yield base
 
 
 async def signed_in_config(base: str, db: Database, settings: Settings, folder: Path) -> Path:
@@ -91,11 +90,16 @@ async def test_no_request_the_schema_allows_gets_a_500_or_an_answer_outside_it(
         "run",
         f"{served}/openapi.json",
         "--checks",
-        "not_a_server_error,response_schema_conformance,status_code_conformance",
+        CHECKS,
+        "--exclude-checks",
+        EXCLUDED_CHECKS,
         "--max-examples",
         EXAMPLES,
+        # One worker: with two, schemathesis's threads run hypothesis's `ast.parse` at once,
+        # which on CPython 3.11 (before 3.11.8, gh-106905) can fail with "AST constructor
+        # recursion depth mismatch" inside the fuzzer, failing the run with nothing wrong here.
         "--workers",
-        "2",
+        "1",
         "--seed",
         "20261122",
         # Its "coverage" phase crashes inside schemathesis on some schemas (not our API);

@@ -7,12 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlmodel import col, select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import rpc_to_problem
 from domain.orders import OrderLineView
 from domain.returns import ReturnLineRequest, ReturnLineView, allocate_return
+from store.db import Database
+from store.tables import AuditEntry
+from tests.conftest import unique
 from tests.helpers import Factory, error_fields, eventually, post_ok, submit_ok
 from tests.webhook import WebhookReceiver
 
@@ -187,6 +191,52 @@ async def test_returns_are_checked_against_the_order(
     closed = await api.post(f"/returns/{first['return_no']}/receive")
     assert closed.status_code == 409 and "REFUSED and closed" in closed.json()["detail"]
     assert (await api.get("/returns/NOPE")).status_code == 404
+
+
+async def test_a_refused_return_request_is_recorded_like_a_refused_cancel(
+    api: httpx.AsyncClient, db: Database, new_customer: Factory, new_product: Factory
+) -> None:
+    """Before delivery (409), for an unknown order (404), for more than was delivered (422):
+    each refusal is on the audit log with who asked, as a refused cancel is."""
+    rep = unique("rep").lower()
+    customer, product = await new_customer(), await new_product()
+    body = {
+        "lines": [{"sku": product["sku"], "quantity": 1}],
+        "reason": "damaged",
+        "resolution": "refund",
+        "requested_by": rep,
+    }
+    undelivered = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    delivered, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    unknown = unique("SO-NONE")
+    attempts = [
+        (undelivered["order_no"], body, 409),
+        (unknown, body, 404),
+        (delivered["order_no"], body | {"lines": [{"sku": sku, "quantity": 4}]}, 422),
+        (delivered["order_no"], body | {"lines": [{"sku": sku, "quantity": 1}]}, 201),
+    ]
+    for order_no, sent, status in attempts:
+        response = await api.post(f"/orders/{order_no}/returns", json=sent)
+        assert response.status_code == status, response.text
+    async with db.reader() as session:
+        rows = (
+            await session.exec(
+                select(AuditEntry)
+                .where(col(AuditEntry.action) == "command:request_return")
+                .where(col(AuditEntry.actor) == rep)
+                .order_by(col(AuditEntry.seq))
+            )
+        ).all()
+    assert [(r.order_no, r.outcome) for r in rows] == [
+        (undelivered["order_no"], "refused:409"),
+        (unknown, "refused:404"),
+        (delivered["order_no"], "refused:422"),
+        (delivered["order_no"], "ok"),
+    ]
+    assert {(r.role, r.source.split("@")[0]) for r in rows} == {("sales", "token")}
+    assert "delivered" in str(rows[0].detail["detail"])
 
 
 async def test_an_unanswered_return_escalates(

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from api.auth import Allowed, allowed, current_principal, in_scope, visible_customers
+from api.bodies import IdPath
 from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
 from api.principal import Principal
@@ -69,7 +70,7 @@ async def create_customer(body: CustomerCreate, db: DbDep, admin: Editor) -> Cus
 
 
 @router.get("/customers/{customer_id}", responses=ERRORS)
-async def get_customer(customer_id: str, db: DbDep, principal: Reader) -> CustomerPublic:
+async def get_customer(customer_id: IdPath, db: DbDep, principal: Reader) -> CustomerPublic:
     customer = await queries.get_customer(db, customer_id)
     if customer is None or not await in_scope(db, principal, customer_id):
         raise ProblemError(404, f"Customer {customer_id} not found")
@@ -82,7 +83,7 @@ CREDIT_FIELDS = {"credit_limit", "payment_terms"}
 
 @router.patch("/customers/{customer_id}", responses=ERRORS)
 async def update_customer(
-    customer_id: str,
+    customer_id: IdPath,
     body: CustomerUpdate,
     db: DbDep,
     request: Request,
@@ -115,7 +116,7 @@ async def update_customer(
 
 @router.post("/customers/{customer_id}/credit-hold/release", responses=ERRORS)
 async def release_customer_credit_hold(
-    customer_id: str,
+    customer_id: IdPath,
     body: CreditHoldRelease,
     db: DbDep,
     finance: Annotated[Principal, allowed(Permission.CREDIT_WRITE)],
@@ -156,7 +157,7 @@ async def create_product(body: ProductCreate, db: DbDep, admin: Editor) -> Produ
 
 
 @router.get("/products/{sku}", responses=ERRORS)
-async def get_product(sku: str, db: DbDep, _: Reader) -> ProductPublic:
+async def get_product(sku: IdPath, db: DbDep, _: Reader) -> ProductPublic:
     product = await queries.get_product(db, sku)
     if product is None:
         raise ProblemError(404, f"Product {sku} not found")
@@ -165,7 +166,7 @@ async def get_product(sku: str, db: DbDep, _: Reader) -> ProductPublic:
 
 @router.post("/products/{sku}/stock", responses=ERRORS)
 async def adjust_stock(
-    sku: str,
+    sku: IdPath,
     body: StockAdjustment,
     db: DbDep,
     warehouse: Annotated[Principal, allowed(Permission.STOCK_WRITE)],

@@ -7,11 +7,13 @@ and get them back decrypted; only a caller with `codec:use` (ops) sees order dat
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 from temporalio.api.common.v1 import Payloads
 
 from api.auth import allowed
@@ -27,9 +29,27 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Ops = Annotated[Principal, allowed(Permission.CODEC_USE)]
 
 
+def _base64(text: str) -> str:
+    """Refuse what is not base64 (protobuf's JSON parser would drop the bad characters and
+    decode what is left: an empty or a different payload, answered with 200)."""
+    standard = text.replace("-", "+").replace("_", "/")  # URL-safe is base64 to protobuf too
+    try:
+        base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64") from exc
+    return text
+
+
+Base64 = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z0-9+/_-]*={0,2}$", description="base64"),
+    AfterValidator(_base64),
+]
+
+
 class PayloadJson(BaseModel):
-    metadata: dict[str, str] = Field(default_factory=dict, description="Values base64-encoded.")
-    data: str = Field(default="", description="base64")
+    metadata: dict[str, Base64] = Field(default_factory=dict, description="Values base64-encoded.")
+    data: Base64 = ""
 
 
 class PayloadsJson(BaseModel):

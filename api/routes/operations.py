@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.auth import allowed
-from api.bodies import DeliveryDetails, DispatchDetails, ProductionReport
+from api.bodies import DeliveryDetails, DispatchDetails, IdPath, ProductionReport
 from api.commands import CommandsDep
 from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
@@ -66,7 +66,7 @@ async def list_production_orders(
 
 
 @router.get("/production-orders/{po_id}", responses=ERRORS)
-async def get_production_order(po_id: str, db: DbDep, _: Reader) -> ProductionOrderPublic:
+async def get_production_order(po_id: IdPath, db: DbDep, _: Reader) -> ProductionOrderPublic:
     row = await queries.get_production_order(db, po_id)
     if row is None:
         raise ProblemError(404, f"Production order {po_id} not found")
@@ -75,7 +75,7 @@ async def get_production_order(po_id: str, db: DbDep, _: Reader) -> ProductionOr
 
 @router.post("/production-orders/{po_id}/complete", responses=ERRORS)
 async def complete_production(
-    po_id: str,
+    po_id: IdPath,
     db: DbDep,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PRODUCTION_WRITE)],
@@ -110,7 +110,7 @@ async def list_shipments(
 
 
 @router.get("/shipments/{shipment_id}", responses=ERRORS)
-async def get_shipment(shipment_id: str, db: DbDep, _: Reader) -> ShipmentPublic:
+async def get_shipment(shipment_id: IdPath, db: DbDep, _: Reader) -> ShipmentPublic:
     row = await queries.get_shipment(db, shipment_id)
     if row is None:
         raise ProblemError(404, f"Shipment {shipment_id} not found")
@@ -119,7 +119,7 @@ async def get_shipment(shipment_id: str, db: DbDep, _: Reader) -> ShipmentPublic
 
 @router.post("/shipments/{shipment_id}/dispatch", responses=ERRORS)
 async def dispatch_shipment(
-    shipment_id: str,
+    shipment_id: IdPath,
     body: DispatchDetails,
     db: DbDep,
     commands: CommandsDep,
@@ -135,7 +135,7 @@ async def dispatch_shipment(
 
 @router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
 async def deliver_shipment(
-    shipment_id: str,
+    shipment_id: IdPath,
     body: DeliveryDetails,
     db: DbDep,
     commands: CommandsDep,

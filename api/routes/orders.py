@@ -17,6 +17,7 @@ from api.bodies import (
     Approval,
     Cancellation,
     Hold,
+    IdPath,
     OrderSubmission,
     PaymentDetails,
     Rejection,
@@ -44,8 +45,15 @@ from domain.messages import (
     ShortCloseInput,
 )
 from domain.money import Money
-from domain.orders import AmendOrderInput, ApproverRole, OrderRequest, Priority, status_label
+from domain.orders import (
+    AmendOrderInput,
+    ApproverRole,
+    OrderRequest,
+    Priority,
+    status_label,
+)
 from domain.statuses import OrderStatus
+from domain.text import ID_PATTERN
 from store import queries
 
 router = APIRouter(prefix="/orders", tags=["orders"])
@@ -145,7 +153,9 @@ async def list_orders(
     db: DbDep,
     principal: Reader,
     status: OrderStatus | None = None,
-    customer_id: str | None = None,
+    customer_id: Annotated[
+        str | None, Query(min_length=1, max_length=120, pattern=ID_PATTERN)
+    ] = None,
     overdue: Annotated[
         bool | None, Query(description="Only orders with a breached deadline.")
     ] = None,
@@ -190,7 +200,7 @@ async def list_orders(
 
 @router.get("/{order_no}", responses=ERRORS)
 async def get_order(
-    order_no: str, db: DbDep, temporal: TemporalDep, settings: SettingsDep, principal: Reader
+    order_no: IdPath, db: DbDep, temporal: TemporalDep, settings: SettingsDep, principal: Reader
 ) -> OrderPublic:
     """Where the order is: live from its workflow while it runs, from the archive after."""
     return order_public(await current_order(db, temporal, settings, order_no, principal))
@@ -198,7 +208,7 @@ async def get_order(
 
 @router.post("/{order_no}/approve", responses=ERRORS)
 async def approve_order(
-    order_no: str,
+    order_no: IdPath,
     body: Approval,
     commands: CommandsDep,
     approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
@@ -214,7 +224,7 @@ async def approve_order(
 
 @router.post("/{order_no}/reject", responses=ERRORS)
 async def reject_order(
-    order_no: str,
+    order_no: IdPath,
     body: Rejection,
     commands: CommandsDep,
     approver: Annotated[Principal, allowed(Permission.ORDERS_APPROVE)],
@@ -228,7 +238,7 @@ async def reject_order(
 
 @router.post("/{order_no}/payments", responses=ERRORS)
 async def record_payment(
-    order_no: str,
+    order_no: IdPath,
     body: PaymentDetails,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PAYMENTS_RECORD)],
@@ -240,7 +250,7 @@ async def record_payment(
 
 @router.patch("/{order_no}", responses=ERRORS)
 async def amend_order(
-    order_no: str,
+    order_no: IdPath,
     body: Amendment,
     request: Request,
     commands: CommandsDep,
@@ -264,7 +274,7 @@ async def amend_order(
 
 @router.post("/{order_no}/short-close", responses=ERRORS)
 async def short_close_order(
-    order_no: str,
+    order_no: IdPath,
     body: ShortClose,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
@@ -277,7 +287,7 @@ async def short_close_order(
 
 @router.post("/{order_no}/hold", responses=ERRORS)
 async def hold_order(
-    order_no: str,
+    order_no: IdPath,
     body: Hold,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
@@ -290,7 +300,7 @@ async def hold_order(
 
 @router.post("/{order_no}/release", responses=ERRORS)
 async def release_order(
-    order_no: str,
+    order_no: IdPath,
     body: Release,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_HOLD)],
@@ -303,7 +313,7 @@ async def release_order(
 
 @router.post("/{order_no}/cancel", responses=ERRORS)
 async def cancel_order(
-    order_no: str,
+    order_no: IdPath,
     body: Cancellation,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.ORDERS_CANCEL)],

@@ -13,11 +13,12 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.auth import allowed
+from api.bodies import Body, IdPath
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemDetails, ProblemError, rpc_to_problem
 from api.principal import Principal
@@ -45,10 +46,8 @@ REPAIRABLE = {
 }
 
 
-class RepairRequest(BaseModel):
+class RepairRequest(Body):
     """`POST /orders/{order_no}/repair`: why (who comes from the token)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
 
@@ -90,7 +89,7 @@ def refusal(status: WorkflowExecutionStatus | None) -> str | None:
 
 @router.post("/orders/{order_no}/repair", responses=ERRORS)
 async def repair_order(
-    order_no: str,
+    order_no: IdPath,
     body: RepairRequest,
     db: DbDep,
     temporal: TemporalDep,

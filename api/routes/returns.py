@@ -15,13 +15,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api.auth import allowed, in_scope
-from api.bodies import Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
+from api.bodies import IdPath, Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
 from api.commands import CommandsDep
-from api.deps import DbDep, SettingsDep, TemporalDep
+from api.deps import DbDep, SettingsDep, TemporalConnection, TemporalDep
 from api.errors import FieldProblem, ProblemDetails, ProblemError, rpc_to_problem
 from api.orders_read import current_order
 from api.principal import Principal
-from api.record import record_command
+from api.record import outcome_of, record_command
 from api.schemas import ReturnPublic, return_public
 from domain import returns as domain_returns
 from domain.auth import Permission
@@ -40,8 +40,9 @@ from domain.returns import (
 )
 from domain.statuses import OrderStatus
 from payload_codec import UiText
+from settings import Settings
 from store import queries
-from store.db import in_session
+from store.db import Database, in_session
 from store.tables import ReturnRecord
 
 router = APIRouter(tags=["returns"])
@@ -60,7 +61,7 @@ def _fingerprint(body: ReturnSubmission, order_no: str) -> str:
 
 @router.post("/orders/{order_no}/returns", status_code=201, responses=ERRORS)
 async def request_return(
-    order_no: str,
+    order_no: IdPath,
     body: ReturnSubmission,
     response: Response,
     db: DbDep,
@@ -73,7 +74,32 @@ async def request_return(
     The request must be answered within the after-sales SLA (escalates like every deadline).
     409 before delivery (cancel instead, until goods ship); 422 for more than was delivered
     and not yet returned. The same `return_no` and body again answers the existing return.
+    A refused request is recorded, as every refused command is.
     """
+    try:
+        return await _request_return(order_no, body, response, db, temporal, settings, principal)
+    except ProblemError as exc:
+        detail = {"detail": exc.problem.detail}
+        await record_command(
+            db,
+            principal,
+            "request_return",
+            outcome_of(exc.problem.status),
+            order_no=order_no,
+            detail=detail if body.return_no is None else {"return_no": body.return_no} | detail,
+        )
+        raise
+
+
+async def _request_return(
+    order_no: str,
+    body: ReturnSubmission,
+    response: Response,
+    db: Database,
+    temporal: TemporalConnection,
+    settings: Settings,
+    principal: Principal,
+) -> ReturnPublic:
     order = await current_order(db, temporal, settings, order_no, principal)
     delivered = any(line.delivered_quantity for line in order.lines)
     if order.status not in RETURNABLE or not delivered:
@@ -225,7 +251,7 @@ def _same_return(
 
 @router.get("/returns/{return_no}", responses=ERRORS)
 async def get_return(
-    return_no: str,
+    return_no: IdPath,
     db: DbDep,
     temporal: TemporalDep,
     settings: SettingsDep,
@@ -255,7 +281,7 @@ async def get_return(
 
 @router.post("/returns/{return_no}/approve", responses=ERRORS)
 async def approve_return(
-    return_no: str,
+    return_no: IdPath,
     body: ReturnApproval,
     commands: CommandsDep,
     principal: Decider,
@@ -266,7 +292,7 @@ async def approve_return(
 
 @router.post("/returns/{return_no}/refuse", responses=ERRORS)
 async def refuse_return(
-    return_no: str,
+    return_no: IdPath,
     body: ReturnRefusal,
     commands: CommandsDep,
     principal: Decider,
@@ -277,7 +303,7 @@ async def refuse_return(
 
 @router.post("/returns/{return_no}/receive", responses=ERRORS)
 async def receive_return(
-    return_no: str,
+    return_no: IdPath,
     commands: CommandsDep,
     principal: Handler,
 ) -> ReturnPublic:
@@ -288,7 +314,7 @@ async def receive_return(
 
 @router.post("/returns/{return_no}/inspect", responses=ERRORS)
 async def inspect_return(
-    return_no: str,
+    return_no: IdPath,
     body: Inspection,
     commands: CommandsDep,
     principal: Handler,
