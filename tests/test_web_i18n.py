@@ -9,6 +9,7 @@ import pytest
 
 from domain.auth import Role
 from domain.messages import CancelReason
+from domain.orders import Priority
 from domain.policy import Sla
 from domain.statuses import DeadlineStatus, InvoiceStatus, ShipmentStatus
 from web.actions import ACTIONS
@@ -29,6 +30,7 @@ def used_msgids() -> set[str]:
             found.add(field.label)
             found |= {f"choice:{choice}" for choice in field.choices}
     found |= {f"role:{role.value}" for role in Role}
+    found |= {f"priority:{priority.value}" for priority in Priority} | {"done:submit"}
     found |= {f"sla:{sla.value}" for sla in Sla}
     found |= {f"deadline:{status.value}" for status in DeadlineStatus}
     found |= {f"shipment:{status.value}" for status in ShipmentStatus}

@@ -48,6 +48,7 @@ class NavItem:
 
 NAVIGATION: list[NavItem] = [
     NavItem("/app/orders", "Orders", Permission.ORDERS_READ),
+    NavItem("/app/orders/new", "New order", Permission.ORDERS_CREATE),
     NavItem("/app/inbox", "Approvals", Permission.ORDERS_APPROVE),
 ]
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from api.commands import Commands
 from api.errors import ProblemError, field_path
 from api.principal import Principal
-from web.actions import BY_NAME, body_fields
+from web.actions import BY_NAME, Sending, body_fields
 from web.pages.orders import load_order, order_page
 from web.render import problem_page
 from web.session import form_of, require, safe_next, state
@@ -25,6 +25,7 @@ from web.session import form_of, require, safe_next, state
 router = APIRouter()
 
 IDEMPOTENCY_FIELD = "idempotency_key"
+HIDDEN = {"csrf_token", IDEMPOTENCY_FIELD, "next"}
 
 
 @router.post("/app/orders/{order_no}/{name}")
@@ -35,27 +36,42 @@ async def order_action(request: Request, order_no: str, name: str) -> Response:
     principal = await require(request, action.permission)
     form = await form_of(request, principal)
     found = state(request)
-    values = body_fields(action, form)
+    values = {key: value for key, value in form.items() if key not in HIDDEN}
+    errors: dict[str, str] = {}
+    if any(item.kind == "shipment" for item in action.fields) and not form.get("shipment_id"):
+        errors["shipment_id"] = "Choose a shipment."
     try:
-        body = action.body.model_validate(values)
+        body = action.body.model_validate(body_fields(action, form, order_no))
     except ValidationError as exc:
-        errors = {field_path(error["loc"]): error["msg"] for error in exc.errors()}
+        errors |= {field_path(error["loc"]): error["msg"] for error in exc.errors()}
+    if errors:
         return await _again(request, principal, order_no, name, 422, None, errors, values)
     key = form.get(IDEMPOTENCY_FIELD, "")[:200] or None
-    commands = Commands(
-        found.db,
-        request.app.state.temporal,
-        timedelta(seconds=found.settings.command_timeout_seconds),
-        key,
-    )
+    temporal = request.app.state.temporal
+    timeout = timedelta(seconds=found.settings.command_timeout_seconds)
+    commands = Commands(found.db, temporal, timeout, key)
     try:
-        await commands.update(
-            principal,
-            order_no,
-            action.update,
-            action.build(principal, body),
-            settled=action.settled,
-        )
+        if action.perform is not None:
+            sending = Sending(
+                commands,
+                found.db,
+                temporal,
+                found.settings,
+                request.app.state.calendar,
+                order_no,
+                form,
+                key,
+            )
+            await action.perform(sending, principal, body)
+        else:
+            assert action.build is not None
+            await commands.update(
+                principal,
+                order_no,
+                action.update,
+                action.build(principal, body),
+                settled=action.settled,
+            )
     except ProblemError as exc:
         problem = exc.problem
         if problem.status not in (403, 409, 422):
