@@ -11,7 +11,12 @@ from domain.auth import Role
 from domain.messages import CancelReason
 from domain.orders import Priority
 from domain.policy import Sla
-from domain.statuses import DeadlineStatus, InvoiceStatus, ShipmentStatus
+from domain.statuses import (
+    DeadlineStatus,
+    InvoiceStatus,
+    ProductionOrderStatus,
+    ShipmentStatus,
+)
 from web.actions import ACTIONS
 from web.i18n import LANGUAGES, catalogue, choose_language, from_accept_language, translator
 from web.render import NAVIGATION, TEMPLATES
@@ -31,6 +36,7 @@ def used_msgids() -> set[str]:
             found |= {f"choice:{choice}" for choice in field.choices}
     found |= {f"role:{role.value}" for role in Role}
     found |= {f"priority:{priority.value}" for priority in Priority} | {"done:submit"}
+    found |= {f"production:{status.value}" for status in ProductionOrderStatus} | {"done:report"}
     found |= {f"sla:{sla.value}" for sla in Sla}
     found |= {f"deadline:{status.value}" for status in DeadlineStatus}
     found |= {f"shipment:{status.value}" for status in ShipmentStatus}

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web.pages import auth, inbox, new_order, order_actions, orders
+from web.pages import auth, inbox, new_order, order_actions, orders, production, warehouse
 from web.render import render
 from web.session import CsrfRefused, Forbidden, LoginRequired, signed_in
 
@@ -23,7 +23,7 @@ VENDOR = {
     "pico.min.css": "@picocss/pico/css/pico.min.css",
 }
 # new_order before orders: /app/orders/new is no order number.
-PAGE_MODULES = (auth, new_order, orders, order_actions, inbox)
+PAGE_MODULES = (auth, new_order, orders, order_actions, inbox, warehouse, production)
 
 
 async def vendor_file(name: str) -> Response:

@@ -50,6 +50,8 @@ NAVIGATION: list[NavItem] = [
     NavItem("/app/orders", "Orders", Permission.ORDERS_READ),
     NavItem("/app/orders/new", "New order", Permission.ORDERS_CREATE),
     NavItem("/app/inbox", "Approvals", Permission.ORDERS_APPROVE),
+    NavItem("/app/warehouse", "Warehouse", Permission.SHIPMENTS_DISPATCH),
+    NavItem("/app/production", "Production", Permission.PRODUCTION_WRITE),
 ]
 
 
