@@ -124,7 +124,14 @@ async def test_the_invoices_endpoint(api: httpx.AsyncClient, db: Database) -> No
                 updated_at=now,
                 view={
                     "deadlines": [
-                        {"sla": "invoice_payment", "key": f"INV-{tag}-7", "escalation_level": 2}
+                        {
+                            "sla": "invoice_payment",
+                            "key": f"INV-{tag}-7",
+                            "started_at": (now - timedelta(days=34)).isoformat(),
+                            "due_at": (now - timedelta(days=4)).isoformat(),
+                            "status": "breached",
+                            "escalation_level": 2,
+                        }
                     ]
                 },
             )

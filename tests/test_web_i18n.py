@@ -17,6 +17,7 @@ from domain.statuses import (
     ProductionOrderStatus,
     ShipmentStatus,
 )
+from store.finance import InvoiceFilter
 from web.actions import ACTIONS
 from web.i18n import LANGUAGES, catalogue, choose_language, from_accept_language, translator
 from web.render import NAVIGATION, TEMPLATES
@@ -37,6 +38,7 @@ def used_msgids() -> set[str]:
     found |= {f"role:{role.value}" for role in Role}
     found |= {f"priority:{priority.value}" for priority in Priority} | {"done:submit"}
     found |= {f"production:{status.value}" for status in ProductionOrderStatus} | {"done:report"}
+    found |= {f"invoices:{status.value}" for status in InvoiceFilter} | {"done:release-hold"}
     found |= {f"sla:{sla.value}" for sla in Sla}
     found |= {f"deadline:{status.value}" for status in DeadlineStatus}
     found |= {f"shipment:{status.value}" for status in ShipmentStatus}

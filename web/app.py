@@ -11,7 +11,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web.pages import auth, inbox, new_order, order_actions, orders, production, warehouse
+from web.pages import (
+    auth,
+    finance,
+    inbox,
+    new_order,
+    order_actions,
+    orders,
+    production,
+    warehouse,
+)
 from web.render import render
 from web.session import CsrfRefused, Forbidden, LoginRequired, signed_in
 
@@ -23,7 +32,16 @@ VENDOR = {
     "pico.min.css": "@picocss/pico/css/pico.min.css",
 }
 # new_order before orders: /app/orders/new is no order number.
-PAGE_MODULES = (auth, new_order, orders, order_actions, inbox, warehouse, production)
+PAGE_MODULES = (
+    auth,
+    new_order,
+    orders,
+    order_actions,
+    inbox,
+    warehouse,
+    production,
+    finance,
+)
 
 
 async def vendor_file(name: str) -> Response:

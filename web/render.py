@@ -52,6 +52,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("/app/inbox", "Approvals", Permission.ORDERS_APPROVE),
     NavItem("/app/warehouse", "Warehouse", Permission.SHIPMENTS_DISPATCH),
     NavItem("/app/production", "Production", Permission.PRODUCTION_WRITE),
+    NavItem("/app/finance", "Finance", Permission.PAYMENTS_RECORD),
 ]
 
 
