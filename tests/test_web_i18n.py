@@ -10,7 +10,7 @@ import pytest
 from domain.auth import Role
 from domain.messages import CancelReason
 from domain.orders import Priority
-from domain.policy import Sla
+from domain.policy import Sla, StepKind
 from domain.statuses import (
     DeadlineStatus,
     InvoiceStatus,
@@ -20,6 +20,7 @@ from domain.statuses import (
 from store.finance import InvoiceFilter
 from web.actions import ACTIONS
 from web.i18n import LANGUAGES, catalogue, choose_language, from_accept_language, translator
+from web.pages.ops import SEARCHES
 from web.render import NAVIGATION, TEMPLATES
 
 LITERAL = re.compile(r"""_\((?:"([^"]+)"|'([^']+)')\)""")
@@ -39,6 +40,7 @@ def used_msgids() -> set[str]:
     found |= {f"priority:{priority.value}" for priority in Priority} | {"done:submit"}
     found |= {f"production:{status.value}" for status in ProductionOrderStatus} | {"done:report"}
     found |= {f"invoices:{status.value}" for status in InvoiceFilter} | {"done:release-hold"}
+    found |= {f"step:{kind.value}" for kind in StepKind} | {label for label, _ in SEARCHES}
     found |= {f"sla:{sla.value}" for sla in Sla}
     found |= {f"deadline:{status.value}" for status in DeadlineStatus}
     found |= {f"shipment:{status.value}" for status in ShipmentStatus}

@@ -16,6 +16,7 @@ from web.pages import (
     finance,
     inbox,
     new_order,
+    ops,
     order_actions,
     orders,
     production,
@@ -41,6 +42,7 @@ PAGE_MODULES = (
     warehouse,
     production,
     finance,
+    ops,
 )
 
 

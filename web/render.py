@@ -53,6 +53,7 @@ NAVIGATION: list[NavItem] = [
     NavItem("/app/warehouse", "Warehouse", Permission.SHIPMENTS_DISPATCH),
     NavItem("/app/production", "Production", Permission.PRODUCTION_WRITE),
     NavItem("/app/finance", "Finance", Permission.PAYMENTS_RECORD),
+    NavItem("/app/ops", "Operations", Permission.REPORTS_READ),
 ]
 
 
