@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from api import operations
 from api.bodies import (
@@ -376,41 +375,3 @@ def available_actions(order: OrderPublic, principal: Principal) -> list[Action]:
         for action in ACTIONS
         if allows(principal.role, action.permission) and action.allowed_now(order, principal)
     ]
-
-
-def body_fields(action: Action, form: dict[str, str], order_no: str = "") -> dict[str, Any]:
-    """The request body the form stands for: its fields (an empty optional field is absent,
-    the API's null; a shipment names the target, not the body) and, for a lines field, each
-    line whose quantity was given (`qty_<line_no>`, with `sku_<line_no>`) — for an amendment
-    only when a quantity changed (`was_<line_no>`), and then all of them, at their prices."""
-    values: dict[str, Any] = {
-        item.name: form[item.name].strip() if item.kind != "textarea" else form[item.name]
-        for item in action.fields
-        if item.kind not in ("lines", "shipment") and form.get(item.name, "").strip()
-    }
-    if any(item.kind == "lines" for item in action.fields):
-        numbers = sorted(
-            int(key[4:]) for key in form if key.startswith("sku_") and key[4:].isdigit()
-        )
-        given = [n for n in numbers if form.get(f"qty_{n}", "").strip()]
-        if action.body is Amendment:
-            if any(form.get(f"qty_{n}", "").strip() != form.get(f"was_{n}") for n in given):
-                values["lines"] = [
-                    {
-                        "sku": form[f"sku_{n}"],
-                        "quantity": form.get(f"qty_{n}", "").strip() or form.get(f"was_{n}", ""),
-                        "unit_price": form.get(f"price_{n}") or None,
-                    }
-                    for n in numbers
-                ]
-        else:
-            values["lines"] = [
-                {"sku": form[f"sku_{n}"], "quantity": form[f"qty_{n}"].strip()}
-                for n in given
-                if form[f"qty_{n}"].strip() != "0"
-            ]
-    if action.body is ReturnSubmission and form.get("idempotency_key"):
-        # The return's number from the form's key: the form sent twice is one return.
-        key = "".join(ch for ch in form["idempotency_key"] if ch.isalnum())[:10].upper()
-        values["return_no"] = f"RT-{order_no[:40]}-{key}"
-    return values

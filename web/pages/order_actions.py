@@ -8,16 +8,18 @@ with the fresh order; success goes back where the form came from."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from api.bodies import Amendment, ReturnSubmission
 from api.commands import Commands
 from api.errors import ProblemError, field_path
 from api.principal import Principal
-from web.actions import BY_NAME, Sending, body_fields
+from web.actions import BY_NAME, Action, Sending
 from web.pages.orders import load_order, order_page
 from web.render import problem_page
 from web.session import form_of, require, safe_next, state
@@ -110,3 +112,41 @@ async def _again(
         errors=errors,
         values=values,
     )
+
+
+def body_fields(action: Action, form: dict[str, str], order_no: str = "") -> dict[str, Any]:
+    """The request body the form stands for: its fields (an empty optional field is absent,
+    the API's null; a shipment names the target, not the body) and, for a lines field, each
+    line whose quantity was given (`qty_<line_no>`, with `sku_<line_no>`) — for an amendment
+    only when a quantity changed (`was_<line_no>`), and then all of them, at their prices."""
+    values: dict[str, Any] = {
+        item.name: form[item.name].strip() if item.kind != "textarea" else form[item.name]
+        for item in action.fields
+        if item.kind not in ("lines", "shipment") and form.get(item.name, "").strip()
+    }
+    if any(item.kind == "lines" for item in action.fields):
+        numbers = sorted(
+            int(key[4:]) for key in form if key.startswith("sku_") and key[4:].isdigit()
+        )
+        given = [n for n in numbers if form.get(f"qty_{n}", "").strip()]
+        if action.body is Amendment:
+            if any(form.get(f"qty_{n}", "").strip() != form.get(f"was_{n}") for n in given):
+                values["lines"] = [
+                    {
+                        "sku": form[f"sku_{n}"],
+                        "quantity": form.get(f"qty_{n}", "").strip() or form.get(f"was_{n}", ""),
+                        "unit_price": form.get(f"price_{n}") or None,
+                    }
+                    for n in numbers
+                ]
+        else:
+            values["lines"] = [
+                {"sku": form[f"sku_{n}"], "quantity": form[f"qty_{n}"].strip()}
+                for n in given
+                if form[f"qty_{n}"].strip() != "0"
+            ]
+    if action.body is ReturnSubmission and form.get("idempotency_key"):
+        # The return's number from the form's key: the form sent twice is one return.
+        key = "".join(ch for ch in form["idempotency_key"] if ch.isalnum())[:10].upper()
+        values["return_no"] = f"RT-{order_no[:40]}-{key}"
+    return values
