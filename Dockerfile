@@ -7,6 +7,14 @@
 # No HEALTHCHECK here on purpose: the worker runs from this image too and serves no HTTP, so an
 # image-level /health probe would mark every worker unhealthy. docker-compose.yml probes the API.
 
+# --- web: the web app's front-end files (htmx, Pico CSS) from the npm registry, as the
+# committed lockfile pins them (web/package-lock.json); nothing is fetched at run time --------
+FROM node:20-bookworm-slim AS web
+
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+
 # --- build: a virtualenv with the dependencies, then the project itself -----------------------
 FROM python:3.11-slim-bookworm AS build
 
@@ -43,6 +51,8 @@ RUN groupadd --system --gid 10001 app \
     && install -d -o app -g app /app
 
 COPY --from=build /opt/venv /opt/venv
+# Where web.app serves them from: node_modules beside the installed `web` package.
+COPY --from=web /web/node_modules /opt/venv/lib/python3.11/site-packages/web/node_modules
 
 # Writable by the app user: the SQLite fallback (no DATABASE_URL) keeps its file under ./.data.
 WORKDIR /app

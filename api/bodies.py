@@ -13,15 +13,24 @@ models (`domain`) decode their histories as they always did.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from domain.calendar import BusinessCalendar
 from domain.messages import CancelReason, HoldKind
 from domain.money import Money
-from domain.orders import DeliveryPolicy, OrderNo, PaymentTerms, Priority, ShortText
+from domain.orders import (
+    AmendOrderInput,
+    DeliveryPolicy,
+    OrderNo,
+    PaymentTerms,
+    Priority,
+    ShortText,
+)
 from domain.returns import ReturnResolution
 from domain.text import ID_PATTERN, Id, without_control_characters
 
@@ -82,6 +91,14 @@ class Amendment(Body):
     requested_delivery_date: date | None = None
     shipping_address: str | None = Field(default=None, min_length=1, max_length=500)
     reason: str = Field(min_length=1, max_length=2000)
+
+    def to_input(self, requested_by: str, calendar: BusinessCalendar) -> AmendOrderInput:
+        """The workflow's input: only the fields sent, dated by the company's today (a new
+        delivery date must not be before it)."""
+        today = datetime.now(ZoneInfo(calendar.timezone)).date()
+        return AmendOrderInput.model_validate(
+            {**self.model_dump(exclude_unset=True), "requested_by": requested_by, "today": today}
+        )
 
 
 class Approval(Body):

@@ -1,11 +1,13 @@
 """Entering an order: its workflow started with the submit update in one call (update-with-
-start), idempotent by order number. A service, not a router: `POST /orders` calls it."""
+start), idempotent by order number. A service, not a router: `POST /orders` and the web app's
+new-order page call `submit`."""
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +23,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import in_scope
+from api.bodies import OrderSubmission
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemError, problems_from, refusal_to_problem, rpc_to_problem
 from api.principal import Principal
+from api.record import outcome_of, record_command
+from domain.auth import Permission
 from domain.contract import (
     CUSTOMER_ID_ATTRIBUTE,
     ORDER_STATUS_ATTRIBUTE,
@@ -52,6 +58,45 @@ class Entry:
     order: OrderView
     created: bool
     archived: bool = False
+
+
+def new_order_no() -> str:
+    return f"SO-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+async def submit(
+    db: DbDep,
+    temporal: TemporalDep,
+    settings: SettingsDep,
+    principal: Principal,
+    body: OrderSubmission,
+) -> Entry:
+    """Enter `body` as `principal` (numbered when it has no number): 403 for a customer outside
+    a sales rep's own, else as `enter_order`. A refusal is recorded on the command log (an
+    accepted order records its own receipt)."""
+    order_no = body.order_no or new_order_no()
+    try:
+        if not await in_scope(db, principal, body.customer_id):
+            raise ProblemError(
+                403,
+                f"Customer {body.customer_id} is not among your customers",
+                order_no=order_no,
+                permission=Permission.ORDERS_CREATE.value,
+            )
+        request = OrderRequest.model_validate(
+            {**body.model_dump(), "order_no": order_no, "entered_by": principal.name}
+        )
+        return await enter_order(db, temporal, settings, principal, request)
+    except ProblemError as exc:
+        await record_command(
+            db,
+            principal,
+            "submit",
+            outcome_of(exc.problem.status),
+            order_no=order_no,
+            detail={"detail": exc.problem.detail},
+        )
+        raise
 
 
 async def enter_order(

@@ -1,13 +1,15 @@
 """Reading orders for routes: the current order (live from its workflow, or archived) and an
-order's breached deadlines. A service, not a router: orders, returns and reports use it."""
+order's breached deadlines, the overdue report. A service, not a router: orders, returns,
+reports and the web app use it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from temporalio.service import RPCError
 
 from api.auth import in_scope
@@ -17,7 +19,7 @@ from api.principal import Principal
 from api.schemas import OverdueDeadline
 from domain.contract import VIEW_QUERY
 from domain.orders import DeadlineView, OrderView, workflow_id_for
-from domain.statuses import DeadlineStatus
+from domain.statuses import DeadlineStatus, OrderStatus
 from store import queries
 
 log = structlog.get_logger(__name__)
@@ -93,3 +95,41 @@ def overdue_deadlines(
             )
         )
     return found
+
+
+class OverdueStage(BaseModel):
+    stage: OrderStatus
+    label: dict[str, str]
+    count: int
+    deadlines: list[OverdueDeadline]
+
+
+class OverdueReport(BaseModel):
+    generated_at: datetime
+    orders: int
+    stages: list[OverdueStage]
+
+
+async def overdue_by_stage(db: DbDep, limit: int) -> OverdueReport:
+    """Overdue orders grouped by the stage (status) they are stuck in, the stage with the most
+    breached deadlines first (`GET /reports/overdue`, the web app's operations page)."""
+    now = datetime.now(UTC)
+    stages: dict[OrderStatus, list[OverdueDeadline]] = {}
+    rows = await queries.overdue_orders(db, limit=limit)
+    for row in rows:
+        late = overdue_deadlines(row.order_no, row.customer_id, row.view.get("deadlines", []), now)
+        if late:
+            stages.setdefault(OrderStatus(row.status), []).extend(late)
+    return OverdueReport(
+        generated_at=now,
+        orders=len(rows),
+        stages=[
+            OverdueStage(
+                stage=stage,
+                label={"en": stage.label_en, "zh": stage.label_zh},
+                count=len(items),
+                deadlines=items,
+            )
+            for stage, items in sorted(stages.items(), key=lambda kv: -len(kv[1]))
+        ],
+    )

@@ -1,6 +1,7 @@
 """What the people's work lists read of orders: a list row's glance (what it waits for, its
-deadlines) and the approvers' inbox. Parts of each order's view, read by JSON path in the
-database, never whole views (they are large, and a page shows many orders)."""
+deadlines), the approvers' inbox, operations' counts by status and the escalations fired.
+Parts of each order's view, read by JSON path in the database, never whole views (they are
+large, and a page shows many orders)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
-from sqlmodel import SQLModel
+from sqlalchemy import case, func, select
+from sqlmodel import SQLModel, col
+from sqlmodel import select as sqlmodel_select
 
 from domain.statuses import OrderStatus
 from store.db import Database
-from store.tables import OrderRecord  # noqa: F401 (defines the table below)
+from store.tables import Escalation, OrderRecord  # noqa: F401 (OrderRecord: the table below)
 
 _ORDERS = SQLModel.metadata.tables["orderrecord"]
 
@@ -89,3 +91,28 @@ async def pending_approvals(
         )
         for row in rows
     ]
+
+
+async def status_counts(db: Database, *, visible: set[str] | None) -> dict[str, tuple[int, int]]:
+    """Orders by status: how many, and how many of them are overdue (operations' dashboard)."""
+    orders = _ORDERS.c
+    query = select(
+        orders.status, func.count(), func.sum(case((orders.overdue.is_(True), 1), else_=0))
+    ).group_by(orders.status)
+    if visible is not None:
+        query = query.where(orders.customer_id.in_(visible))
+    async with db.reading() as conn:
+        rows = (await conn.execute(query)).all()
+    return {status: (int(count), int(late or 0)) for status, count, late in rows}
+
+
+async def escalations_since(db: Database, since: datetime, *, limit: int) -> Sequence[Escalation]:
+    """The ladder steps fired since `since`, the latest first."""
+    query = (
+        sqlmodel_select(Escalation)
+        .where(col(Escalation.fired_at) >= since)
+        .order_by(col(Escalation.fired_at).desc(), col(Escalation.id))
+        .limit(limit)
+    )
+    async with db.reader() as session:
+        return (await session.exec(query)).all()

@@ -474,3 +474,40 @@ def test_dockerignore_keeps_local_state_out_of_the_image() -> None:
     # The build needs these: excluding them would break `pip install .`.
     for needed in ("pyproject.toml", "*.py", "api", "workflows", "activities", "domain", "store"):
         assert needed not in patterns, f".dockerignore excludes {needed}, which the build needs"
+
+
+def test_the_image_carries_the_web_apps_front_end_files(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    """A node stage runs `npm ci` on web/'s lockfile, and the final stage copies its
+    node_modules beside the installed `web` package, where web.app serves them from."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    name = ""
+    for keyword, arguments in dockerfile:
+        if keyword == "FROM":
+            name = arguments.split(" AS ")[-1].strip() if " AS " in arguments else arguments
+            stages[name] = []
+        stages[name].append((keyword, arguments))
+    (node,) = [stage for stage in stages.values() if stage[0][1].startswith("node:")]
+    copied = " ".join(arguments for keyword, arguments in node if keyword == "COPY")
+    assert "web/package.json" in copied and "web/package-lock.json" in copied
+    commands = [
+        command
+        for keyword, arguments in node
+        if keyword == "RUN"
+        for command in shell_commands(arguments)
+    ]
+    assert any(command[:2] == ["npm", "ci"] for command in commands), commands
+    node_name = node[0][1].split(" AS ")[-1].strip()
+    final = last_stage(dockerfile)
+    python = final[0][1].split(":")[1].split("-")[0]  # python:3.11-slim-... -> 3.11
+    target = f"/opt/venv/lib/python{python}/site-packages/web/node_modules"
+    assert any(
+        keyword == "COPY"
+        and arguments.split() == [f"--from={node_name}", "/web/node_modules", target]
+        for keyword, arguments in final
+    ), "the final stage does not copy node_modules beside the web package"
+    # and web.app looks for them there: beside its own module
+    import web.app
+
+    assert Path(web.app.__file__).parent / "node_modules" == web.app.NODE_MODULES

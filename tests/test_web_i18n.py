@@ -9,10 +9,18 @@ import pytest
 
 from domain.auth import Role
 from domain.messages import CancelReason
-from domain.policy import Sla
-from domain.statuses import DeadlineStatus, InvoiceStatus, ShipmentStatus
+from domain.orders import Priority
+from domain.policy import Sla, StepKind
+from domain.statuses import (
+    DeadlineStatus,
+    InvoiceStatus,
+    ProductionOrderStatus,
+    ShipmentStatus,
+)
+from store.finance import InvoiceFilter
 from web.actions import ACTIONS
 from web.i18n import LANGUAGES, catalogue, choose_language, from_accept_language, translator
+from web.pages.ops import SEARCHES
 from web.render import NAVIGATION, TEMPLATES
 
 LITERAL = re.compile(r"""_\((?:"([^"]+)"|'([^']+)')\)""")
@@ -29,6 +37,10 @@ def used_msgids() -> set[str]:
             found.add(field.label)
             found |= {f"choice:{choice}" for choice in field.choices}
     found |= {f"role:{role.value}" for role in Role}
+    found |= {f"priority:{priority.value}" for priority in Priority} | {"done:submit"}
+    found |= {f"production:{status.value}" for status in ProductionOrderStatus} | {"done:report"}
+    found |= {f"invoices:{status.value}" for status in InvoiceFilter} | {"done:release-hold"}
+    found |= {f"step:{kind.value}" for kind in StepKind} | {label for label, _ in SEARCHES}
     found |= {f"sla:{sla.value}" for sla in Sla}
     found |= {f"deadline:{status.value}" for status in DeadlineStatus}
     found |= {f"shipment:{status.value}" for status in ShipmentStatus}

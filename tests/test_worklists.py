@@ -9,7 +9,7 @@ from typing import Any
 
 from store import queries, worklists
 from store.db import Database
-from store.tables import OrderRecord
+from store.tables import Escalation, OrderRecord
 from tests.conftest import unique
 
 
@@ -73,3 +73,33 @@ async def test_glances_pending_approvals_and_the_number_search(store: Database) 
         store, status=None, customer_id=None, limit=10, offset=0, number="%"
     )
     assert total == 0  # a wildcard is searched for as a character
+
+
+async def test_status_counts_and_escalations_fired_since(store: Database) -> None:
+    now = datetime.now(UTC)
+    tag = unique("OPS")
+    late = record(f"{tag}-A", "SHIPPED", {"deadlines": []}, now)
+    late.overdue, late.customer_id = True, f"{tag}-C"
+    on_time = record(f"{tag}-B", "SHIPPED", {"deadlines": []}, now)
+    on_time.customer_id = f"{tag}-C"
+    async with store.writer() as session:
+        session.add(late)
+        session.add(on_time)
+        for n, at in enumerate((now - timedelta(days=1), now - timedelta(minutes=1), now)):
+            session.add(
+                Escalation(
+                    id=f"{tag}-E{n}",
+                    order_no=f"{tag}-A",
+                    sla="dispatch",
+                    key="dispatch",
+                    step=n,
+                    kind="escalation",
+                    level=n,
+                    notify=["warehouse"],
+                    due_at=now,
+                    fired_at=at,
+                )
+            )
+    assert await worklists.status_counts(store, visible={f"{tag}-C"}) == {"SHIPPED": (2, 1)}
+    fired = await worklists.escalations_since(store, now - timedelta(hours=1), limit=10)
+    assert [e.id for e in fired if e.id.startswith(tag)] == [f"{tag}-E2", f"{tag}-E1"]

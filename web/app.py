@@ -11,7 +11,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web.pages import auth, inbox, order_actions, orders
+from web.pages import (
+    auth,
+    finance,
+    inbox,
+    new_order,
+    ops,
+    order_actions,
+    orders,
+    production,
+    warehouse,
+)
 from web.render import render
 from web.session import CsrfRefused, Forbidden, LoginRequired, signed_in
 
@@ -22,7 +32,18 @@ VENDOR = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "pico.min.css": "@picocss/pico/css/pico.min.css",
 }
-PAGE_MODULES = (auth, orders, order_actions, inbox)
+# new_order before orders: /app/orders/new is no order number.
+PAGE_MODULES = (
+    auth,
+    new_order,
+    orders,
+    order_actions,
+    inbox,
+    warehouse,
+    production,
+    finance,
+    ops,
+)
 
 
 async def vendor_file(name: str) -> Response:

@@ -48,7 +48,12 @@ class NavItem:
 
 NAVIGATION: list[NavItem] = [
     NavItem("/app/orders", "Orders", Permission.ORDERS_READ),
+    NavItem("/app/orders/new", "New order", Permission.ORDERS_CREATE),
     NavItem("/app/inbox", "Approvals", Permission.ORDERS_APPROVE),
+    NavItem("/app/warehouse", "Warehouse", Permission.SHIPMENTS_DISPATCH),
+    NavItem("/app/production", "Production", Permission.PRODUCTION_WRITE),
+    NavItem("/app/finance", "Finance", Permission.PAYMENTS_RECORD),
+    NavItem("/app/ops", "Operations", Permission.REPORTS_READ),
 ]
 
 

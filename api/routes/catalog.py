@@ -11,6 +11,7 @@ from api.auth import Allowed, allowed, current_principal, in_scope, visible_cust
 from api.bodies import IdPath
 from api.deps import DbDep
 from api.errors import ProblemDetails, ProblemError
+from api.invoices import release_credit_hold
 from api.principal import Principal
 from api.record import record_command
 from domain.auth import Permission
@@ -122,18 +123,7 @@ async def release_customer_credit_hold(
     finance: Annotated[Principal, allowed(Permission.CREDIT_WRITE)],
 ) -> CustomerPublic:
     """Finance lifts the credit hold that dunning put on a customer."""
-    customer = await queries.get_customer(db, customer_id)
-    if customer is None:
-        raise ProblemError(404, f"Customer {customer_id} not found")
-    if not await queries.release_credit_holds(db, customer_id, finance.name):
-        raise ProblemError(409, f"Customer {customer_id} is not on credit hold")
-    await record_command(
-        db,
-        finance,
-        "release_credit_hold",
-        "ok",
-        detail={"customer_id": customer_id, "comment": body.comment},
-    )
+    customer = await release_credit_hold(db, finance, customer_id, body.comment)
     (public,) = await _public(db, [customer])
     return public
 

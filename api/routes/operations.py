@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from api import operations
 from api.auth import allowed
 from api.bodies import DeliveryDetails, DispatchDetails, IdPath, ProductionReport
 from api.commands import CommandsDep
@@ -16,8 +17,6 @@ from api.errors import ProblemDetails, ProblemError
 from api.principal import Principal
 from api.schemas import OrderPublic, ReturnPublic, ShipmentLinePublic
 from domain.auth import Permission
-from domain.contract import OrderUpdate, ReturnUpdate
-from domain.messages import DeliverInput, DispatchInput, ReportProductionInput
 from store import queries
 
 router = APIRouter(tags=["warehouse and production"])
@@ -76,7 +75,6 @@ async def get_production_order(po_id: IdPath, db: DbDep, _: Reader) -> Productio
 @router.post("/production-orders/{po_id}/complete", responses=ERRORS)
 async def complete_production(
     po_id: IdPath,
-    db: DbDep,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.PRODUCTION_WRITE)],
     body: ProductionReport | None = None,
@@ -86,17 +84,8 @@ async def complete_production(
     `produced_quantity` is cumulative (all produced so far) and defaults to the whole quantity,
     so a repeated report never counts twice.
     """
-    row = await queries.get_production_order(db, po_id)
-    if row is None:
-        raise ProblemError(404, f"Production order {po_id} not found")
-    report = body or ProductionReport()
-    return await commands.update(
-        principal,
-        row.order_no,
-        OrderUpdate.REPORT_PRODUCTION,
-        ReportProductionInput(
-            production_order_id=po_id, reported_by=principal.name, **report.model_dump()
-        ),
+    return await operations.report_production(
+        commands, principal, po_id, body or ProductionReport()
     )
 
 
@@ -121,37 +110,19 @@ async def get_shipment(shipment_id: IdPath, db: DbDep, _: Reader) -> ShipmentPub
 async def dispatch_shipment(
     shipment_id: IdPath,
     body: DispatchDetails,
-    db: DbDep,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.SHIPMENTS_DISPATCH)],
 ) -> OrderPublic | ReturnPublic:
     """发货: the goods left with a carrier; the order is SHIPPED and invoiced (credit terms)."""
-    order_no, return_no = await _shipment(db, shipment_id)
-    arg = DispatchInput(shipment_id=shipment_id, dispatched_by=principal.name, **body.model_dump())
-    if return_no:  # a replacement for a return
-        return await commands.update_return(principal, return_no, ReturnUpdate.DISPATCH, arg)
-    return await commands.update(principal, order_no, OrderUpdate.DISPATCH, arg)
+    return await operations.dispatch(commands, principal, shipment_id, body)
 
 
 @router.post("/shipments/{shipment_id}/deliver", responses=ERRORS)
 async def deliver_shipment(
     shipment_id: IdPath,
     body: DeliveryDetails,
-    db: DbDep,
     commands: CommandsDep,
     principal: Annotated[Principal, allowed(Permission.DELIVERIES_REPORT)],
 ) -> OrderPublic | ReturnPublic:
     """签收: the customer signed for the goods; the order is DELIVERED."""
-    order_no, return_no = await _shipment(db, shipment_id)
-    arg = DeliverInput(shipment_id=shipment_id, reported_by=principal.name, **body.model_dump())
-    if return_no:
-        return await commands.update_return(principal, return_no, ReturnUpdate.DELIVER, arg)
-    return await commands.update(principal, order_no, OrderUpdate.DELIVER, arg)
-
-
-async def _shipment(db: DbDep, shipment_id: str) -> tuple[str, str | None]:
-    """The shipment's order and return (if it replaces returned goods)."""
-    owner = await queries.shipment_owner(db, shipment_id)
-    if owner is None:
-        raise ProblemError(404, f"Shipment {shipment_id} not found")
-    return owner
+    return await operations.deliver(commands, principal, shipment_id, body)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from api.auth import allowed, in_scope, visible_customers
+from api.auth import allowed, visible_customers
 from api.bodies import (
     Amendment,
     Approval,
@@ -26,11 +24,10 @@ from api.bodies import (
 )
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
-from api.errors import ProblemDetails, ProblemError
-from api.order_entry import enter_order
+from api.errors import ProblemDetails
+from api.order_entry import submit
 from api.orders_read import current_order, overdue_deadlines
 from api.principal import Principal
-from api.record import outcome_of, record_command
 from api.schemas import OrderPublic, OverdueDeadline, order_public
 from domain.auth import Permission
 from domain.calendar import BusinessCalendar
@@ -45,13 +42,7 @@ from domain.messages import (
     ShortCloseInput,
 )
 from domain.money import Money
-from domain.orders import (
-    AmendOrderInput,
-    ApproverRole,
-    OrderRequest,
-    Priority,
-    status_label,
-)
+from domain.orders import ApproverRole, Priority, status_label
 from domain.statuses import OrderStatus
 from domain.text import ID_PATTERN
 from store import queries
@@ -91,10 +82,6 @@ class OrderPage(BaseModel):
     offset: int
 
 
-def new_order_no() -> str:
-    return f"SO-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(4).upper()}"
-
-
 @router.post(
     "",
     status_code=201,
@@ -119,32 +106,10 @@ async def submit_order(
     problem when entry validation fails (the attempt is audited, and the number stays free);
     403 for a customer outside a sales rep's own customers.
     """
-    order_no = body.order_no or new_order_no()
-    try:
-        if not await in_scope(db, principal, body.customer_id):
-            raise ProblemError(
-                403,
-                f"Customer {body.customer_id} is not among your customers",
-                order_no=order_no,
-                permission=Permission.ORDERS_CREATE.value,
-            )
-        request = OrderRequest.model_validate(
-            {**body.model_dump(), "order_no": order_no, "entered_by": principal.name}
-        )
-        entry = await enter_order(db, temporal, settings, principal, request)
-    except ProblemError as exc:  # an accepted order records its own receipt
-        await record_command(
-            db,
-            principal,
-            "submit",
-            outcome_of(exc.problem.status),
-            order_no=order_no,
-            detail={"detail": exc.problem.detail},
-        )
-        raise
+    entry = await submit(db, temporal, settings, principal, body)
     response.status_code = 201 if entry.created else 200
     if not entry.archived:
-        response.headers["Location"] = f"/orders/{order_no}"
+        response.headers["Location"] = f"/orders/{entry.order.order_no}"
     return order_public(entry.order)
 
 
@@ -265,10 +230,7 @@ async def amend_order(
     (not before the company's today) moves the delivery deadline.
     """
     calendar: BusinessCalendar = request.app.state.calendar
-    today = datetime.now(ZoneInfo(calendar.timezone)).date()
-    arg = AmendOrderInput.model_validate(
-        {**body.model_dump(exclude_unset=True), "requested_by": principal.name, "today": today}
-    )
+    arg = body.to_input(principal.name, calendar)
     return await commands.update(principal, order_no, OrderUpdate.AMEND, arg)
 
 

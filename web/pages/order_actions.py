@@ -8,16 +8,18 @@ with the fresh order; success goes back where the form came from."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from api.bodies import Amendment, ReturnSubmission
 from api.commands import Commands
 from api.errors import ProblemError, field_path
 from api.principal import Principal
-from web.actions import BY_NAME, body_fields
+from web.actions import BY_NAME, Action, Sending
 from web.pages.orders import load_order, order_page
 from web.render import problem_page
 from web.session import form_of, require, safe_next, state
@@ -25,6 +27,7 @@ from web.session import form_of, require, safe_next, state
 router = APIRouter()
 
 IDEMPOTENCY_FIELD = "idempotency_key"
+HIDDEN = {"csrf_token", IDEMPOTENCY_FIELD, "next"}
 
 
 @router.post("/app/orders/{order_no}/{name}")
@@ -35,27 +38,42 @@ async def order_action(request: Request, order_no: str, name: str) -> Response:
     principal = await require(request, action.permission)
     form = await form_of(request, principal)
     found = state(request)
-    values = body_fields(action, form)
+    values = {key: value for key, value in form.items() if key not in HIDDEN}
+    errors: dict[str, str] = {}
+    if any(item.kind == "shipment" for item in action.fields) and not form.get("shipment_id"):
+        errors["shipment_id"] = "Choose a shipment."
     try:
-        body = action.body.model_validate(values)
+        body = action.body.model_validate(body_fields(action, form, order_no))
     except ValidationError as exc:
-        errors = {field_path(error["loc"]): error["msg"] for error in exc.errors()}
+        errors |= {field_path(error["loc"]): error["msg"] for error in exc.errors()}
+    if errors:
         return await _again(request, principal, order_no, name, 422, None, errors, values)
     key = form.get(IDEMPOTENCY_FIELD, "")[:200] or None
-    commands = Commands(
-        found.db,
-        request.app.state.temporal,
-        timedelta(seconds=found.settings.command_timeout_seconds),
-        key,
-    )
+    temporal = request.app.state.temporal
+    timeout = timedelta(seconds=found.settings.command_timeout_seconds)
+    commands = Commands(found.db, temporal, timeout, key)
     try:
-        await commands.update(
-            principal,
-            order_no,
-            action.update,
-            action.build(principal, body),
-            settled=action.settled,
-        )
+        if action.perform is not None:
+            sending = Sending(
+                commands,
+                found.db,
+                temporal,
+                found.settings,
+                request.app.state.calendar,
+                order_no,
+                form,
+                key,
+            )
+            await action.perform(sending, principal, body)
+        else:
+            assert action.build is not None
+            await commands.update(
+                principal,
+                order_no,
+                action.update,
+                action.build(principal, body),
+                settled=action.settled,
+            )
     except ProblemError as exc:
         problem = exc.problem
         if problem.status not in (403, 409, 422):
@@ -94,3 +112,41 @@ async def _again(
         errors=errors,
         values=values,
     )
+
+
+def body_fields(action: Action, form: dict[str, str], order_no: str = "") -> dict[str, Any]:
+    """The request body the form stands for: its fields (an empty optional field is absent,
+    the API's null; a shipment names the target, not the body) and, for a lines field, each
+    line whose quantity was given (`qty_<line_no>`, with `sku_<line_no>`) — for an amendment
+    only when a quantity changed (`was_<line_no>`), and then all of them, at their prices."""
+    values: dict[str, Any] = {
+        item.name: form[item.name].strip() if item.kind != "textarea" else form[item.name]
+        for item in action.fields
+        if item.kind not in ("lines", "shipment") and form.get(item.name, "").strip()
+    }
+    if any(item.kind == "lines" for item in action.fields):
+        numbers = sorted(
+            int(key[4:]) for key in form if key.startswith("sku_") and key[4:].isdigit()
+        )
+        given = [n for n in numbers if form.get(f"qty_{n}", "").strip()]
+        if action.body is Amendment:
+            if any(form.get(f"qty_{n}", "").strip() != form.get(f"was_{n}") for n in given):
+                values["lines"] = [
+                    {
+                        "sku": form[f"sku_{n}"],
+                        "quantity": form.get(f"qty_{n}", "").strip() or form.get(f"was_{n}", ""),
+                        "unit_price": form.get(f"price_{n}") or None,
+                    }
+                    for n in numbers
+                ]
+        else:
+            values["lines"] = [
+                {"sku": form[f"sku_{n}"], "quantity": form[f"qty_{n}"].strip()}
+                for n in given
+                if form[f"qty_{n}"].strip() != "0"
+            ]
+    if action.body is ReturnSubmission and form.get("idempotency_key"):
+        # The return's number from the form's key: the form sent twice is one return.
+        key = "".join(ch for ch in form["idempotency_key"] if ch.isalnum())[:10].upper()
+        values["return_no"] = f"RT-{order_no[:40]}-{key}"
+    return values

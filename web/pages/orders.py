@@ -113,10 +113,17 @@ async def orders_list(request: Request, principal: Reader) -> Response:
     )
 
 
-def temporal_ui_link(request: Request, workflow_id: str) -> str:
+def temporal_ui_base(request: Request) -> str:
+    """The Temporal UI as browsers reach it (`TEMPORAL_UI_URL`, else the local dev server's)."""
     settings = state(request).settings
     base = settings.temporal_ui_url or f"http://127.0.0.1:{settings.temporal_ui_port}"
-    return f"{base.rstrip('/')}/namespaces/{settings.temporal_namespace}/workflows/{workflow_id}"
+    return base.rstrip("/")
+
+
+def temporal_ui_link(request: Request, workflow_id: str) -> str:
+    settings = state(request).settings
+    namespace = settings.temporal_namespace
+    return f"{temporal_ui_base(request)}/namespaces/{namespace}/workflows/{workflow_id}"
 
 
 async def load_order(request: Request, principal: Principal, order_no: str) -> OrderPublic:
