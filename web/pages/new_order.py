@@ -128,7 +128,8 @@ async def enter(request: Request) -> Response:
     rows = rows_of(form)
     found = state(request)
     try:
-        body = OrderSubmission.model_validate(submission(form, rows))
+        # A form sends text: the API's strict JSON types (a count is an integer) read it as such.
+        body = OrderSubmission.model_validate(submission(form, rows), strict=False)
     except ValidationError as exc:
         errors = {field_path(error["loc"]): error["msg"] for error in exc.errors()}
         return await _page(

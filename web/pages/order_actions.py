@@ -43,7 +43,8 @@ async def order_action(request: Request, order_no: str, name: str) -> Response:
     if any(item.kind == "shipment" for item in action.fields) and not form.get("shipment_id"):
         errors["shipment_id"] = "Choose a shipment."
     try:
-        body = action.body.model_validate(body_fields(action, form, order_no))
+        # A form sends text: the API's strict JSON types (a count is an integer) read it as such.
+        body = action.body.model_validate(body_fields(action, form, order_no), strict=False)
     except ValidationError as exc:
         errors |= {field_path(error["loc"]): error["msg"] for error in exc.errors()}
     if errors:

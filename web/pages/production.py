@@ -66,7 +66,8 @@ async def report(request: Request, po_id: str) -> Response:
     form = await form_of(request, principal)
     values = {"produced_quantity": form.get("produced_quantity", "").strip()}
     try:
-        body = ProductionReport.model_validate({k: v for k, v in values.items() if v})
+        # A form sends text: the API's strict JSON types (a count is an integer) read it as such.
+        body = ProductionReport.model_validate({k: v for k, v in values.items() if v}, strict=False)
     except ValidationError as exc:
         errors = {field_path(error["loc"]): error["msg"] for error in exc.errors()}
         return await _page(
