@@ -29,6 +29,7 @@ def product(**fields: Any) -> dict[str, Any]:
     return {"sku": unique("SKU"), "name": "Strict part", "unit_price": 10} | fields
 
 
+USER = {"username": "strict-user", "password": "a-long-password-1", "role": "sales"}
 RETURN = {"lines": [{"sku": "VALVE-25", "quantity": 1}], "reason": "x", "resolution": "refund"}
 
 
@@ -76,6 +77,13 @@ RETURN = {"lines": [{"sku": "VALVE-25", "quantity": 1}], "reason": "x", "resolut
         ("/customers", customer(name="Strict\u0000Co"), "name"),
         ("/products/VALVE-25/stock", {"delta": 1, "reason": "count\u001b"}, "reason"),
         ("/orders/SO-X/repair", {"reason": "stuck\u0000"}, "reason"),
+        # People and keys (admin).
+        ("/api-keys", {"name": "erp-strict", "expires_in_days": True}, "expires_in_days"),
+        ("/api-keys", {"name": "erp-strict", "expires_in_days": "30"}, "expires_in_days"),
+        ("/users", USER | {"customer_ids": ["C\u00001"]}, "customer_ids[0]"),
+        ("/users", USER | {"regions": ["ea\u200bst"]}, "regions[0]"),
+        ("/users", USER | {"display_name": "Li\u0000"}, "display_name"),
+        ("/users", USER | {"active": "true"}, "active"),
     ],
 )
 async def test_a_body_of_the_wrong_types_is_a_422_naming_the_field(
@@ -99,12 +107,21 @@ async def test_a_body_of_the_wrong_types_is_a_422_naming_the_field(
         ("GET", "/shipments/SH%0AX", "shipment_id"),
         ("GET", "/production-orders/PO%09X", "po_id"),
         ("GET", "/orders?customer_id=C%00", "customer_id"),
+        ("GET", "/audit?order_no=SO%00X", "order_no"),
+        ("PATCH", "/users/a%00b", "username"),
+        ("DELETE", "/api-keys/k%0Ay", "key_id"),
     ],
 )
 async def test_an_id_in_a_path_or_filter_is_visible_characters(
     api: httpx.AsyncClient, method: str, path: str, field: str
 ) -> None:
-    body = {"reason_code": "customer_request"} if method == "POST" else None
+    body = (
+        {"reason_code": "customer_request"}
+        if method == "POST"
+        else {}
+        if method == "PATCH"
+        else None
+    )
     response = await api.request(method, path, json=body)
     assert response.status_code == 422, response.text
     assert error_fields(response) == {field}

@@ -13,6 +13,7 @@ from api.auth import allowed
 from api.deps import DbDep
 from api.principal import Principal
 from domain.auth import Permission
+from domain.text import ID_PATTERN
 from store import audit
 
 router = APIRouter(tags=["audit"])
@@ -43,7 +44,7 @@ class AuditEntryPublic(BaseModel):
 async def list_audit(
     db: DbDep,
     _: Annotated[Principal, allowed(Permission.AUDIT_READ)],
-    order_no: str | None = None,
+    order_no: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> list[AuditEntryPublic]:

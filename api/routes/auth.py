@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from sqlmodel import col, select
 
 from api.auth import (
@@ -21,11 +21,13 @@ from api.auth import (
     principal_cache,
     revoke_token,
 )
+from api.bodies import IdPath
 from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
 from domain.auth import NAME_PATTERN, ROLE_PERMISSIONS, Permission, Role, api_key_caller
 from domain.passwords import hash_password
+from domain.text import Id, without_control_characters
 from store.tables import ApiKey, User, UserBase
 
 router = APIRouter(tags=["auth"])
@@ -120,6 +122,14 @@ class UserCreate(UserBase):
 
     username: Username
     password: Password
+    customer_ids: list[Id] = Field(default_factory=list, max_length=1000)
+    regions: list[Id] = Field(default_factory=list, max_length=100)
+    active: bool = Field(default=True, strict=True)
+
+    @field_validator("display_name")
+    @classmethod
+    def _no_control_characters(cls, value: str) -> str:
+        return str(without_control_characters(value))
 
 
 class UserUpdate(BaseModel):
@@ -130,12 +140,17 @@ class UserUpdate(BaseModel):
 
     display_name: str | None = Field(default=None, max_length=120)
     role: Role | None = None
-    customer_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+    customer_ids: list[Annotated[Id, Field(max_length=64)]] | None = Field(
         default=None, max_length=1000
     )
-    regions: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=100)
-    active: bool | None = None
+    regions: list[Annotated[Id, Field(max_length=64)]] | None = Field(default=None, max_length=100)
+    active: bool | None = Field(default=None, strict=True)
     password: Password | None = None
+
+    @field_validator("display_name")
+    @classmethod
+    def _no_control_characters(cls, value: str | None) -> str | None:
+        return None if value is None else str(without_control_characters(value))
 
 
 class UserPublic(UserBase):
@@ -165,7 +180,7 @@ async def list_users(db: DbDep, _: Admin) -> list[UserPublic]:
 
 @router.patch("/users/{username}", responses=ERRORS | {404: {"description": "No such user"}})
 async def update_user(
-    username: str, body: UserUpdate, db: DbDep, _: Admin, principals: Principals
+    username: IdPath, body: UserUpdate, db: DbDep, _: Admin, principals: Principals
 ) -> UserPublic:
     """Change a user; a new password, role or deactivation signs them out everywhere."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)  # null: no change
@@ -199,7 +214,7 @@ class ApiKeyCreate(BaseModel):
         "audit trail, as an order's `entered_by`, …), never as a user of that name."
     )
     role: Role = Role.INTEGRATOR
-    expires_in_days: int | None = Field(default=None, gt=0, le=3650)
+    expires_in_days: int | None = Field(default=None, gt=0, le=3650, strict=True)
 
 
 class ApiKeyPublic(BaseModel):
@@ -250,7 +265,9 @@ async def list_api_keys(db: DbDep, _: Admin) -> list[ApiKeyPublic]:
 
 
 @router.delete("/api-keys/{key_id}", responses=ERRORS | {404: {"description": "No such key"}})
-async def revoke_api_key(key_id: str, db: DbDep, _: Admin, principals: Principals) -> ApiKeyPublic:
+async def revoke_api_key(
+    key_id: IdPath, db: DbDep, _: Admin, principals: Principals
+) -> ApiKeyPublic:
     """Revoke a key at once; revoking it again changes nothing."""
     async with db.writer() as session:
         row = await session.get(ApiKey, key_id, with_for_update=True)
