@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web.pages import auth, inbox, order_actions, orders
+from web.pages import auth, inbox, notifications, order_actions, orders
 from web.render import render
 from web.session import CsrfRefused, Forbidden, LoginRequired, signed_in
 
@@ -22,7 +22,7 @@ VENDOR = {
     "htmx.min.js": "htmx.org/dist/htmx.min.js",
     "pico.min.css": "@picocss/pico/css/pico.min.css",
 }
-PAGE_MODULES = (auth, orders, order_actions, inbox)
+PAGE_MODULES = (auth, orders, order_actions, inbox, notifications)
 
 
 async def vendor_file(name: str) -> Response:
