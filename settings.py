@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.approval import ApprovalPolicy
 from domain.audit import DEVELOPMENT_KEYS, AuditSeal
 from domain.entropy import MIN_KEY_BITS, require_strong_secret
+from domain.notices import SmtpServer
 from domain.policy import OrderPolicy, PolicyError, parse_policy
 from payload_codec import EncryptionCodec, parse_keys
 
@@ -92,6 +93,25 @@ class Settings(BaseSettings):
     )
     notify_webhook_secret: str = Field(
         default=DEV_WEBHOOK_SECRET, description="HMAC-SHA256 key for the X-Signature header."
+    )
+
+    # People's notifications by e-mail (their in-app list, /app/notifications, needs nothing).
+    smtp_url: str | None = Field(
+        default=None,
+        description="The SMTP server that mails deadline notifications to the people of the "
+        "roles a step names: smtp://[user[:password]@]host[:port][?starttls=true] or "
+        "smtps://…; unset (the default): no e-mail.",
+    )
+    smtp_from: str = Field(
+        default="Sales orders <orders@localhost>",
+        min_length=3,
+        max_length=200,
+        description="The From of those e-mails.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The web app as people's browsers reach it, for the links in e-mails; "
+        "unset: http://<api_host>:<api_port>.",
     )
 
     auth_secret: str = Field(
@@ -207,6 +227,7 @@ class Settings(BaseSettings):
         if self.sign_in_forget_seconds < self.sign_in_max_backoff_seconds:
             raise ValueError("sign_in_forget_seconds must not be below sign_in_max_backoff_seconds")
         codec = self.payload_codec()  # keys parse, the active one exists
+        self.smtp_server()  # a bad SMTP_URL stops the process here
         if self.environment != "development":
             self._refuse_weak_secrets(codec is not None)
         self.audit_seal()  # the audit keys parse, the active one exists
@@ -242,6 +263,13 @@ class Settings(BaseSettings):
         if not self.encrypt_payloads:
             return None
         return EncryptionCodec(parse_keys(self.payload_keys), self.payload_key_id)
+
+    def smtp_server(self) -> SmtpServer | None:
+        return SmtpServer.parse(self.smtp_url) if self.smtp_url else None
+
+    def app_url(self) -> str:
+        """Where people open the web app (links in e-mails), without a trailing slash."""
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     def audit_seal(self) -> AuditSeal:
         return AuditSeal.of(self.audit_keys, self.audit_key_id, self.audit_legacy_entries)

@@ -20,7 +20,7 @@ from activities.billing import BillingActivities
 from activities.deadlines import DeadlineActivities
 from activities.entry import EntryActivities
 from activities.inventory import InventoryActivities
-from activities.notifications import NotificationActivities
+from activities.notifications import Mailer, NotificationActivities, People
 from activities.production import ProductionActivities
 from activities.read_model import ReadModelActivities
 from activities.returns import ReturnActivities
@@ -31,6 +31,7 @@ from logs import OrderLogContext, configure_logging
 from settings import Settings, calendar_years, get_settings, warn_if_unencrypted
 from store import migrate
 from store.db import Database
+from web.i18n import DEFAULT_LANGUAGE, translator
 from workflows.audit_anchor import AuditAnchorWorkflow
 from workflows.order import OrderWorkflow
 from workflows.returns import ReturnWorkflow
@@ -78,7 +79,11 @@ def build_worker(
         *BillingActivities(db, calendar).all(),
         *ReadModelActivities(db).all(),
         *DeadlineActivities(db, policy, calendar).all(),
-        *NotificationActivities(settings.notify_webhook_url, settings.notify_webhook_secret).all(),
+        *NotificationActivities(
+            settings.notify_webhook_url,
+            settings.notify_webhook_secret,
+            people=people(db, settings, calendar.timezone),
+        ).all(),
         *ReturnActivities(db).all(),
         *AuditActivities(db).all(),
     ]
@@ -90,6 +95,20 @@ def build_worker(
         workflow_runner=workflow_runner(sandboxed=settings.workflow_sandbox),
         max_cached_workflows=settings.max_cached_workflows,
         interceptors=[OrderLogContext(), *interceptors],
+    )
+
+
+def people(db: Database, settings: Settings, timezone: str) -> People:
+    """How notifications reach people: their in-app list always, e-mail with SMTP_URL; the
+    words from the web app's catalogues, in each person's language."""
+    server = settings.smtp_server()
+    return People(
+        db=db,
+        translator=translator,
+        default_language=DEFAULT_LANGUAGE,
+        timezone=timezone,
+        app_url=settings.app_url(),
+        mailer=Mailer(server, settings.smtp_from) if server is not None else None,
     )
 
 

@@ -434,3 +434,49 @@ class SignInThrottle(SQLModel, table=True):
     failures: int = Field(default=0, description="Since the last success or forgotten spell.")
     last_failure_at: datetime = Field(index=True, sa_type=UTCDateTime)
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+# --- people's notifications -----------------------------------------------------------------
+
+
+class UserContact(SQLModel, table=True):
+    """How a user is reached outside the app: e-mail, and the language of what is sent.
+    A table beside `user` (none: no address, the app's default language), so the sign-in's
+    own table keeps its shape for every process that reads it."""
+
+    username: str = Field(primary_key=True, max_length=64)
+    email: str | None = Field(default=None, max_length=254)
+    language: str | None = Field(default=None, max_length=8)
+
+
+class PersonNotice(SQLModel, table=True):
+    """One fired ladder step for one person of a role it named: their in-app notification
+    and its e-mail. Written once per (step, person) by the notification activity, however
+    often it is retried; the facts only, the words are found when it is read (their language).
+    """
+
+    __table_args__ = (
+        UniqueConstraint("notification_id", "username"),
+        # The unread count on every page, and the person's list newest first.
+        Index("ix_personnotice_unread", "username", "read_at"),
+        Index("ix_personnotice_list", "username", "fired_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    notification_id: str = Field(max_length=200)  # the step's id (Escalation.id)
+    username: str = Field(max_length=64)
+    role: str = Field(max_length=32)  # the role the step named that this person holds
+    order_no: str = Field(max_length=64)
+    sla: str = Field(max_length=32)
+    kind: str = Field(max_length=16)
+    level: int
+    action: str | None = Field(default=None, max_length=16)
+    message: str | None = Field(default=None, max_length=500)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    fired_at: datetime = Field(sa_type=UTCDateTime)
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The e-mail: claimed by one attempt at a time, sent once (see activities/notifications.py).
+    email_claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    emailed_to: str | None = Field(default=None, max_length=254)
+    email_error: str | None = Field(default=None, max_length=300)

@@ -16,6 +16,7 @@ from web.pages import (
     finance,
     inbox,
     new_order,
+    notifications,
     ops,
     order_actions,
     orders,
@@ -43,6 +44,7 @@ PAGE_MODULES = (
     production,
     finance,
     ops,
+    notifications,
 )
 
 

@@ -1,5 +1,5 @@
 """The web app's labels in two languages, from gettext catalogues (`web/locale/<lang>/
-LC_MESSAGES/messages.po`), read by Babel when first needed: no compile step, and a label
+LC_MESSAGES/*.po`), read by Babel when first needed: no compile step, and a label
 is added by adding its entry to both files (tests/test_web_i18n.py checks they agree and
 that every label a template or page uses is in them).
 
@@ -24,14 +24,19 @@ Translate = Callable[[str], str]
 
 @cache
 def catalogue(lang: str) -> dict[str, str]:
-    """msgid → translation of one language (an empty translation is left out)."""
-    with (LOCALE_DIR / lang / "LC_MESSAGES" / "messages.po").open("rb") as handle:
-        parsed = read_po(handle, locale=lang)
-    return {
-        str(message.id): str(message.string)
-        for message in parsed
-        if message.id and isinstance(message.id, str) and message.string
-    }
+    """msgid → translation of one language (an empty translation is left out), from every
+    catalogue of the language: `messages.po`, and one per topic beside it (`notifications.po`:
+    the words of people's notifications, which the worker's e-mails use too)."""
+    found: dict[str, str] = {}
+    for path in sorted((LOCALE_DIR / lang / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as handle:
+            parsed = read_po(handle, locale=lang)
+        found.update(
+            (str(message.id), str(message.string))
+            for message in parsed
+            if message.id and isinstance(message.id, str) and message.string
+        )
+    return found
 
 
 def translator(lang: str) -> Translate:

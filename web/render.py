@@ -26,7 +26,7 @@ from api.principal import Principal
 from domain.auth import Permission, allows
 from domain.statuses import OrderStatus
 from web.i18n import LANG_COOKIE, LANGUAGES, choose_language, translator
-from web.session import csrf_token, session_anchor, state
+from web.session import csrf_token, session_anchor, state, unread
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -112,6 +112,7 @@ def render(
         money=money,
         status_label=status_label,
         idempotency_key=lambda: uuid.uuid4().hex,
+        unread=unread(request),
         **context,
     )
     return HTMLResponse(html, status_code=status_code)

@@ -20,11 +20,13 @@ from api.errors import ProblemError
 from api.principal import Principal
 from domain.auth import Permission
 from settings import Settings
+from store import notifications
 from store.db import Database
 
 SESSION_COOKIE = "session"
 PRESESSION_COOKIE = "presession"  # the CSRF anchor of the sign-in form
 CSRF_FIELD = "csrf_token"
+UNREAD = "unread_notices"  # on the request's state: the header's count of unread notifications
 
 
 class LoginRequired(Exception):
@@ -132,11 +134,24 @@ async def require(request: Request, permission: Permission) -> Principal:
     if principal is None:
         raise LoginRequired
     try:
-        return await Allowed(permission)(request, principal)
+        allowed = await Allowed(permission)(request, principal)
     except ProblemError as exc:
         if exc.problem.status == 403:
             raise Forbidden(principal, permission) from exc
         raise
+    await count_unread(request, allowed)
+    return allowed
+
+
+async def count_unread(request: Request, principal: Principal) -> None:
+    """The person's unread notifications, for the header of the page being made (one indexed
+    count)."""
+    count = await notifications.unread_count(state(request).db, principal.name)
+    setattr(request.state, UNREAD, count)
+
+
+def unread(request: Request) -> int:
+    return int(getattr(request.state, UNREAD, 0))
 
 
 class Page:

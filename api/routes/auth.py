@@ -26,9 +26,10 @@ from api.deps import DbDep, SettingsDep
 from api.errors import ProblemError
 from api.principal import Principal
 from domain.auth import NAME_PATTERN, ROLE_PERMISSIONS, Permission, Role, api_key_caller
+from domain.notices import EMAIL_PATTERN
 from domain.passwords import hash_password
 from domain.text import Id, without_control_characters
-from store.tables import ApiKey, User, UserBase
+from store.tables import ApiKey, User, UserBase, UserContact
 
 router = APIRouter(tags=["auth"])
 
@@ -117,6 +118,24 @@ async def sign_out(
 # --- users (admin) -----------------------------------------------------------------------------
 
 
+Email = Annotated[
+    str,
+    Field(
+        max_length=254,
+        pattern=f"^$|{EMAIL_PATTERN}",
+        description="Where deadline notifications for this person's role are mailed (with "
+        'SMTP_URL set); "" or none: only in the app.',
+    ),
+]
+Language = Annotated[
+    str,
+    Field(
+        pattern=r"^(zh|en|)$",
+        description='`zh` or `en`: the language of their e-mails; "" or none: Chinese.',
+    ),
+]
+
+
 class UserCreate(UserBase):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
@@ -125,6 +144,8 @@ class UserCreate(UserBase):
     customer_ids: list[Id] = Field(default_factory=list, max_length=1000)
     regions: list[Id] = Field(default_factory=list, max_length=100)
     active: bool = Field(default=True, strict=True)
+    email: Email | None = None
+    language: Language | None = None
 
     @field_validator("display_name")
     @classmethod
@@ -146,6 +167,8 @@ class UserUpdate(BaseModel):
     regions: list[Annotated[Id, Field(max_length=64)]] | None = Field(default=None, max_length=100)
     active: bool | None = Field(default=None, strict=True)
     password: Password | None = None
+    email: Email | None = None
+    language: Language | None = None
 
     @field_validator("display_name")
     @classmethod
@@ -156,6 +179,19 @@ class UserUpdate(BaseModel):
 class UserPublic(UserBase):
     username: str
     created_at: datetime
+    email: str | None = None
+    language: str | None = None
+
+
+def _public(user: User, contact: UserContact | None) -> UserPublic:
+    public = UserPublic.model_validate(user, from_attributes=True)
+    if contact is not None:
+        public.email, public.language = contact.email, contact.language
+    return public
+
+
+def _contact(username: str, email: str | None, language: str | None) -> UserContact:
+    return UserContact(username=username, email=email or None, language=language or None)
 
 
 @router.post("/users", status_code=201, responses=ERRORS | {409: {"description": "Exists"}})
@@ -165,17 +201,22 @@ async def create_user(body: UserCreate, db: DbDep, _: Admin) -> UserPublic:
         if await session.get(User, body.username) is not None:
             raise ProblemError(409, f"User {body.username} already exists")
         user = User(
-            **body.model_dump(exclude={"password"}), password_hash=hash_password(body.password)
+            **body.model_dump(exclude={"password", "email", "language"}),
+            password_hash=hash_password(body.password),
         )
         session.add(user)
-    return UserPublic.model_validate(user, from_attributes=True)
+        contact = _contact(body.username, body.email, body.language)
+        if contact.email or contact.language:
+            session.add(contact)
+    return _public(user, contact)
 
 
 @router.get("/users", responses=ERRORS)
 async def list_users(db: DbDep, _: Admin) -> list[UserPublic]:
     async with db.reader() as session:
         users = (await session.exec(select(User).order_by(col(User.username)))).all()
-    return [UserPublic.model_validate(u, from_attributes=True) for u in users]
+        contacts = {c.username: c for c in (await session.exec(select(UserContact))).all()}
+    return [_public(u, contacts.get(u.username)) for u in users]
 
 
 @router.patch("/users/{username}", responses=ERRORS | {404: {"description": "No such user"}})
@@ -189,18 +230,26 @@ async def update_user(
         if user is None:
             raise ProblemError(404, f"User {username} not found")
         password = changes.pop("password", None)
+        contact = await session.get(UserContact, username, with_for_update=True)
+        if "email" in changes or "language" in changes:
+            contact = contact or UserContact(username=username)
+            if "email" in changes:
+                contact.email = changes.pop("email") or None
+            if "language" in changes:
+                contact.language = changes.pop("language") or None
+            session.add(contact)
         revoke = password is not None or any(
             key in changes and changes[key] != getattr(user, key) for key in ("role", "active")
         )
         for key, value in changes.items():
-            setattr(user, key, value)
+            setattr(user, key, None if key in ("email", "language") and value == "" else value)
         if password is not None:
             user.password_hash = hash_password(password)
         if revoke:
             user.tokens_valid_after = datetime.now(UTC)
         session.add(user)
     principals.clear()  # role, scope or active flag: the next request sees it
-    return UserPublic.model_validate(user, from_attributes=True)
+    return _public(user, contact)
 
 
 # --- API keys (admin) --------------------------------------------------------------------------
