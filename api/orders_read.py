@@ -1,6 +1,6 @@
-"""Reading orders for routes: the current order (live from its workflow, or archived) and an
-order's breached deadlines, the overdue report. A service, not a router: orders, returns,
-reports and the web app use it."""
+"""Reading orders for routes: the current order (live from its workflow, or archived), the
+current return, an order's breached deadlines, the overdue report. A service, not a router:
+orders, returns, reports and the web app use it."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from api.auth import in_scope
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemError
 from api.principal import Principal
-from api.schemas import OverdueDeadline
-from domain.contract import VIEW_QUERY
+from api.schemas import OverdueDeadline, ReturnPublic, return_public
+from domain.contract import VIEW_QUERY, return_workflow_id
 from domain.orders import DeadlineView, OrderView, workflow_id_for
+from domain.returns import ReturnView
 from domain.statuses import DeadlineStatus, OrderStatus
 from store import queries
 
@@ -55,6 +56,32 @@ async def current_order(
     view.returns = [{"return_no": number, "status": status} for number, status in returns]
     view.return_status = returns[-1][1] if returns else None
     return view
+
+
+async def current_return(
+    db: DbDep, temporal: TemporalDep, settings: SettingsDep, return_no: str, principal: Principal
+) -> ReturnPublic:
+    """The return's status and steps: live while it runs, from the read model after (404
+    outside the caller's customers)."""
+    record = await queries.get_return(db, return_no)
+    if record is not None and not await in_scope(db, principal, record.customer_id):
+        raise ProblemError(404, f"Return {return_no} not found")
+    if principal.scoped and record is None:
+        raise ProblemError(404, f"Return {return_no} not found")
+    if record is not None and record.view.get("closed"):
+        return return_public(ReturnView.model_validate(record.view))
+    try:
+        handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
+        view: ReturnView = await handle.query(
+            VIEW_QUERY,
+            result_type=ReturnView,
+            rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
+        )
+        return return_public(view)
+    except (RPCError, ProblemError) as exc:
+        if record is None:
+            raise ProblemError(404, f"Return {return_no} not found") from exc
+        return return_public(ReturnView.model_validate(record.view))
 
 
 def _human(seconds: int) -> str:

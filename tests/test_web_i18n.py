@@ -22,6 +22,7 @@ from web.actions import ACTIONS
 from web.i18n import LANGUAGES, catalogue, choose_language, from_accept_language, translator
 from web.pages.ops import SEARCHES
 from web.render import NAVIGATION, TEMPLATES
+from web.return_actions import RETURN_ACTIONS
 
 LITERAL = re.compile(r"""_\((?:"([^"]+)"|'([^']+)')\)""")
 
@@ -36,6 +37,9 @@ def used_msgids() -> set[str]:
         for field in action.fields:
             found.add(field.label)
             found |= {f"choice:{choice}" for choice in field.choices}
+    for step in RETURN_ACTIONS:
+        found |= {step.label, f"done:return-{step.name}"} | {f.label for f in step.fields}
+    found |= {"decision:refused"}
     found |= {f"role:{role.value}" for role in Role}
     found |= {f"priority:{priority.value}" for priority in Priority} | {"done:submit"}
     found |= {f"production:{status.value}" for status in ProductionOrderStatus} | {"done:report"}

@@ -21,6 +21,7 @@ from web.pages import (
     order_actions,
     orders,
     production,
+    returns,
     warehouse,
 )
 from web.render import render
@@ -45,6 +46,7 @@ PAGE_MODULES = (
     finance,
     ops,
     notifications,
+    returns,
 )
 
 

@@ -44,6 +44,7 @@ class NavItem:
     path: str
     label: str  # a msgid
     permission: Permission
+    also: tuple[Permission, ...] = ()  # shown as well to roles holding any of these
 
 
 NAVIGATION: list[NavItem] = [
@@ -54,13 +55,23 @@ NAVIGATION: list[NavItem] = [
     NavItem("/app/production", "Production", Permission.PRODUCTION_WRITE),
     NavItem("/app/finance", "Finance", Permission.PAYMENTS_RECORD),
     NavItem("/app/ops", "Operations", Permission.REPORTS_READ),
+    NavItem(
+        "/app/returns",
+        "Returns",
+        Permission.RETURNS_REQUEST,
+        (Permission.RETURNS_DECIDE, Permission.RETURNS_HANDLE),
+    ),
 ]
 
 
 def navigation(principal: Principal | None) -> list[NavItem]:
     if principal is None:
         return []
-    return [item for item in NAVIGATION if allows(principal.role, item.permission)]
+    return [
+        item
+        for item in NAVIGATION
+        if any(allows(principal.role, p) for p in (item.permission, *item.also))
+    ]
 
 
 def language(request: Request) -> str:

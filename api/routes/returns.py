@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Response
-from temporalio.service import RPCError
 
-from api.auth import allowed, in_scope
+from api.auth import allowed
 from api.bodies import IdPath, Inspection, ReturnApproval, ReturnRefusal, ReturnSubmission
 from api.commands import CommandsDep
 from api.deps import DbDep, SettingsDep, TemporalDep
-from api.errors import ProblemDetails, ProblemError
+from api.errors import ProblemDetails
+from api.orders_read import current_return
 from api.principal import Principal
 from api.return_entry import request_return as request_return_service
-from api.schemas import ReturnPublic, return_public
+from api.schemas import ReturnPublic
 from domain.auth import Permission
-from domain.contract import VIEW_QUERY, ReturnUpdate, return_workflow_id
+from domain.contract import ReturnUpdate
 from domain.returns import (
     InspectReturnInput,
     ReceiveReturnInput,
     RefuseReturnInput,
     ReturnDecisionInput,
-    ReturnView,
 )
-from store import queries
 
 router = APIRouter(tags=["returns"])
 log = structlog.get_logger(__name__)
@@ -71,25 +68,7 @@ async def get_return(
     principal: Annotated[Principal, allowed(Permission.ORDERS_READ)],
 ) -> ReturnPublic:
     """The return's status and steps: live while it runs, from the read model after."""
-    record = await queries.get_return(db, return_no)
-    if record is not None and not await in_scope(db, principal, record.customer_id):
-        raise ProblemError(404, f"Return {return_no} not found")
-    if principal.scoped and record is None:
-        raise ProblemError(404, f"Return {return_no} not found")
-    if record is not None and record.view.get("closed"):
-        return return_public(ReturnView.model_validate(record.view))
-    try:
-        handle = (await temporal.get()).get_workflow_handle(return_workflow_id(return_no))
-        view: ReturnView = await handle.query(
-            VIEW_QUERY,
-            result_type=ReturnView,
-            rpc_timeout=timedelta(seconds=settings.command_timeout_seconds),
-        )
-        return return_public(view)
-    except (RPCError, ProblemError) as exc:
-        if record is None:
-            raise ProblemError(404, f"Return {return_no} not found") from exc
-        return return_public(ReturnView.model_validate(record.view))
+    return await current_return(db, temporal, settings, return_no, principal)
 
 
 @router.post("/returns/{return_no}/approve", responses=ERRORS)

@@ -23,6 +23,7 @@ from store import queries, worklists
 from web.actions import available_actions
 from web.i18n import Translate
 from web.render import problem_page, render
+from web.return_actions import return_label
 from web.session import Page, state
 
 router = APIRouter()
@@ -161,6 +162,7 @@ def order_page(
         errors=errors or {},
         values=values or {},
         done=request.query_params.get("done"),
+        return_label=return_label,
     )
 
 
