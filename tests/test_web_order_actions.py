@@ -1,10 +1,12 @@
 """The order page's remaining actions in real headless Chromium, on the real stack: sales
-amends (a 422 beside its field first) and short-closes a backorder, the warehouse dispatches
-and records delivery, sales requests a return. Each through the API's own command path."""
+amends (a 422 beside its field first; adding lines of other products too) and short-closes a
+backorder, the warehouse dispatches and records delivery, sales requests a return. Each
+through the API's own command path."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -133,4 +135,55 @@ async def test_sales_short_closes_a_backorder_after_the_first_shipment_left(
     await act(page, "short-close")
     await expect(page.get_by_test_id("done")).to_have_text("Short-closed.")
     await expect(page.get_by_test_id("timeline")).to_contain_text("short_closed")
+    await ctx.close()
+
+
+async def test_sales_adds_a_line_of_another_product_when_amending(
+    browser: Browser,
+    site: str,
+    db: Database,
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    customer = await new_customer()
+    first = await new_product(unit_price=100, stock_on_hand=1000)
+    second = await new_product(unit_price=40, stock_on_hand=1000)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": first["sku"], "quantity": 2}]
+    )
+    order_no = order["order_no"]
+    ctx = await context(browser, site, "en")
+    page = await ctx.new_page()
+    await sign_in(page, await person(db, "web.sales", Role.SALES))
+    await page.goto(f"/app/orders/{order_no}")
+    amend = page.locator("form[data-action=amend]")
+    await amend.locator("input[name=add_sku_0]").fill("NO-SUCH-SKU")
+    await amend.locator("input[name=add_qty_0]").fill("3")
+    await amend.locator("textarea[name=reason]").fill("customer adds a product")
+    await act(page, "amend")  # entry validation's 422 beside the new line, what was typed kept
+    amend = page.locator("form[data-action=amend]")
+    await expect(amend.locator("[data-field-error='lines[1].sku']")).to_be_visible()
+    await expect(amend.locator("input[name=add_sku_0]")).to_have_attribute("aria-invalid", "true")
+    await expect(amend.locator("input[name=add_qty_0]")).to_have_value("3")
+    await amend.locator("input[name=add_sku_0]").fill(second["sku"])
+    await expect(amend.locator("input[name=add_price_0]")).to_have_attribute("placeholder", "40.00")
+    await amend.locator("button.add-amend-line").click()  # a second new line, at a price
+    await amend.locator("input[name=add_sku_1]").fill(first["sku"])
+    await amend.locator("input[name=add_qty_1]").fill("1")
+    await amend.locator("input[name=add_price_1]").fill("90")
+    await amend.locator("textarea[name=reason]").fill("customer adds a product")
+    await act(page, "amend")
+    await expect(page.get_by_test_id("done")).to_have_text("Amended.")
+    lines = page.get_by_test_id("lines").locator("tbody tr")
+    await expect(lines).to_have_count(3)
+    await expect(lines.nth(1)).to_contain_text(second["sku"])
+    await screenshot(page, "order-amend-added-line-en")
+    answer = (await api.get(f"/orders/{order_no}")).json()
+    assert [(line["sku"], line["quantity"]) for line in answer["lines"]] == [
+        (first["sku"], 2),
+        (second["sku"], 3),
+        (first["sku"], 1),
+    ]
+    assert [Decimal(str(line["unit_price"])) for line in answer["lines"]] == [100, 40, 90]
     await ctx.close()

@@ -28,6 +28,7 @@ router = APIRouter()
 
 IDEMPOTENCY_FIELD = "idempotency_key"
 HIDDEN = {"csrf_token", IDEMPOTENCY_FIELD, "next"}
+MAX_ADDED = 500  # an order's lines at most (the API's body)
 
 
 @router.post("/app/orders/{order_no}/{name}")
@@ -103,7 +104,7 @@ async def _again(
         order = await load_order(request, principal, order_no)
     except ProblemError as exc:
         return problem_page(request, principal, exc)
-    return order_page(
+    return await order_page(
         request,
         principal,
         order,
@@ -112,14 +113,34 @@ async def _again(
         failed=name,
         errors=errors,
         values=values,
+        added=added_lines(values) if name == "amend" else [],
     )
+
+
+def added_lines(form: dict[str, str]) -> list[dict[str, str]]:
+    """An amendment's new lines in page order (`add_sku_<k>`, `add_qty_<k>`, `add_price_<k>`:
+    a product, its quantity, a price or none for the price list), blank rows left out."""
+    numbers = sorted(
+        int(key[8:]) for key in form if key.startswith("add_sku_") and key[8:].isdigit()
+    )[:MAX_ADDED]
+    rows = [
+        {
+            "row": str(n),
+            "sku": form.get(f"add_sku_{n}", "").strip(),
+            "quantity": form.get(f"add_qty_{n}", "").strip(),
+            "unit_price": form.get(f"add_price_{n}", "").strip(),
+        }
+        for n in numbers
+    ]
+    return [row for row in rows if row["sku"] or row["quantity"]]
 
 
 def body_fields(action: Action, form: dict[str, str], order_no: str = "") -> dict[str, Any]:
     """The request body the form stands for: its fields (an empty optional field is absent,
     the API's null; a shipment names the target, not the body) and, for a lines field, each
     line whose quantity was given (`qty_<line_no>`, with `sku_<line_no>`) — for an amendment
-    only when a quantity changed (`was_<line_no>`), and then all of them, at their prices."""
+    only when a quantity changed (`was_<line_no>`) or a line was added (`add_sku_<k>`, see
+    `added_lines`), and then all of them, at their prices, the added ones after them."""
     values: dict[str, Any] = {
         item.name: form[item.name].strip() if item.kind != "textarea" else form[item.name]
         for item in action.fields
@@ -131,7 +152,9 @@ def body_fields(action: Action, form: dict[str, str], order_no: str = "") -> dic
         )
         given = [n for n in numbers if form.get(f"qty_{n}", "").strip()]
         if action.body is Amendment:
-            if any(form.get(f"qty_{n}", "").strip() != form.get(f"was_{n}") for n in given):
+            added = added_lines(form)
+            changed = any(form.get(f"qty_{n}", "").strip() != form.get(f"was_{n}") for n in given)
+            if changed or added:
                 values["lines"] = [
                     {
                         "sku": form[f"sku_{n}"],
@@ -139,6 +162,13 @@ def body_fields(action: Action, form: dict[str, str], order_no: str = "") -> dic
                         "unit_price": form.get(f"price_{n}") or None,
                     }
                     for n in numbers
+                ] + [
+                    {
+                        "sku": row["sku"],
+                        "quantity": row["quantity"],
+                        "unit_price": row["unit_price"] or None,
+                    }
+                    for row in added
                 ]
         else:
             values["lines"] = [

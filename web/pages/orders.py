@@ -30,6 +30,7 @@ router = APIRouter()
 Reader = Annotated[Principal, Depends(Page(Permission.ORDERS_READ))]
 
 PAGE_SIZE = 25
+PRODUCT_LIMIT = 1000  # the amend form's product picker (as the new order page's)
 OPEN_DEADLINES = {DeadlineStatus.ON_TRACK, DeadlineStatus.AT_RISK, DeadlineStatus.BREACHED}
 # What an order waits for, as the workflow says it (English), with an order's own ids after.
 WAITING_PREFIXES = ("dispatch of shipment ", "dispatch of ", "production orders ")
@@ -135,7 +136,7 @@ async def load_order(request: Request, principal: Principal, order_no: str) -> O
     return order_public(view)
 
 
-def order_page(
+async def order_page(
     request: Request,
     principal: Principal,
     order: OrderPublic,
@@ -145,16 +146,26 @@ def order_page(
     failed: str | None = None,
     errors: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
+    added: list[dict[str, str]] | None = None,
 ) -> Response:
     """The order page; after a refused action: its message, the fresh order, and the
-    action's form with what was typed and each field's error."""
+    action's form with what was typed (`added`: an amendment's new lines) and each field's
+    error. The product picker's list only when the person may amend the order now."""
+    actions = available_actions(order, principal)
+    products = (
+        await queries.list_products(state(request).db, limit=PRODUCT_LIMIT, offset=0)
+        if any(action.name == "amend" for action in actions)
+        else []
+    )
     return render(
         request,
         "order.html",
         principal,
         status_code=status_code,
         order=order,
-        actions=available_actions(order, principal),
+        actions=actions,
+        products=products,
+        added=added or [],
         temporal_link=temporal_ui_link(request, order.workflow_id),
         waiting_label=waiting_label,
         message=message,
@@ -172,4 +183,4 @@ async def order_detail(request: Request, order_no: str, principal: Reader) -> Re
         order = await load_order(request, principal, order_no)
     except ProblemError as exc:
         return problem_page(request, principal, exc)
-    return order_page(request, principal, order)
+    return await order_page(request, principal, order)
