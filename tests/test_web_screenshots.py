@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, ViewportSize, expect
 
 from domain.auth import Role
 from store.db import Database
@@ -27,7 +27,7 @@ Factory = Callable[..., Awaitable[dict[str, Any]]]
 DOCS = ROOT / "docs" / "screenshots"
 README_SHOTS = ("order-zh.png", "inbox-en.png")
 MAX_BYTES = 150_000  # each committed screenshot
-VIEWPORT = {"width": 1280, "height": 760}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 760}
 
 
 async def shot(page: Page, name: str) -> Path:
