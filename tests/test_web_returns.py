@@ -2,7 +2,8 @@
 order from its page, a supervisor finds it in the returns list and approves it (a manager's
 stale page refusing it gets the workflow's 409 with the fresh return), the warehouse receives
 the goods and records the inspection (a 422 beside the field first), and the return's page
-shows the refund. Each step through the API's own command path (`Commands.update_return`)."""
+shows the refund; a replacement goes from the return page to the warehouse page and ships.
+Each step through the API's own command path (`Commands.update_return`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from domain.auth import Role
 from store.db import Database
 from tests.browser import browser, chromium_installed, context, person, screenshot, sign_in, site
+from tests.helpers import post_ok
 from tests.test_returns import delivered_order
 
 __all__ = ["browser", "chromium_installed", "site"]  # fixtures
@@ -133,4 +135,42 @@ async def test_the_returns_list_is_for_the_roles_that_work_returns(
     response = await page.goto("/app/returns")
     assert response is not None and response.status == 403
     await expect(page.get_by_test_id("error-code")).to_contain_text("403")
+    await ctx.close()
+
+
+async def test_a_replacement_is_inspected_on_the_return_page_and_shipped_from_the_warehouse(
+    browser: Browser,
+    site: str,
+    db: Database,
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    order, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    return_no = f"RT-{order['order_no']}"
+    body = {"return_no": return_no, "lines": [{"sku": sku, "quantity": 1}]}
+    body |= {"reason": "wrong colour", "resolution": "replace"}
+    await post_ok(api, f"/orders/{order['order_no']}/returns", body, status=201)
+    await post_ok(api, f"/returns/{return_no}/approve", {})
+    await post_ok(api, f"/returns/{return_no}/receive", None)
+    ctx = await context(browser, site, "zh")
+    page = await ctx.new_page()
+    await sign_in(page, await person(db, "web.wh", Role.WAREHOUSE))
+    await page.goto(f"/app/returns/{return_no}")
+    await act(page, "inspect")  # all of it accepted, as the form proposes
+    await expect(page.get_by_test_id("status")).to_have_attribute(
+        "data-status", "REPLACEMENT_READY"
+    )
+    await expect(page.get_by_test_id("settlement")).to_contain_text(f"SH-{return_no}")
+    await page.get_by_test_id("to-warehouse").click()
+    shipment = page.locator(f"form[data-action=dispatch]:has(input[value='SH-{return_no}'])")
+    await shipment.locator("input[name=carrier]").fill("SF")
+    await shipment.locator("input[name=tracking_no]").fill("R-1")
+    await shipment.locator("button[type=submit]").click()
+    await expect(page.get_by_test_id("done")).to_have_text("已发货。")
+    await page.goto(f"/app/returns/{return_no}")
+    await expect(page.get_by_test_id("status")).to_have_attribute(
+        "data-status", "REPLACEMENT_SHIPPED"
+    )
+    await screenshot(page, "return-replacement-zh")
     await ctx.close()

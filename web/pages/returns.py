@@ -24,7 +24,7 @@ from api.errors import ProblemError, field_path
 from api.orders_read import current_return
 from api.principal import Principal
 from api.schemas import ReturnPublic
-from domain.auth import Permission
+from domain.auth import Permission, allows
 from domain.returns import ReturnStatus
 from store import returns as returns_store
 from web.render import problem_page, render
@@ -120,6 +120,8 @@ def return_page(
         ret=ret,
         actions=available_return_actions(ret, principal),
         skus=returned_skus(ret),
+        # A replacement is dispatched and signed for on the warehouse page, as every shipment.
+        may_dispatch=allows(principal.role, Permission.SHIPMENTS_DISPATCH),
         message=message,
         failed=failed,
         errors=errors or {},
