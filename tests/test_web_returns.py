@@ -15,6 +15,8 @@ from playwright.async_api import Browser, Page, expect
 
 from domain.auth import Role
 from store.db import Database
+from store.tables import User
+from tests.auth import _HASH
 from tests.browser import browser, chromium_installed, context, person, screenshot, sign_in, site
 from tests.helpers import post_ok
 from tests.test_returns import delivered_order
@@ -173,4 +175,37 @@ async def test_a_replacement_is_inspected_on_the_return_page_and_shipped_from_th
         "data-status", "REPLACEMENT_SHIPPED"
     )
     await screenshot(page, "return-replacement-zh")
+    await ctx.close()
+
+
+async def test_a_sales_rep_sees_only_the_returns_of_their_customers(
+    browser: Browser,
+    site: str,
+    db: Database,
+    api: httpx.AsyncClient,
+    new_customer: Factory,
+    new_product: Factory,
+) -> None:
+    order, sku = await delivered_order(api, new_customer, new_product, paid=False)
+    return_no = f"RT-{order['order_no']}"
+    body = {"return_no": return_no, "lines": [{"sku": sku, "quantity": 1}]}
+    body |= {"reason": "dented", "resolution": "refund"}
+    await post_ok(api, f"/orders/{order['order_no']}/returns", body, status=201)
+    async with db.writer() as session:  # a rep of another customer only
+        session.add(
+            User(username="web.scoped", role=Role.SALES, password_hash=_HASH, customer_ids=["C-X"])
+        )
+    ctx = await context(browser, site, "en")
+    page = await ctx.new_page()
+    await sign_in(page, "web.scoped")
+    await page.goto("/app/returns")
+    await expect(page.get_by_test_id("returns-empty")).to_be_visible()
+    response = await page.goto(f"/app/returns/{return_no}")
+    assert response is not None and response.status == 404
+    await ctx.close()
+    ctx = await context(browser, site, "en")
+    page = await ctx.new_page()
+    await sign_in(page, await person(db, "web.sales", Role.SALES))  # every customer's rep
+    await page.goto("/app/returns")
+    await expect(page.locator(f"tr[data-return='{return_no}']")).to_contain_text("dented")
     await ctx.close()
