@@ -267,10 +267,24 @@ class CalendarPolicy(_Strict):
         )
 
 
+class PromisePolicy(_Strict):
+    """How delivery dates are promised at confirmation (domain/promise.py)."""
+
+    transit_days: int = Field(
+        default=1, ge=0, le=60, description="Working days in transit, for customers without."
+    )
+    requested_date_too_soon: Literal["warning", "approval"] = Field(
+        default="warning",
+        description="A requested date before the promise: a warning on the order, or an "
+        "approval reason (`requested_date_unachievable`).",
+    )
+
+
 class OrderPolicy(_Strict):
     """The whole file."""
 
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
+    promise: PromisePolicy = Field(default_factory=PromisePolicy)
     slas: dict[Sla, SlaPolicy] = Field(default_factory=dict)
 
     @model_validator(mode="after")
