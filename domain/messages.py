@@ -31,6 +31,7 @@ from domain.orders import (
     ShortText,
 )
 from domain.policy import Sla, StepAction, StepKind
+from domain.promise import Receipt
 
 # --- the order workflow and the updates people send it -------------------------------------
 
@@ -185,6 +186,30 @@ class Shortage(BaseModel):
     sku: str
     quantity: int
     lead_time_days: int
+
+
+class PromiseLineInput(BaseModel):
+    """A line as confirmation promises it: what is reserved, what is coming for it."""
+
+    line_no: int
+    sku: str
+    quantity: int
+    reserved_quantity: int
+    lead_time_days: int
+    receipts: list[Receipt] = Field(default_factory=list)
+
+
+class PromiseOrderInput(BaseModel):
+    """Confirmation (确认): the promise for the order as reserved now."""
+
+    order_no: str
+    customer_id: str
+    customer_group: str | None = None
+    priority: str = "normal"
+    delivery_policy: DeliveryPolicy
+    revision: int = 1
+    lines: list[PromiseLineInput]
+    at: datetime
 
 
 class PlanProductionInput(BaseModel):
@@ -531,3 +556,4 @@ class ActivityName:
     CANCEL_INVOICES = "cancel_invoices"
     CREDIT_ORDER = "credit_order"
     CHECKPOINT_AUDIT = "checkpoint_audit"
+    PROMISE_ORDER = "promise_order"

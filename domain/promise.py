@@ -17,7 +17,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 from domain.calendar import BusinessCalendar, Clock, Duration
-from domain.orders import DeliveryPolicy
+from domain.statuses import DeliveryPolicy
 
 FROM_STOCK = ("from stock", "现货")
 
@@ -236,3 +236,76 @@ def _order_basis(lines: list[LinePromise], latest: LinePromise) -> tuple[str, st
     if all(part.basis == FROM_STOCK[0] for line in lines for part in line.parts):
         return FROM_STOCK
     return f"line {latest.line_no} {latest.basis}", f"第{latest.line_no}行{latest.basis_zh}"
+
+
+class PromiseChange(BaseModel):
+    """The promised date moved: from what, to what, why."""
+
+    at: datetime
+    old: date
+    new: date
+    reason: str
+
+
+class PromiseView(BaseModel):
+    """The order's promise: the first (what on-time delivery is measured against, never
+    changed) and the current one, with every move and its reason."""
+
+    confirmed_at: datetime
+    first_promised_date: date
+    promised_date: date
+    ship_date: date
+    first_delivery_date: date
+    basis: str
+    basis_zh: str
+    delivery_policy: DeliveryPolicy
+    lines: list[LinePromise] = Field(default_factory=list)
+    shipments: list[ShipmentPromise] = Field(default_factory=list)
+    history: list[PromiseChange] = Field(default_factory=list)
+    earliest_possible_date: date | None = Field(
+        default=None,
+        description="Set when the requested delivery date is earlier than the promise.",
+    )
+    warning: str | None = None
+
+
+def keep_promise(
+    current: PromiseView | None,
+    promise: OrderPromise,
+    *,
+    at: datetime,
+    reason: str,
+    requested: date | None,
+) -> tuple[PromiseView, PromiseChange | None]:
+    """The order's promise after this one was computed: the first stays; a move is recorded."""
+    change = None
+    if current is not None and current.promised_date != promise.promised_date:
+        change = PromiseChange(
+            at=at, old=current.promised_date, new=promise.promised_date, reason=reason
+        )
+    earliest = requested_too_soon(requested, promise)
+    view = PromiseView(
+        confirmed_at=current.confirmed_at if current else at,
+        first_promised_date=current.first_promised_date if current else promise.promised_date,
+        history=[*(current.history if current else []), *([change] if change else [])],
+        earliest_possible_date=earliest,
+        warning=(
+            f"requested delivery date {requested} is earlier than possible: "
+            f"the earliest is {earliest}"
+            if earliest
+            else None
+        ),
+        **promise.model_dump(
+            include={
+                "promised_date",
+                "ship_date",
+                "first_delivery_date",
+                "basis",
+                "basis_zh",
+                "delivery_policy",
+                "lines",
+                "shipments",
+            }
+        ),
+    )
+    return view, change

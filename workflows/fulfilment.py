@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_PRODUCTION,
         OrderStatus,
     )
-    from workflows import order_steps, payments, saga
+    from workflows import confirmation, order_steps, payments, saga
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
 
@@ -69,6 +69,7 @@ class Fulfilment:
         s = self._state
         await order_steps.reserve_stock(s)
         self._stop_if_cancelled()
+        await self._confirm()
         if s.view.payment_terms == "prepaid":
             # 款到发货: invoiced at approval; production and shipping wait for the money.
             await self._prepaid_invoice()
@@ -94,6 +95,7 @@ class Fulfilment:
         s = self._state
         await order_steps.reserve_stock(s)
         self._stop_if_cancelled()
+        await self._confirm()
         if s.view.payment_terms == "prepaid":
             await self._prepaid_invoice()
             await self._wait(OrderStatus.AWAITING_PAYMENT, "payment of the invoice", s.paid)
@@ -113,6 +115,11 @@ class Fulfilment:
             )
         if s.short_closed:
             await saga.withdraw_pick_lists(s, "short-closed")
+
+    async def _confirm(self) -> None:
+        """确认: the promise, the first time; re-promised after an amendment."""
+        s = self._state
+        await confirmation.confirm(s, "confirmation" if s.view.promise is None else "amendment")
 
     async def _pick_what_is_reserved(self) -> None:
         """One pick list at a time, for everything reserved and not yet shipped.

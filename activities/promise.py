@@ -1,0 +1,77 @@
+"""Confirmation's promise (交期承诺): the order's delivery dates as its reservations stand.
+
+An activity, not workflow code: the calendar and the policy may change while orders run, and
+the promise an order was given is in its history. It only reads (the customer's transit time,
+what stock others may still promise); the promise is written with the order's view.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection
+from temporalio import activity
+
+from domain.calendar import BusinessCalendar
+from domain.messages import ActivityName, PromiseOrderInput
+from domain.orders import production_order_id
+from domain.policy import OrderPolicy, Sla
+from domain.promise import LineSupply, OrderPromise, PromiseTerms, StockPosition, promise_order
+from store import queries
+from store.db import Database
+
+log = structlog.get_logger(__name__)
+DEFAULT_DISPATCH = "P3D"
+
+
+class PromiseActivities:
+    def __init__(self, db: Database, policy: OrderPolicy, calendar: BusinessCalendar) -> None:
+        self.db = db
+        self.policy = policy
+        self.calendar = calendar
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.promise_order]
+
+    @activity.defn(name=ActivityName.PROMISE_ORDER)
+    async def promise_order(self, inp: PromiseOrderInput) -> OrderPromise:
+        """Each line from stock (what is reserved), after the supply that covers the rest, or
+        after the production order it gets; dispatch per the SLA, then the transit time."""
+        transit, positions = await self.db.read(_facts, inp)
+        sla = self.policy.resolve(Sla.DISPATCH, tier=inp.customer_group, priority=inp.priority)
+        terms = PromiseTerms(
+            confirmed_at=inp.at,
+            dispatch=(sla.duration if sla and sla.duration else DEFAULT_DISPATCH),
+            transit_days=self.policy.promise.transit_days if transit is None else transit,
+        )
+        lines = [
+            LineSupply(
+                line_no=line.line_no,
+                sku=line.sku,
+                quantity=line.quantity,
+                from_stock=line.reserved_quantity,
+                position=positions.get(line.sku, StockPosition()).model_copy(
+                    update={"receipts": line.receipts}
+                ),
+                lead_time_days=line.lead_time_days,
+                production_order_id=production_order_id(inp.order_no, line.line_no, inp.revision),
+            )
+            for line in inp.lines
+        ]
+        promise = promise_order(self.calendar, lines, terms, inp.delivery_policy)
+        log.info("order_promised", promised_date=str(promise.promised_date), basis=promise.basis)
+        return promise
+
+
+def _facts(conn: Connection, inp: PromiseOrderInput) -> tuple[int | None, dict[str, StockPosition]]:
+    """The customer's transit days, and each product's stock for others to promise from."""
+    transit, rows = queries.promise_facts(conn, inp.customer_id, {line.sku for line in inp.lines})
+    positions = {
+        sku: StockPosition(
+            on_hand=row.stock_on_hand, reserved=row.reserved, safety_stock=row.safety_stock
+        )
+        for sku, row in rows.items()
+    }
+    return transit, positions
