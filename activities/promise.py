@@ -15,10 +15,16 @@ from sqlalchemy import Connection
 from temporalio import activity
 
 from domain.calendar import BusinessCalendar
-from domain.messages import ActivityName, PromiseOrderInput
+from domain.messages import ActivityName, PromiseOrderInput, PromiseOrderResult
 from domain.orders import production_order_id
 from domain.policy import OrderPolicy, Sla
-from domain.promise import LineSupply, OrderPromise, PromiseTerms, StockPosition, promise_order
+from domain.promise import (
+    LineSupply,
+    PromiseTerms,
+    StockPosition,
+    promise_order,
+    requested_too_soon,
+)
 from store import queries
 from store.db import Database
 
@@ -36,7 +42,7 @@ class PromiseActivities:
         return [self.promise_order]
 
     @activity.defn(name=ActivityName.PROMISE_ORDER)
-    async def promise_order(self, inp: PromiseOrderInput) -> OrderPromise:
+    async def promise_order(self, inp: PromiseOrderInput) -> PromiseOrderResult:
         """Each line from stock (what is reserved), after the supply that covers the rest, or
         after the production order it gets; dispatch per the SLA, then the transit time."""
         transit, positions = await self.db.read(_facts, inp)
@@ -62,7 +68,12 @@ class PromiseActivities:
         ]
         promise = promise_order(self.calendar, lines, terms, inp.delivery_policy)
         log.info("order_promised", promised_date=str(promise.promised_date), basis=promise.basis)
-        return promise
+        too_soon = requested_too_soon(inp.requested_delivery_date, promise) is not None
+        return PromiseOrderResult(
+            promise=promise,
+            too_soon_needs_approval=too_soon
+            and self.policy.promise.requested_date_too_soon == "approval",
+        )
 
 
 def _facts(conn: Connection, inp: PromiseOrderInput) -> tuple[int | None, dict[str, StockPosition]]:

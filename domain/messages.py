@@ -31,7 +31,7 @@ from domain.orders import (
     ShortText,
 )
 from domain.policy import Sla, StepAction, StepKind
-from domain.promise import Receipt
+from domain.promise import OrderPromise, Receipt
 
 # --- the order workflow and the updates people send it -------------------------------------
 
@@ -208,8 +208,17 @@ class PromiseOrderInput(BaseModel):
     priority: str = "normal"
     delivery_policy: DeliveryPolicy
     revision: int = 1
+    requested_delivery_date: date | None = None
     lines: list[PromiseLineInput]
     at: datetime
+
+
+class PromiseOrderResult(BaseModel):
+    promise: OrderPromise
+    too_soon_needs_approval: bool = Field(
+        default=False,
+        description="The policy makes a requested date before the promise an approval reason.",
+    )
 
 
 class PlanProductionInput(BaseModel):

@@ -252,6 +252,7 @@ class PromiseView(BaseModel):
     changed) and the current one, with every move and its reason."""
 
     confirmed_at: datetime
+    revision: int = Field(default=1, description="The order's revision it was made for.")
     first_promised_date: date
     promised_date: date
     ship_date: date
@@ -276,6 +277,7 @@ def keep_promise(
     at: datetime,
     reason: str,
     requested: date | None,
+    revision: int = 1,
 ) -> tuple[PromiseView, PromiseChange | None]:
     """The order's promise after this one was computed: the first stays; a move is recorded."""
     change = None
@@ -286,6 +288,7 @@ def keep_promise(
     earliest = requested_too_soon(requested, promise)
     view = PromiseView(
         confirmed_at=current.confirmed_at if current else at,
+        revision=revision,
         first_promised_date=current.first_promised_date if current else promise.promised_date,
         history=[*(current.history if current else []), *([change] if change else [])],
         earliest_possible_date=earliest,

@@ -11,22 +11,38 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from domain.messages import ActivityName, PromiseLineInput, PromiseOrderInput
-    from domain.promise import OrderPromise, Receipt, keep_promise
+    from domain.approval import ApprovalRequirement
+    from domain.messages import (
+        ActivityName,
+        DeadlineRequest,
+        PromiseLineInput,
+        PromiseOrderInput,
+        PromiseOrderResult,
+    )
+    from domain.orders import ApprovalReason
+    from domain.policy import Sla
+    from domain.promise import Receipt, keep_promise
     from domain.statuses import OPEN_PRODUCTION, OrderStatus
+    from workflows import approval
     from workflows.act import act
+    from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
 
 CONFIRMATION_PATCH = "order-confirmation-v1"
+UNACHIEVABLE = "requested_date_unachievable"
 
 
-async def confirm(state: OrderState, reason: str = "amendment") -> None:
+async def confirm(state: OrderState, deadlines: DeadlineLadder, reason: str = "amendment") -> bool:
     """Promise the order as it is reserved now: the first time, CONFIRMED (已确认); after
-    that (an amendment), the promise moves if its date does, with `reason`."""
+    that (an amendment), the promise moves if its date does, with `reason`.
+
+    True when the order must go back to approval: the policy makes a requested date before
+    the promise an approval reason and no approval has covered it yet.
+    """
     if not workflow.patched(CONFIRMATION_PATCH):
-        return
+        return False
     view = state.view
-    promise = await act(
+    result = await act(
         ActivityName.PROMISE_ORDER,
         PromiseOrderInput(
             order_no=view.order_no,
@@ -35,6 +51,7 @@ async def confirm(state: OrderState, reason: str = "amendment") -> None:
             priority=view.priority.value,
             delivery_policy=view.delivery_policy,
             revision=view.revision,
+            requested_delivery_date=view.requested_delivery_date,
             lines=[
                 PromiseLineInput(
                     line_no=line.line_no,
@@ -56,8 +73,9 @@ async def confirm(state: OrderState, reason: str = "amendment") -> None:
             ],
             at=workflow.now(),
         ),
-        OrderPromise,
+        PromiseOrderResult,
     )
+    promise = result.promise
     first = view.promise is None
     view.promise, change = keep_promise(
         view.promise,
@@ -65,6 +83,7 @@ async def confirm(state: OrderState, reason: str = "amendment") -> None:
         at=workflow.now(),
         reason=reason,
         requested=view.requested_delivery_date,
+        revision=view.revision,
     )
     if first:
         state.set_status(OrderStatus.CONFIRMED, "order_confirmed", "system")
@@ -73,3 +92,22 @@ async def confirm(state: OrderState, reason: str = "amendment") -> None:
         state.record("promise_moved", "system", f"{change.old} → {change.new}: {reason}")
     if view.promise.warning:
         state.record("requested_date_too_soon", "system", view.promise.warning)
+    covered = state.approved is not None and UNACHIEVABLE in state.approved.reasons
+    if not result.too_soon_needs_approval or covered:
+        return False
+    required = ApprovalRequirement(
+        levels=1,
+        reasons=[
+            ApprovalReason(
+                code=UNACHIEVABLE,
+                message=f"The requested delivery date {view.requested_delivery_date} cannot be "
+                f"met: the earliest is {view.promise.earliest_possible_date}.",
+                level=1,
+            )
+        ],
+    )
+    approval.start(view, required)
+    state.approval_done = False
+    state.record("approval_required", "system", f"levels 1: {UNACHIEVABLE}")
+    await deadlines.arm(DeadlineRequest(sla=Sla.APPROVAL, start=workflow.now()))
+    return True

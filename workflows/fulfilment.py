@@ -23,7 +23,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_PRODUCTION,
         OrderStatus,
     )
-    from workflows import confirmation, order_steps, payments, saga
+    from workflows import approval, confirmation, order_steps, payments, saga
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
 
@@ -117,9 +117,21 @@ class Fulfilment:
             await saga.withdraw_pick_lists(s, "short-closed")
 
     async def _confirm(self) -> None:
-        """确认: the promise, the first time; re-promised after an amendment."""
+        """确认: the promise, the first time; re-promised after an amendment. A requested date
+        the policy wants approved sends the order back to approval (as an amendment would)."""
         s = self._state
-        await confirmation.confirm(s, "confirmation" if s.view.promise is None else "amendment")
+        promise = s.view.promise
+        reason = (
+            "confirmation"
+            if promise is None
+            else "amendment"
+            if promise.revision != s.view.revision
+            else "approval came back"
+        )
+        if await confirmation.confirm(s, self._deadlines, reason):
+            s.amended = True  # the wait ends at once: `run` starts over at approval
+            waiting_for = approval.waiting_for(s.view)
+            await self._wait(OrderStatus.PENDING_APPROVAL, waiting_for, lambda: False)
 
     async def _pick_what_is_reserved(self) -> None:
         """One pick list at a time, for everything reserved and not yet shipped.
