@@ -261,6 +261,7 @@ class PromisePublic(BaseModel):
     """The delivery promise (交期承诺) made at confirmation."""
 
     confirmed_at: datetime
+    revision: int = Field(default=1, description="The order's revision it was made for.")
     first_promised_date: date = Field(
         description="Never changes after confirmation: what on-time delivery is measured by."
     )

@@ -3,19 +3,23 @@ it moves, and orders from before confirmation existed."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import WorkflowHistory
+import yaml
+from temporalio.client import Client, WorkflowHistory
 
 from domain.calendar import BusinessCalendar, Duration
 from domain.orders import OrderView
 from domain.policy import CalendarPolicy
-from settings import calendar_years
+from settings import Settings, calendar_years
+from store.db import Database
 from tests.conftest import CONVERTER
-from tests.helpers import Factory, eventually, submit_ok
+from tests.helpers import Factory, api_for, eventually, post_ok, submit_ok
+from worker import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 WHO = {"requested_by": "sales.li", "reason": "customer called"}
@@ -101,6 +105,44 @@ async def test_a_requested_date_too_soon_is_a_warning_with_the_earliest_date(
     assert "requested_date_too_soon" in [e["event"] for e in order["timeline"]]
 
 
+async def test_the_policy_can_make_a_requested_date_too_soon_an_approval_reason(
+    settings: Settings,
+    db: Database,
+    temporal_client: Client,
+    new_customer: Factory,
+    new_product: Factory,
+    tmp_path: Path,
+) -> None:
+    policy = yaml.safe_load(settings.orders_policy_file.read_text())
+    policy["promise"] = {"requested_date_too_soon": "approval"}
+    (tmp_path / "policy.yaml").write_text(yaml.safe_dump(policy, allow_unicode=True))
+    own = settings.model_copy(
+        update={
+            "task_queue": f"promise-{uuid.uuid4().hex[:6]}",
+            "orders_policy_file": tmp_path / "policy.yaml",
+        }
+    )
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=50)
+    tomorrow = date.today() + timedelta(days=1)
+    async with api_for(own) as own_api, build_worker(temporal_client, db, own):
+        order = await submit_ok(
+            own_api,
+            customer_id=customer["customer_id"],
+            lines=[{"sku": product["sku"], "quantity": 1}],
+            requested_delivery_date=str(tomorrow),
+        )
+        assert order["status"] == "PENDING_APPROVAL", order["timeline"]
+        (reason,) = order["approval"]["reasons"]
+        assert reason["code"] == "requested_date_unachievable"
+        assert str(order["promise"]["earliest_possible_date"]) in reason["message"]
+        assert order["shipments"] == []  # nothing is picked while it waits
+        decision = {"approver": "sup.zhang", "role": "approver_l1"}
+        approved = await post_ok(own_api, f"/orders/{order['order_no']}/approve", decision)
+        assert approved["status"] == "READY_TO_SHIP"
+        assert approved["promise"]["first_promised_date"] == order["promise"]["promised_date"]
+
+
 async def test_an_amendment_moves_the_promise_and_keeps_the_first(
     api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
 ) -> None:
@@ -149,3 +191,69 @@ async def test_orders_started_before_confirmation_finish_without_a_promise() -> 
         (view,) = await CONVERTER.decode(list(completed.result.payloads), [OrderView])
         assert view.promise is None
         assert view.promise_summary == "no promise recorded"
+
+
+async def test_the_order_confirmation_as_json_and_printable_html_in_both_languages(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(payment_terms="net_30")
+    product = await new_product(stock_on_hand=50, unit_price=120, name="阀门 <DN50>")
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 10}],
+        shipping_address="上海市浦东新区 1 号",
+    )
+    url = f"/orders/{order['order_no']}/confirmation"
+    response = await api.get(url)
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    promised = order["promise"]["promised_date"]
+    assert (doc["title"], doc["total"], doc["payment_terms"]) == (
+        "Order confirmation",
+        1200,
+        "net 30 days",
+    )
+    assert doc["promised_date"] == doc["first_promised_date"] == promised
+    (line,) = doc["lines"]
+    assert (line["quantity"], line["unit_price"], line["amount"], line["basis"]) == (
+        10,
+        120,
+        1200,
+        "from stock",
+    )
+    zh = (await api.get(url, params={"lang": "zh"})).json()
+    assert (zh["title"], zh["payment_terms"], zh["lines"][0]["basis"]) == (
+        "订单确认书",
+        "月结30天",
+        "现货",
+    )
+    page = await api.get(url, params={"lang": "zh", "format": "html"})
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    html = page.text
+    assert "订单确认书" in html and promised in html and "上海市浦东新区 1 号" in html
+    assert "阀门 &lt;DN50&gt;" in html  # escaped
+    english = (await api.get(url, params={"format": "html"})).text
+    assert "Promised delivery date" in english and "1200" in english
+    bad = await api.get(url, params={"lang": "fr"})
+    assert bad.status_code == 422
+    missing = await api.get("/orders/NO-SUCH-ORDER/confirmation")
+    assert missing.status_code == 404
+
+
+async def test_an_order_not_yet_confirmed_has_no_confirmation(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=50, unit_price=100)
+    order = await submit_ok(
+        api,
+        customer_id=customer["customer_id"],
+        lines=[{"sku": product["sku"], "quantity": 1}],
+        priority="rush",  # rush needs approval: not confirmed yet
+    )
+    assert order["status"] == "PENDING_APPROVAL" and order["promise"] is None
+    assert order["promise_summary"] == "no promise recorded"
+    response = await api.get(f"/orders/{order['order_no']}/confirmation")
+    assert response.status_code == 409, response.text
+    assert "no promise recorded" in response.json()["detail"]
