@@ -69,10 +69,19 @@ class PromiseActivities:
         promise = promise_order(self.calendar, lines, terms, inp.delivery_policy)
         log.info("order_promised", promised_date=str(promise.promised_date), basis=promise.basis)
         too_soon = requested_too_soon(inp.requested_delivery_date, promise) is not None
+        limit = self.policy.promise.written_confirmation_limit
+        written = (
+            f"total {inp.total} above the written confirmation limit {limit}"
+            if inp.total > limit
+            else "non-standard terms"
+            if inp.non_standard_terms
+            else None
+        )
         return PromiseOrderResult(
             promise=promise,
             too_soon_needs_approval=too_soon
             and self.policy.promise.requested_date_too_soon == "approval",
+            written_confirmation=written,
         )
 
 

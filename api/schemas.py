@@ -280,6 +280,17 @@ class PromisePublic(BaseModel):
     warning: str | None = None
 
 
+class WrittenConfirmationPublic(BaseModel):
+    """书面确认: why the customer must sign, and (once recorded) the signed document."""
+
+    reason: str
+    required_at: datetime
+    document_reference: str | None = None
+    confirmed_by_customer_contact: str | None = None
+    recorded_by: str | None = None
+    confirmed_at: datetime | None = None
+
+
 class OrderPublic(BaseModel):
     """Everything anyone may ask about one order (`GET /orders/{order_no}`, every command's
     answer)."""
@@ -323,6 +334,7 @@ class OrderPublic(BaseModel):
     returns: list[dict[str, str]] = Field(default_factory=list)
     waiting_for: str | None = Field(default=None, description="What the order waits on now.")
     promise: PromisePublic | None = None
+    written_confirmation: WrittenConfirmationPublic | None = None
     problems: list[ProblemPublic] = Field(default_factory=list)
     received_at: datetime
     updated_at: datetime

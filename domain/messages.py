@@ -209,6 +209,8 @@ class PromiseOrderInput(BaseModel):
     delivery_policy: DeliveryPolicy
     revision: int = 1
     requested_delivery_date: date | None = None
+    total: Money = Money(0)
+    non_standard_terms: bool = False
     lines: list[PromiseLineInput]
     at: datetime
 
@@ -218,6 +220,9 @@ class PromiseOrderResult(BaseModel):
     too_soon_needs_approval: bool = Field(
         default=False,
         description="The policy makes a requested date before the promise an approval reason.",
+    )
+    written_confirmation: str | None = Field(
+        default=None, description="Why the customer must confirm in writing (None: no need)."
     )
 
 
@@ -426,6 +431,17 @@ class HoldInput(Hold, FromCaller):
     by: ShortText
 
 
+class WrittenConfirmation(Body):
+    """`POST /orders/{order_no}/confirm`: the customer's signed order confirmation (书面确认)."""
+
+    document_reference: ShortText = Field(description="The signed document's reference.")
+    confirmed_by_customer_contact: ShortText = Field(description="Who signed for the customer.")
+
+
+class ConfirmOrderInput(WrittenConfirmation, FromCaller):
+    by: ShortText
+
+
 class Release(Body):
     """`POST /orders/{order_no}/release`."""
 
@@ -462,8 +478,9 @@ class ShortCloseInput(ShortClose, FromCaller):
 
 
 class CancelReason(StrEnum):
-    """Why a person cancels an order (deadline expiries add `approval_expired` and
-    `payment_expired`)."""
+    """Why a person cancels an order (deadline expiries add `approval_expired`,
+    `payment_expired` and `confirmation_expired`). A customer refusing to sign the written
+    confirmation is `customer_request`."""
 
     CUSTOMER_REQUEST = "customer_request"
     DUPLICATE_ORDER = "duplicate_order"

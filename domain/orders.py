@@ -371,6 +371,17 @@ class ApprovalView(BaseModel):
     awaiting_level: int | None = None
 
 
+class WrittenConfirmationView(BaseModel):
+    """书面确认: why the order needs the customer's signed confirmation, and the signature."""
+
+    reason: str
+    required_at: datetime
+    document_reference: str | None = None
+    confirmed_by_customer_contact: str | None = None
+    recorded_by: str | None = None
+    confirmed_at: datetime | None = None
+
+
 class OrderView(BaseModel):
     """Everything anyone may ask about one order: the workflow's state, served by query."""
 
@@ -416,6 +427,9 @@ class OrderView(BaseModel):
         default=None,
         description="The delivery promise made at confirmation (none for orders confirmed "
         "before promises existed, or not yet confirmed).",
+    )
+    written_confirmation: WrittenConfirmationView | None = Field(
+        default=None, description="Set when the order needs the customer's written confirmation."
     )
     problems: list[Problem] = Field(default_factory=list)
     received_at: datetime

@@ -12,6 +12,7 @@ class OrderStatus(StrEnum):
     INVALID = "INVALID"
     PENDING_APPROVAL = "PENDING_APPROVAL"
     CONFIRMED = "CONFIRMED"
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
     AWAITING_PAYMENT = "AWAITING_PAYMENT"
     IN_PRODUCTION = "IN_PRODUCTION"
     READY_TO_SHIP = "READY_TO_SHIP"
@@ -37,6 +38,7 @@ _LABELS: dict[OrderStatus, tuple[str, str]] = {
     OrderStatus.INVALID: ("Invalid entry", "录入无效"),
     OrderStatus.PENDING_APPROVAL: ("Pending approval", "待审核"),
     OrderStatus.CONFIRMED: ("Confirmed", "已确认"),
+    OrderStatus.AWAITING_CONFIRMATION: ("Awaiting written confirmation", "待书面确认"),
     OrderStatus.AWAITING_PAYMENT: ("Awaiting payment", "待付款"),
     OrderStatus.IN_PRODUCTION: ("In production", "生产中"),
     OrderStatus.READY_TO_SHIP: ("Ready to ship", "待发货"),

@@ -8,18 +8,21 @@ recorded with its old and new date and the reason. Orders started before confirm
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.approval import ApprovalRequirement
     from domain.messages import (
         ActivityName,
+        ConfirmOrderInput,
         DeadlineRequest,
         PromiseLineInput,
         PromiseOrderInput,
         PromiseOrderResult,
     )
-    from domain.orders import ApprovalReason
+    from domain.orders import ApprovalReason, WrittenConfirmationView
     from domain.policy import Sla
     from domain.promise import Receipt, keep_promise
     from domain.statuses import OPEN_PRODUCTION, OrderStatus
@@ -29,18 +32,31 @@ with workflow.unsafe.imports_passed_through():
     from workflows.order_state import OrderState
 
 CONFIRMATION_PATCH = "order-confirmation-v1"
+# Large orders wait for the customer's written confirmation (asked only of such orders).
+WRITTEN_PATCH = "written-confirmation-v1"
 UNACHIEVABLE = "requested_date_unachievable"
 
 
-async def confirm(state: OrderState, deadlines: DeadlineLadder, reason: str = "amendment") -> bool:
+@dataclass(frozen=True)
+class Outcome:
+    """What confirmation asks of the order next."""
+
+    back_to_approval: bool = False  # a requested date too soon, and the policy wants approval
+    written_confirmation: str | None = None  # why the customer must sign (None: no need)
+
+
+async def confirm(
+    state: OrderState, deadlines: DeadlineLadder, reason: str = "amendment"
+) -> Outcome:
     """Promise the order as it is reserved now: the first time, CONFIRMED (已确认); after
     that (an amendment), the promise moves if its date does, with `reason`.
 
-    True when the order must go back to approval: the policy makes a requested date before
-    the promise an approval reason and no approval has covered it yet.
+    The order goes back to approval when the policy makes a requested date before the promise
+    an approval reason and no approval has covered it yet; it waits for the customer's
+    written confirmation when it is large or on non-standard terms.
     """
     if not workflow.patched(CONFIRMATION_PATCH):
-        return False
+        return Outcome()
     view = state.view
     result = await act(
         ActivityName.PROMISE_ORDER,
@@ -52,6 +68,8 @@ async def confirm(state: OrderState, deadlines: DeadlineLadder, reason: str = "a
             delivery_policy=view.delivery_policy,
             revision=view.revision,
             requested_delivery_date=view.requested_delivery_date,
+            total=view.total,
+            non_standard_terms=any(r.code == "non_standard_terms" for r in view.approval.reasons),
             lines=[
                 PromiseLineInput(
                     line_no=line.line_no,
@@ -94,7 +112,7 @@ async def confirm(state: OrderState, deadlines: DeadlineLadder, reason: str = "a
         state.record("requested_date_too_soon", "system", view.promise.warning)
     covered = state.approved is not None and UNACHIEVABLE in state.approved.reasons
     if not result.too_soon_needs_approval or covered:
-        return False
+        return Outcome(written_confirmation=result.written_confirmation)
     required = ApprovalRequirement(
         levels=1,
         reasons=[
@@ -110,4 +128,35 @@ async def confirm(state: OrderState, deadlines: DeadlineLadder, reason: str = "a
     state.approval_done = False
     state.record("approval_required", "system", f"levels 1: {UNACHIEVABLE}")
     await deadlines.arm(DeadlineRequest(sla=Sla.APPROVAL, start=workflow.now()))
+    return Outcome(back_to_approval=True)
+
+
+async def require_written(state: OrderState, deadlines: DeadlineLadder, why: str) -> bool:
+    """书面确认: the order needs the customer's signed confirmation (once; its deadline runs
+    from then). False for orders started before this step existed."""
+    if not workflow.patched(WRITTEN_PATCH):
+        return False
+    view = state.view
+    if view.written_confirmation is None:
+        view.written_confirmation = WrittenConfirmationView(reason=why, required_at=workflow.now())
+        state.record("written_confirmation_required", "system", why)
+        await deadlines.arm(DeadlineRequest(sla=Sla.WRITTEN_CONFIRMATION, start=workflow.now()))
     return True
+
+
+def written_confirmed(state: OrderState) -> bool:
+    written = state.view.written_confirmation
+    return written is not None and written.document_reference is not None
+
+
+def record_written(state: OrderState, deadlines: DeadlineLadder, inp: ConfirmOrderInput) -> None:
+    """The customer's signed confirmation is recorded: the order goes on."""
+    written = state.view.written_confirmation
+    assert written is not None
+    written.document_reference = inp.document_reference
+    written.confirmed_by_customer_contact = inp.confirmed_by_customer_contact
+    written.recorded_by = inp.by
+    written.confirmed_at = workflow.now()
+    deadlines.meet(Sla.WRITTEN_CONFIRMATION)
+    detail = f"{inp.document_reference} signed by {inp.confirmed_by_customer_contact}"
+    state.record("customer_confirmed", inp.by, detail, inp.caller)

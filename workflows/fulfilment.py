@@ -128,10 +128,18 @@ class Fulfilment:
             if promise.revision != s.view.revision
             else "approval came back"
         )
-        if await confirmation.confirm(s, self._deadlines, reason):
+        outcome = await confirmation.confirm(s, self._deadlines, reason)
+        if outcome.back_to_approval:
             s.amended = True  # the wait ends at once: `run` starts over at approval
             waiting_for = approval.waiting_for(s.view)
             await self._wait(OrderStatus.PENDING_APPROVAL, waiting_for, lambda: False)
+        why = outcome.written_confirmation
+        if why and await confirmation.require_written(s, self._deadlines, why):
+            await self._wait(
+                OrderStatus.AWAITING_CONFIRMATION,
+                "the customer's written confirmation (书面确认)",
+                lambda: confirmation.written_confirmed(s),
+            )
 
     async def _pick_what_is_reserved(self) -> None:
         """One pick list at a time, for everything reserved and not yet shipped.

@@ -38,7 +38,11 @@ NOTIFICATION_TIMEOUT = timedelta(seconds=30)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
-EXPIRY_REASONS = {Sla.APPROVAL: "approval_expired", Sla.PREPAID_PAYMENT: "payment_expired"}
+EXPIRY_REASONS = {
+    Sla.APPROVAL: "approval_expired",
+    Sla.PREPAID_PAYMENT: "payment_expired",
+    Sla.WRITTEN_CONFIRMATION: "confirmation_expired",
+}
 
 
 class Record(Protocol):

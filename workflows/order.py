@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import (
         ApproveOrderInput,
         CancelOrderInput,
+        ConfirmOrderInput,
         DeadlineRequest,
         DeliverInput,
         DispatchInput,
@@ -46,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         OrderStatus,
         ProductionOrderStatus,
     )
-    from workflows import amendment, approval, order_steps, payments, rules, saga
+    from workflows import amendment, approval, confirmation, order_steps, payments, rules, saga
     from workflows.fulfilment import Fulfilment
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
@@ -405,6 +406,17 @@ class OrderWorkflow:
     def _check_cancel(self, inp: CancelOrderInput) -> None:
         if self._state.view.cancellation is None:
             rules.check_cancellable(self._state.view, self._state.closing)
+
+    @workflow.update
+    async def confirm(self, inp: ConfirmOrderInput) -> OrderView:
+        """书面确认: the customer's signed confirmation; the order goes on to fulfilment."""
+        rules.check_confirmable(self._state.view)
+        confirmation.record_written(self._state, self._deadlines, inp)
+        return await self._settled()
+
+    @confirm.validator
+    def _check_confirm(self, inp: ConfirmOrderInput) -> None:
+        rules.check_confirmable(self._state.view)
 
     @workflow.query
     def view(self) -> OrderView:

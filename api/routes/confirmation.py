@@ -1,4 +1,5 @@
-"""`GET /orders/{order_no}/confirmation`: the order confirmation (订单确认书), JSON or HTML."""
+"""The order confirmation (订单确认书): `GET /orders/{order_no}/confirmation` (JSON or HTML),
+and `POST /orders/{order_no}/confirm`, the customer's signed confirmation of a large order."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from api.auth import allowed
-from api.bodies import IdPath
+from api.bodies import IdPath, WrittenConfirmation
+from api.commands import CommandsDep
 from api.confirmation_document import OrderConfirmation, confirmation_of, render_html
 from api.deps import DbDep, SettingsDep, TemporalDep
 from api.errors import ProblemDetails, ProblemError
 from api.orders_read import current_order
 from api.principal import Principal
+from api.schemas import OrderPublic
 from domain.auth import Permission
+from domain.contract import OrderUpdate
+from domain.messages import ConfirmOrderInput
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 Reader = Annotated[Principal, allowed(Permission.ORDERS_READ)]
@@ -58,3 +63,22 @@ async def get_confirmation(
     if format == "html":
         return HTMLResponse(render_html(doc))
     return doc
+
+
+@router.post("/{order_no}/confirm", responses=ERRORS)
+async def confirm_order(
+    order_no: IdPath,
+    body: WrittenConfirmation,
+    commands: CommandsDep,
+    principal: Annotated[Principal, allowed(Permission.ORDERS_AMEND)],
+) -> OrderPublic:
+    """书面确认: record the customer's signed confirmation of an order in
+    `AWAITING_CONFIRMATION` (a large order, or one on non-standard terms); the order goes on
+    to fulfilment. `409` when the order is not awaiting it. A customer who refuses to sign:
+    `POST /orders/{order_no}/cancel`."""
+    arg = ConfirmOrderInput(
+        document_reference=body.document_reference,
+        confirmed_by_customer_contact=body.confirmed_by_customer_contact,
+        by=principal.name,
+    )
+    return await commands.update(principal, order_no, OrderUpdate.CONFIRM, arg)
