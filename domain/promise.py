@@ -285,19 +285,11 @@ def keep_promise(
         change = PromiseChange(
             at=at, old=current.promised_date, new=promise.promised_date, reason=reason
         )
-    earliest = requested_too_soon(requested, promise)
     view = PromiseView(
         confirmed_at=current.confirmed_at if current else at,
         revision=revision,
         first_promised_date=current.first_promised_date if current else promise.promised_date,
         history=[*(current.history if current else []), *([change] if change else [])],
-        earliest_possible_date=earliest,
-        warning=(
-            f"requested delivery date {requested} is earlier than possible: "
-            f"the earliest is {earliest}"
-            if earliest
-            else None
-        ),
         **promise.model_dump(
             include={
                 "promised_date",
@@ -311,4 +303,17 @@ def keep_promise(
             }
         ),
     )
-    return view, change
+    return against_requested(view, requested), change
+
+
+def against_requested(view: PromiseView, requested: date | None) -> PromiseView:
+    """The promise with its warning for this requested delivery date (none if it can be met)."""
+    earliest = (
+        view.promised_date if requested is not None and requested < view.promised_date else None
+    )
+    warning = (
+        f"requested delivery date {requested} is earlier than possible: the earliest is {earliest}"
+        if earliest
+        else None
+    )
+    return view.model_copy(update={"earliest_possible_date": earliest, "warning": warning})

@@ -4,20 +4,25 @@ it moves, and orders from before confirmation existed."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHistory
 
+from activities.read_model import ReadModelActivities
 from domain.calendar import BusinessCalendar, Duration
-from domain.orders import OrderView
+from domain.messages import SaveOrderViewInput
+from domain.orders import DeliveryPolicy, OrderView, Priority, status_label
 from domain.policy import CalendarPolicy
+from domain.promise import PromiseView
+from domain.statuses import OrderStatus
 from settings import Settings, calendar_years
 from store.db import Database
-from tests.conftest import CONVERTER
+from tests.conftest import CONVERTER, unique
 from tests.helpers import Factory, api_for, error_fields, eventually, post_ok, submit_ok
 from worker import build_worker
 
@@ -37,7 +42,7 @@ def from_stock(confirmed_at: datetime, transit: int) -> tuple[date, date]:
 
 
 async def test_an_auto_approved_order_is_confirmed_with_its_promise(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, temporal_client: Client
 ) -> None:
     customer = await new_customer(transit_days=2)
     assert customer["transit_days"] == 2
@@ -61,6 +66,18 @@ async def test_an_auto_approved_order_is_confirmed_with_its_promise(
     # The read model (GET) holds the same promise the workflow answered with.
     stored = (await api.get(f"/orders/{order['order_no']}")).json()
     assert stored["promise"]["promised_date"] == str(delivery)
+    # Ops see it in the Temporal UI.
+    handle = temporal_client.get_workflow_handle(order["workflow_id"])
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert f"**Promised:** {delivery} (first {delivery}); from stock" in metadata.current_details
+    # The delivery deadline is the promise: the close of business on the promised date.
+    shipment = order["shipments"][0]["id"]
+    shipped = await post_ok(
+        api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T"}
+    )
+    (deadline,) = [d for d in shipped["deadlines"] if d["sla"] == "delivery"]
+    due = company_calendar().close_of_business(delivery)
+    assert datetime.fromisoformat(deadline["due_at"]) == due
 
 
 async def test_a_short_order_is_promised_after_its_production_order(
@@ -103,6 +120,15 @@ async def test_a_requested_date_too_soon_is_a_warning_with_the_earliest_date(
         f"the earliest is {promise['promised_date']}"
     )
     assert "requested_date_too_soon" in [e["event"] for e in order["timeline"]]
+    # A new requested date is checked against the promise: met, no warning.
+    later = date.fromisoformat(promise["promised_date"]) + timedelta(days=7)
+    amended = await api.patch(
+        f"/orders/{order['order_no']}", json=WHO | {"requested_delivery_date": str(later)}
+    )
+    assert amended.status_code == 200, amended.text
+    assert amended.json()["promise"]["warning"] is None
+    assert amended.json()["promise"]["earliest_possible_date"] is None
+    assert amended.json()["promise"]["promised_date"] == promise["promised_date"]
 
 
 async def test_the_policy_can_make_a_requested_date_too_soon_an_approval_reason(
@@ -355,3 +381,71 @@ async def test_unsigned_written_confirmation_expires_through_its_ladder(
     assert [e["kind"] for e in deadline["escalations"]] == ["reminder", "escalation", "action"]
     stock = (await api.get(f"/products/{product['sku']}")).json()
     assert stock["reserved"] == 0  # the saga gave the reservation back
+
+
+async def test_the_list_filters_late_and_at_risk_promises(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, db: Database
+) -> None:
+    """`late`: the promised date has passed and the goods have not reached the customer;
+    `at_risk`: it is today or the next working day. Delivered or ended orders are neither."""
+    customer = await new_customer(customer_group="sla-dispatch", transit_days=0)
+    cid = customer["customer_id"]
+    product = await new_product(stock_on_hand=50)
+    # Dispatch within seconds (this tier's SLA), no transit: promised for today.
+    today_order = await submit_ok(
+        api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 1}]
+    )
+    calendar = company_calendar()
+    today = calendar.local_date(datetime.now(UTC))
+    assert today_order["promise"]["promised_date"] == str(calendar.working_days_after(today, 0))
+
+    saves = ReadModelActivities(db)
+    yesterday = today - timedelta(days=1)
+
+    async def saved(status: OrderStatus, promised: date) -> str:
+        order_no = unique("SO")
+        view = OrderView(
+            order_no=order_no,
+            workflow_id=f"order-{order_no}",
+            status=status,
+            status_label=status_label(status),
+            customer_id=cid,
+            entered_by="sales",
+            priority=Priority.NORMAL,
+            received_at=datetime.now(UTC),
+            updated_at=datetime.now(UTC),
+            promise=PromiseView(
+                confirmed_at=datetime.now(UTC),
+                first_promised_date=promised,
+                promised_date=promised,
+                ship_date=promised,
+                first_delivery_date=promised,
+                basis="from stock",
+                basis_zh="现货",
+                delivery_policy=DeliveryPolicy.COMPLETE,
+            ),
+        )
+        await saves.save_order_view(SaveOrderViewInput(view=view, seq=1, fingerprint="f"))
+        return order_no
+
+    late = await saved(OrderStatus.READY_TO_SHIP, yesterday)
+    await saved(OrderStatus.DELIVERED, yesterday)  # kept, if late
+    await saved(OrderStatus.SHIPPED, today + timedelta(days=30))  # far off
+
+    async def listed(which: str) -> list[str]:
+        response = await api.get("/orders", params={"customer_id": cid, "promise": which})
+        assert response.status_code == 200, response.text
+        return [item["order_no"] for item in response.json()["items"]]
+
+    assert await listed("late") == [late]
+    if calendar.is_working_day(today):
+        assert await listed("at_risk") == [today_order["order_no"]]
+    page = (await api.get("/orders", params={"customer_id": cid})).json()["items"]
+    first = next(item for item in page if item["order_no"] == late)
+    assert (first["promised_date"], first["first_promised_date"], first["promise_basis"]) == (
+        str(yesterday),
+        str(yesterday),
+        "from stock",
+    )
+    bad = await api.get("/orders", params={"promise": "soon"})
+    assert bad.status_code == 422

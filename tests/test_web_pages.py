@@ -15,6 +15,8 @@ from settings import Settings
 from store.db import Database
 from tests.auth import TEST_PASSWORD
 from tests.browser import person
+from tests.conftest import create_customer, create_product
+from tests.helpers import submit_ok
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,24 @@ async def test_the_front_end_files_are_served_from_the_npm_packages(web: httpx.A
     assert (await web.get("/app/static/vendor/pico.min.css")).status_code == 200
     assert (await web.get("/app/static/app.js")).status_code == 200
     assert (await web.get("/app/static/vendor/other.js")).status_code == 404
+
+
+async def test_the_order_page_shows_both_promises_and_prints_the_confirmation(
+    web: httpx.AsyncClient, db: Database, api: httpx.AsyncClient
+) -> None:
+    customer = await create_customer(api)
+    product = await create_product(api, stock_on_hand=50)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 2}]
+    )
+    promised = order["promise"]["promised_date"]
+    await signed_in(web, db, "web.http.sales", Role.SALES)
+    page = await web.get(f"/app/orders/{order['order_no']}")
+    assert page.status_code == 200
+    shown = re.search(r'data-testid="promise">(.*?)</span>', page.text, re.DOTALL)
+    assert shown is not None and promised in shown.group(1)
+    assert "from stock" in shown.group(1) or "现货" in shown.group(1)  # in the page's language
+    printed = await web.get(f"/app/orders/{order['order_no']}/confirmation", params={"lang": "zh"})
+    assert printed.status_code == 200 and "订单确认书" in printed.text and promised in printed.text
+    missing = await web.get("/app/orders/NO-SUCH/confirmation")
+    assert missing.status_code == 404

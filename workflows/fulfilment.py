@@ -9,13 +9,14 @@ cancellation or an amendment ends a wait here exactly as in the workflow's `run`
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.messages import CompensateInput, DeadlineRequest, Shortage, ShortCloseInput
     from domain.money import Money, round_money
-    from domain.orders import DeliveryPolicy, ShipmentLineView, ShipmentView
+    from domain.orders import DeliveryPolicy, OrderView, ShipmentLineView, ShipmentView
     from domain.policy import Sla
     from domain.statuses import (
         GONE_SHIPMENTS,
@@ -176,7 +177,7 @@ class Fulfilment:
                     sla=Sla.DELIVERY,
                     key=shipment.id,
                     start=shipment.dispatched_at or workflow.now(),
-                    due_date=view.requested_delivery_date,
+                    due_date=delivery_due(view),
                 )
             ]
             if view.payment_terms != "prepaid":
@@ -263,9 +264,7 @@ class Fulfilment:
             []
             if view.delivery_policy is DeliveryPolicy.PARTIAL
             else [
-                DeadlineRequest(
-                    sla=Sla.DELIVERY, start=workflow.now(), due_date=view.requested_delivery_date
-                )
+                DeadlineRequest(sla=Sla.DELIVERY, start=workflow.now(), due_date=delivery_due(view))
             ]
         )
         if not view.invoices:
@@ -315,12 +314,20 @@ class Fulfilment:
             keyed = [("order", open_[0].started_at)]
         await self._deadlines.arm(
             *(
-                DeadlineRequest(
-                    sla=Sla.DELIVERY, key=key, start=start, due_date=view.requested_delivery_date
-                )
+                DeadlineRequest(sla=Sla.DELIVERY, key=key, start=start, due_date=delivery_due(view))
                 for key, start in keyed
             )
         )
+
+
+def delivery_due(view: OrderView) -> date | None:
+    """The delivery deadline's date: the promised date (what the customer was told), or the
+    requested one when the customer asked for a later day (the goods are due then, not
+    earlier); the requested date alone for orders confirmed before promises existed."""
+    requested = view.requested_delivery_date
+    if view.promise is None:
+        return requested
+    return max(view.promise.promised_date, requested or view.promise.promised_date)
 
 
 def _exceeds_reservations(state: OrderState, shipments: list[ShipmentView]) -> bool:
