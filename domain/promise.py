@@ -28,6 +28,11 @@ class Receipt(BaseModel):
     due_date: date
     quantity: int
     source: str = Field(description="The production order's id.")
+    late: bool = Field(
+        default=False,
+        description="Its production deadline passed: expected the working day after its due "
+        "date (or after today, if later) at the earliest.",
+    )
 
 
 class StockPosition(BaseModel):
@@ -48,7 +53,7 @@ def available_to_promise(position: StockPosition, by: date) -> int:
 def supply_date(quantity: int, position: StockPosition, today: date) -> tuple[date, str] | None:
     """The earliest date available-to-promise covers `quantity`, with the receipt that makes
     it (`""` when stock on hand does); None when neither stock nor receipts ever do."""
-    if available_to_promise(position, today) >= quantity:
+    if available_to_promise(position.model_copy(update={"receipts": []}), today) >= quantity:
         return today, ""
     for receipt in sorted(position.receipts, key=lambda r: (r.due_date, r.source)):
         if available_to_promise(position, receipt.due_date) >= quantity:
@@ -187,12 +192,22 @@ def promise_line(calendar: BusinessCalendar, line: LineSupply, terms: PromiseTer
         part(stock, None, FROM_STOCK)
     short = line.quantity - stock
     if short > 0:
-        found = supply_date(short, line.position, today)
+        receipts = [
+            r.model_copy(
+                update={"due_date": calendar.working_days_after(max(r.due_date, today), 1)}
+            )
+            if r.late
+            else r
+            for r in line.position.receipts
+        ]
+        late = {r.source for r in receipts if r.late}
+        position = line.position.model_copy(update={"receipts": receipts})
+        found = supply_date(short, position, today)
         if found is not None and not found[1]:
             part(short, None, FROM_STOCK)
         elif found is not None:
             day, source = found
-            part(short, day, _after(source, day))
+            part(short, day, _after(source, day, late=source in late))
         else:
             due = calendar.local_date(
                 calendar.add(terms.confirmed_at, Duration(days=line.lead_time_days))
@@ -228,7 +243,12 @@ def requested_too_soon(requested: date | None, promise: OrderPromise) -> date | 
     return promise.promised_date if requested < promise.promised_date else None
 
 
-def _after(source: str, due: date) -> tuple[str, str]:
+def _after(source: str, due: date, *, late: bool = False) -> tuple[str, str]:
+    if late:
+        return (
+            f"after production order {source} (late) expected {due}",
+            f"待生产单 {source} 完成 (已延误, 预计{due})",
+        )
     return f"after production order {source} due {due}", f"待生产单 {source} 完成 ({due}到期)"
 
 

@@ -85,6 +85,9 @@ TEST_TIERS: dict[str, dict[str, Any]] = {
             _step("due", "escalation", 1, notify=["sales"]),
         ),
     },
+    "production": {
+        "sla-production": _fast("PT2S", _step("due", "escalation", 1, notify=["sales"])),
+    },
     "written_confirmation": {
         "sla-written": _fast(
             "PT2S",

@@ -449,3 +449,68 @@ async def test_the_list_filters_late_and_at_risk_promises(
     )
     bad = await api.get("/orders", params={"promise": "soon"})
     assert bad.status_code == 422
+
+
+async def test_a_late_production_order_re_promises_the_order(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """This tier's production deadline is two seconds: breached, the order is promised again
+    (its production order expected the working day after its due date) with the reason."""
+    customer = await new_customer(customer_group="sla-production")
+    product = await new_product(stock_on_hand=0, safety_stock=0, lead_time_days=3)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    assert order["status"] == "IN_PRODUCTION"
+    po = order["production_orders"][0]
+    first = order["promise"]["promised_date"]
+
+    async def re_promised() -> dict[str, Any]:
+        view = (await api.get(f"/orders/{order['order_no']}")).json()
+        assert view["promise"]["history"], view["promise"]
+        return dict(view)
+
+    view = await eventually(re_promised, within=20)
+    promise = view["promise"]
+    (change,) = promise["history"]
+    assert change["reason"] == f"production order {po['id']} late"
+    assert (change["old"], change["new"]) == (first, promise["promised_date"])
+    assert promise["first_promised_date"] == first < promise["promised_date"]
+    calendar = company_calendar()
+    expected = calendar.working_days_after(date.fromisoformat(po["due_date"]), 1)
+    assert (
+        promise["basis"] == f"line 1 after production order {po['id']} (late) expected {expected}"
+    )
+    events = [e["event"] for e in view["timeline"]]
+    assert "deadline_escalation" in events and "promise_moved" in events
+
+
+async def test_an_amendment_while_awaiting_written_confirmation_re_runs_approval_and_promise(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    customer = await new_customer(credit_limit=10_000_000)
+    product = await new_product(stock_on_hand=10, safety_stock=0, unit_price=100_000)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 6}]
+    )
+    order_no = order["order_no"]
+    order = await approve(api, order_no, "approver_l1", "approver_l2")
+    assert order["status"] == "AWAITING_CONFIRMATION"
+    first = order["promise"]["promised_date"]
+    response = await api.patch(
+        f"/orders/{order_no}", json=WHO | {"lines": [{"sku": product["sku"], "quantity": 12}]}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "PENDING_APPROVAL"  # more than was approved
+    order = await approve(api, order_no, "approver_l1", "approver_l2")
+    assert order["status"] == "AWAITING_CONFIRMATION"  # still unsigned
+    promise = order["promise"]
+    assert promise["revision"] == 2 and promise["first_promised_date"] == first
+    assert promise["promised_date"] > first  # two short: after production now
+    assert promise["history"][-1]["reason"] == "amendment"
+    # The customer refuses to sign: a cancellation ends the wait.
+    cancelled = await post_ok(
+        api, f"/orders/{order_no}/cancel", {"reason_code": "customer_request"}
+    )
+    assert cancelled["status"] == "CANCELLED"
+    assert (await api.get(f"/products/{product['sku']}")).json()["reserved"] == 0

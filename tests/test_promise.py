@@ -151,3 +151,25 @@ def test_requested_date_too_soon_names_the_earliest_possible_date(
     assert requested_too_soon(date(2026, 12, 9), promise) == date(2026, 12, 11)
     assert requested_too_soon(date(2026, 12, 11), promise) is None
     assert requested_too_soon(None, promise) is None
+
+
+def test_a_late_production_order_is_expected_the_working_day_after(
+    calendar: BusinessCalendar,
+) -> None:
+    """Due Friday 18 Dec 2026 and late: expected Monday 21 Dec at the earliest; ship Thursday
+    24 Dec, arrive Friday 25 Dec. Already late on Tuesday 22 Dec: expected Wednesday 23 Dec."""
+    receipt = Receipt(due_date=date(2026, 12, 18), quantity=4, source="PO-L-1", late=True)
+    line = LineSupply(
+        line_no=1, sku="A", quantity=4, from_stock=0, position=StockPosition(receipts=[receipt])
+    )
+    promise = promise_order(calendar, [line], terms(date(2026, 12, 18)), DeliveryPolicy.COMPLETE)
+    assert promise.lines[0].basis == "after production order PO-L-1 (late) expected 2026-12-21"
+    assert (promise.ship_date, promise.promised_date) == (date(2026, 12, 24), date(2026, 12, 25))
+    later = promise_order(calendar, [line], terms(date(2026, 12, 22)), DeliveryPolicy.COMPLETE)
+    assert later.lines[0].basis == "after production order PO-L-1 (late) expected 2026-12-23"
+    # A receipt due today that is not late is not stock on hand.
+    on_time = receipt.model_copy(update={"late": False})
+    assert supply_date(4, StockPosition(receipts=[on_time]), date(2026, 12, 18)) == (
+        date(2026, 12, 18),
+        "PO-L-1",
+    )

@@ -34,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
 CONFIRMATION_PATCH = "order-confirmation-v1"
 # Large orders wait for the customer's written confirmation (asked only of such orders).
 WRITTEN_PATCH = "written-confirmation-v1"
+# A production order that runs late re-promises the order (asked only when one does).
+REPROMISE_PATCH = "repromise-on-late-production"
 UNACHIEVABLE = "requested_date_unachievable"
 
 
@@ -58,41 +60,7 @@ async def confirm(
     if not workflow.patched(CONFIRMATION_PATCH):
         return Outcome()
     view = state.view
-    result = await act(
-        ActivityName.PROMISE_ORDER,
-        PromiseOrderInput(
-            order_no=view.order_no,
-            customer_id=view.customer_id,
-            customer_group=state.customer_group,
-            priority=view.priority.value,
-            delivery_policy=view.delivery_policy,
-            revision=view.revision,
-            requested_delivery_date=view.requested_delivery_date,
-            total=view.total,
-            non_standard_terms=any(r.code == "non_standard_terms" for r in view.approval.reasons),
-            lines=[
-                PromiseLineInput(
-                    line_no=line.line_no,
-                    sku=line.sku,
-                    quantity=line.quantity,
-                    reserved_quantity=line.reserved_quantity + line.shipped_quantity,
-                    lead_time_days=state.lead_times.get(line.line_no, 0),
-                    receipts=[
-                        Receipt(
-                            due_date=po.due_date,
-                            quantity=po.quantity - po.produced_quantity,
-                            source=po.id,
-                        )
-                        for po in view.production_orders
-                        if po.line_no == line.line_no and po.status in OPEN_PRODUCTION
-                    ],
-                )
-                for line in view.lines
-            ],
-            at=workflow.now(),
-        ),
-        PromiseOrderResult,
-    )
+    result = await _ask(state)
     promise = result.promise
     first = view.promise is None
     view.promise, change = keep_promise(
@@ -160,3 +128,69 @@ def record_written(state: OrderState, deadlines: DeadlineLadder, inp: ConfirmOrd
     deadlines.meet(Sla.WRITTEN_CONFIRMATION)
     detail = f"{inp.document_reference} signed by {inp.confirmed_by_customer_contact}"
     state.record("customer_confirmed", inp.by, detail, inp.caller)
+
+
+async def _ask(state: OrderState) -> PromiseOrderResult:
+    """The promise for the order as it stands (the activity reads the customer and stock)."""
+    view = state.view
+    # Production orders whose deadline passed: expected no earlier than the next working day.
+    late = {d.key for d in view.deadlines if d.sla == Sla.PRODUCTION and d.escalation_level > 0}
+    return await act(
+        ActivityName.PROMISE_ORDER,
+        PromiseOrderInput(
+            order_no=view.order_no,
+            customer_id=view.customer_id,
+            customer_group=state.customer_group,
+            priority=view.priority.value,
+            delivery_policy=view.delivery_policy,
+            revision=view.revision,
+            requested_delivery_date=view.requested_delivery_date,
+            total=view.total,
+            non_standard_terms=any(r.code == "non_standard_terms" for r in view.approval.reasons),
+            lines=[
+                PromiseLineInput(
+                    line_no=line.line_no,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    reserved_quantity=line.reserved_quantity + line.shipped_quantity,
+                    lead_time_days=state.lead_times.get(line.line_no, 0),
+                    receipts=[
+                        Receipt(
+                            due_date=po.due_date,
+                            quantity=po.quantity - po.produced_quantity,
+                            source=po.id,
+                            late=po.id in late,
+                        )
+                        for po in view.production_orders
+                        if po.line_no == line.line_no and po.status in OPEN_PRODUCTION
+                    ],
+                )
+                for line in view.lines
+            ],
+            at=workflow.now(),
+        ),
+        PromiseOrderResult,
+    )
+
+
+async def repromise(state: OrderState, reason: str) -> None:
+    """Something changed after confirmation (a production order runs late): the order is
+    promised again and a move is recorded with `reason`. Orders without a promise, and those
+    started before re-promising existed, keep theirs."""
+    view = state.view
+    if view.promise is None or view.closed or view.cancellation is not None:
+        return
+    if not workflow.patched(REPROMISE_PATCH):
+        return
+    result = await _ask(state)
+    view.promise, change = keep_promise(
+        view.promise,
+        result.promise,
+        at=workflow.now(),
+        reason=reason,
+        requested=view.requested_delivery_date,
+        revision=view.revision,
+    )
+    if change is not None:
+        state.record("promise_moved", "system", f"{change.old} → {change.new}: {reason}")
+    state.changed()

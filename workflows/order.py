@@ -85,6 +85,7 @@ class OrderWorkflow:
             customer_group=lambda: s.customer_group,
             expire=lambda reason, what: s.request_cancel(reason, "system", what),
             enabled=False,  # until `run` knows whether this order started before deadlines
+            breached=self._breached,
         )
         self._fulfilment = Fulfilment(
             s, self._deadlines, wait=self._wait, stop_if_cancelled=self._stop_if_cancelled
@@ -172,6 +173,12 @@ class OrderWorkflow:
         if s.seq != s.saved_seq:  # an update finished its work after the archive
             await order_steps.checkpoint(s, self._deadlines)
         return s.view
+
+    async def _breached(self, sla: Sla, key: str) -> None:
+        """A production order runs late: the order is promised again (sales are notified by
+        the production ladder's escalation)."""
+        if sla is Sla.PRODUCTION:
+            await confirmation.repromise(self._state, f"production order {key} late")
 
     def _stop_if_cancelled(self) -> None:
         if self._state.view.cancellation is not None:
