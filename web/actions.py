@@ -24,6 +24,7 @@ from api.bodies import (
     Release,
     ReturnSubmission,
     ShortClose,
+    WrittenConfirmation,
 )
 from api.commands import Commands
 from api.deps import TemporalConnection
@@ -37,6 +38,7 @@ from domain.messages import (
     ApproveOrderInput,
     CancelOrderInput,
     CancelReason,
+    ConfirmOrderInput,
     HoldInput,
     PaymentInput,
     RejectOrderInput,
@@ -141,6 +143,11 @@ def _hold(p: Principal, b: Body) -> FromCaller:
     return HoldInput(reason=b.reason, kind=b.kind, by=p.name)
 
 
+def _confirm(p: Principal, b: Body) -> FromCaller:
+    assert isinstance(b, WrittenConfirmation)
+    return ConfirmOrderInput(**b.model_dump(), by=p.name)
+
+
 def _release(p: Principal, b: Body) -> FromCaller:
     assert isinstance(b, Release)
     return ReleaseInput(comment=b.comment, by=p.name)
@@ -242,6 +249,19 @@ ACTIONS: tuple[Action, ...] = (
             FormField("amount", "Amount", "number", required=True),
             FormField("method", "Method", "select", True, ("bank_transfer", "card", "cash")),
             FormField("reference", "Reference", required=True),
+        ),
+    ),
+    Action(
+        "confirm",
+        "Record the signed confirmation",
+        Permission.ORDERS_AMEND,
+        OrderUpdate.CONFIRM,
+        WrittenConfirmation,
+        _confirm,
+        lambda o, p: _open(o) and o.status is S.AWAITING_CONFIRMATION,
+        (
+            FormField("document_reference", "Document reference", required=True),
+            FormField("confirmed_by_customer_contact", "Signed by (customer)", required=True),
         ),
     ),
     Action(
