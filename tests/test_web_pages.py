@@ -164,3 +164,30 @@ async def test_sales_record_the_customers_signed_confirmation_on_the_order_page(
     confirmed = (await api.get(f"/orders/{order_no}")).json()
     assert confirmed["status"] == "READY_TO_SHIP"
     assert confirmed["written_confirmation"]["document_reference"] == "SIGNED-7"
+
+
+async def test_the_inbox_shows_the_promise_of_an_order_back_at_approval(
+    web: httpx.AsyncClient, db: Database, api: httpx.AsyncClient
+) -> None:
+    customer = await create_customer(api, credit_limit=10_000_000)
+    product = await create_product(api, stock_on_hand=1000, unit_price=1000)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 2}]
+    )
+    promised = order["promise"]["promised_date"]
+    amended = await api.patch(
+        f"/orders/{order['order_no']}",
+        json={
+            "requested_by": "sales.li",
+            "reason": "more",
+            "lines": [{"sku": product["sku"], "quantity": 60}],  # 60,000: above auto-approval
+        },
+    )
+    assert amended.status_code == 200 and amended.json()["status"] == "PENDING_APPROVAL"
+    await signed_in(web, db, "web.http.sup", Role.APPROVER_L1)
+    inbox = await web.get("/app/inbox/list")
+    assert inbox.status_code == 200
+    item = re.search(rf'data-order="{order["order_no"]}".*?</article>', inbox.text, re.DOTALL)
+    assert item is not None
+    shown = re.search(r'data-testid="inbox-promise">(.*?)</p>', item.group(0), re.DOTALL)
+    assert shown is not None and promised in shown.group(1)
