@@ -58,6 +58,9 @@ async def test_an_auto_approved_order_is_confirmed_with_its_promise(
     assert promise["basis"] == "from stock" and promise["basis_zh"] == "现货"
     assert promise["history"] == [] and promise["warning"] is None
     assert order["promise_summary"] == f"promised {delivery} (from stock)"
+    # The dispatch deadline is the promised ship date's close of business.
+    (dispatch,) = [d for d in order["deadlines"] if d["sla"] == "dispatch"]
+    assert datetime.fromisoformat(dispatch["due_at"]) == company_calendar().close_of_business(ship)
     events = [(e["event"], e["status"]) for e in order["timeline"]]
     assert ("order_confirmed", "CONFIRMED") in events
     assert events.index(("order_confirmed", "CONFIRMED")) > [e for e, _ in events].index(
@@ -99,6 +102,9 @@ async def test_a_short_order_is_promised_after_its_production_order(
     ship = calendar.local_date(calendar.add(calendar.close_of_business_on(due), Duration(days=3)))
     assert promise["ship_date"] == str(ship)
     assert promise["promised_date"] == str(calendar.working_days_after(ship, 1))
+    # Dispatch is due once production and the dispatch window are through, not 3 days in.
+    (dispatch,) = [d for d in order["deadlines"] if d["sla"] == "dispatch"]
+    assert datetime.fromisoformat(dispatch["due_at"]) == calendar.close_of_business(ship)
 
 
 async def test_a_requested_date_too_soon_is_a_warning_with_the_earliest_date(

@@ -76,6 +76,8 @@ async def confirm(
         state.record("order_promised", "system", f"{promise.promised_date}: {promise.basis}")
     elif change is not None:
         state.record("promise_moved", "system", f"{change.old} → {change.new}: {reason}")
+    if first or change is not None:  # the dispatch deadline keeps the promised ship date
+        await deadlines.arm(dispatch_by_promise(state))
     if view.promise.warning:
         state.record("requested_date_too_soon", "system", view.promise.warning)
     covered = state.approved is not None and UNACHIEVABLE in state.approved.reasons
@@ -173,7 +175,16 @@ async def _ask(state: OrderState) -> PromiseOrderResult:
     )
 
 
-async def repromise(state: OrderState, reason: str) -> None:
+def dispatch_by_promise(state: OrderState) -> DeadlineRequest:
+    """The dispatch deadline as the promise sets it: everything shipped by its ship date."""
+    view = state.view
+    assert view.promise is not None
+    return DeadlineRequest(
+        sla=Sla.DISPATCH, start=view.received_at, due_date=view.promise.ship_date
+    )
+
+
+async def repromise(state: OrderState, reason: str, deadlines: DeadlineLadder) -> None:
     """Something changed after confirmation (a production order runs late): the order is
     promised again and a move is recorded with `reason`. Orders without a promise, and those
     started before re-promising existed, keep theirs."""
@@ -193,4 +204,6 @@ async def repromise(state: OrderState, reason: str) -> None:
     )
     if change is not None:
         state.record("promise_moved", "system", f"{change.old} → {change.new}: {reason}")
+        if not state.all_shipped():
+            await deadlines.arm(dispatch_by_promise(state))
     state.changed()

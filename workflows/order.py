@@ -178,7 +178,8 @@ class OrderWorkflow:
         """A production order runs late: the order is promised again (sales are notified by
         the production ladder's escalation)."""
         if sla is Sla.PRODUCTION:
-            await confirmation.repromise(self._state, f"production order {key} late")
+            reason = f"production order {key} late"
+            await confirmation.repromise(self._state, reason, self._deadlines)
 
     def _stop_if_cancelled(self) -> None:
         if self._state.view.cancellation is not None:
