@@ -3,6 +3,7 @@ it moves, and orders from before confirmation existed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -520,3 +521,30 @@ async def test_an_amendment_while_awaiting_written_confirmation_re_runs_approval
     )
     assert cancelled["status"] == "CANCELLED"
     assert (await api.get(f"/products/{product['sku']}")).json()["reserved"] == 0
+
+
+async def test_two_orders_for_scarce_stock_are_promised_in_the_order_of_their_reservations(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """Five in stock, two orders of five at once: whichever reserved first ships from stock,
+    the other after its production order; no unit is promised twice."""
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=5, safety_stock=0, lead_time_days=4)
+    line = [{"sku": product["sku"], "quantity": 5}]
+    first, second = await asyncio.gather(
+        submit_ok(api, customer_id=customer["customer_id"], lines=line),
+        submit_ok(api, customer_id=customer["customer_id"], lines=line),
+    )
+    bases = sorted([first["promise"]["basis"], second["promise"]["basis"]])
+    from_stock = [o for o in (first, second) if o["promise"]["basis"] == "from stock"]
+    produced = [o for o in (first, second) if o["production_orders"]]
+    assert len(from_stock) == 1 and len(produced) == 1, bases
+    (short,) = produced
+    po = short["production_orders"][0]
+    assert (
+        short["promise"]["basis"]
+        == f"line 1 after production order {po['id']} due {po['due_date']}"
+    )
+    assert short["promise"]["promised_date"] > from_stock[0]["promise"]["promised_date"]
+    reserved = [o["lines"][0]["reserved_quantity"] for o in (first, second)]
+    assert sorted(reserved) == [0, 5]
