@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,17 +14,13 @@ import yaml
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHistory
 
-from activities.read_model import ReadModelActivities
 from domain.calendar import BusinessCalendar, Duration
-from domain.messages import SaveOrderViewInput
-from domain.orders import DeliveryPolicy, OrderView, Priority, status_label
+from domain.orders import OrderView
 from domain.policy import CalendarPolicy
-from domain.promise import PromiseView
-from domain.statuses import OrderStatus
 from settings import Settings, calendar_years
 from store.db import Database
-from tests.conftest import CONVERTER, unique
-from tests.helpers import Factory, api_for, error_fields, eventually, post_ok, submit_ok
+from tests.conftest import CONVERTER
+from tests.helpers import Factory, api_for, eventually, post_ok, submit_ok
 from worker import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -290,237 +286,6 @@ async def test_an_order_not_yet_confirmed_has_no_confirmation(
     response = await api.get(f"/orders/{order['order_no']}/confirmation")
     assert response.status_code == 409, response.text
     assert "no promise recorded" in response.json()["detail"]
-
-
-# --- 书面确认: large orders and non-standard terms wait for the customer's signature ----------
-
-
-async def approve(api: httpx.AsyncClient, order_no: str, *roles: str) -> dict[str, Any]:
-    names = {"approver_l1": "sup.zhang", "approver_l2": "mgr.chen"}
-    order: dict[str, Any] = {}
-    for role in roles:
-        order = await post_ok(
-            api, f"/orders/{order_no}/approve", {"approver": names[role], "role": role}
-        )
-    return order
-
-
-async def test_a_large_order_waits_for_written_confirmation_then_is_fulfilled(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
-) -> None:
-    customer = await new_customer(credit_limit=10_000_000)
-    product = await new_product(stock_on_hand=100, unit_price=100_000)
-    order = await submit_ok(
-        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 6}]
-    )
-    order_no = order["order_no"]
-    early = await api.post(
-        f"/orders/{order_no}/confirm",
-        json={"document_reference": "DOC-1", "confirmed_by_customer_contact": "Li Lei"},
-    )
-    assert early.status_code == 409, early.text  # still pending approval
-    order = await approve(api, order_no, "approver_l1", "approver_l2")
-    assert order["status"] == "AWAITING_CONFIRMATION"
-    assert order["status_label"] == {"en": "Awaiting written confirmation", "zh": "待书面确认"}
-    written = order["written_confirmation"]
-    assert "above the written confirmation limit 500000" in written["reason"]
-    assert written["document_reference"] is None
-    assert order["promise"] is not None and order["shipments"] == []
-    assert "written_confirmation" in [d["sla"] for d in order["deadlines"]]
-    for body in (
-        {"document_reference": "", "confirmed_by_customer_contact": "Li Lei"},
-        {"document_reference": "   ", "confirmed_by_customer_contact": "Li Lei"},
-        {"confirmed_by_customer_contact": "Li Lei"},
-    ):
-        bad = await api.post(f"/orders/{order_no}/confirm", json=body)
-        assert bad.status_code == 422, bad.text
-        assert "document_reference" in error_fields(bad)
-    confirmed = await post_ok(
-        api,
-        f"/orders/{order_no}/confirm",
-        {"document_reference": "SIGNED-2026-001", "confirmed_by_customer_contact": "Li Lei"},
-    )
-    assert confirmed["status"] == "READY_TO_SHIP"
-    written = confirmed["written_confirmation"]
-    assert (written["document_reference"], written["confirmed_by_customer_contact"]) == (
-        "SIGNED-2026-001",
-        "Li Lei",
-    )
-    assert written["confirmed_at"] is not None
-    assert "customer_confirmed" in [e["event"] for e in confirmed["timeline"]]
-    (deadline,) = [d for d in confirmed["deadlines"] if d["sla"] == "written_confirmation"]
-    assert deadline["status"] == "met"
-    again = await api.post(
-        f"/orders/{order_no}/confirm",
-        json={"document_reference": "DOC-2", "confirmed_by_customer_contact": "Li Lei"},
-    )
-    assert again.status_code == 409, again.text
-    shipment = confirmed["shipments"][0]["id"]
-    await post_ok(api, f"/shipments/{shipment}/dispatch", {"carrier": "SF", "tracking_no": "T1"})
-    delivered = await post_ok(api, f"/shipments/{shipment}/deliver", {"signed_by": "Li Lei"})
-    assert delivered["status"] == "DELIVERED"
-
-
-async def test_unsigned_written_confirmation_expires_through_its_ladder(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
-) -> None:
-    customer = await new_customer(customer_group="sla-written", payment_terms="net_30")
-    product = await new_product(stock_on_hand=100, unit_price=10)
-    order = await submit_ok(
-        api,
-        customer_id=customer["customer_id"],
-        lines=[{"sku": product["sku"], "quantity": 5}],
-        payment_terms="net_90",  # more generous than the customer's: non-standard terms
-    )
-    assert "non_standard_terms" in [r["code"] for r in order["approval"]["reasons"]]
-    order = await approve(api, order["order_no"], "approver_l1")
-    assert order["status"] == "AWAITING_CONFIRMATION"
-    assert order["written_confirmation"]["reason"] == "non-standard terms"
-
-    async def expired() -> dict[str, Any]:
-        view = (await api.get(f"/orders/{order['order_no']}")).json()
-        assert view["status"] == "CANCELLED", view["status"]
-        return dict(view)
-
-    view = await eventually(expired, within=20)
-    assert view["cancellation"]["reason_code"] == "confirmation_expired"
-    (deadline,) = [d for d in view["deadlines"] if d["sla"] == "written_confirmation"]
-    assert [e["kind"] for e in deadline["escalations"]] == ["reminder", "escalation", "action"]
-    stock = (await api.get(f"/products/{product['sku']}")).json()
-    assert stock["reserved"] == 0  # the saga gave the reservation back
-
-
-async def test_the_list_filters_late_and_at_risk_promises(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory, db: Database
-) -> None:
-    """`late`: the promised date has passed and the goods have not reached the customer;
-    `at_risk`: it is today or the next working day. Delivered or ended orders are neither."""
-    customer = await new_customer(customer_group="sla-dispatch", transit_days=0)
-    cid = customer["customer_id"]
-    product = await new_product(stock_on_hand=50)
-    # Dispatch within seconds (this tier's SLA), no transit: promised for today.
-    today_order = await submit_ok(
-        api, customer_id=cid, lines=[{"sku": product["sku"], "quantity": 1}]
-    )
-    calendar = company_calendar()
-    today = calendar.local_date(datetime.now(UTC))
-    assert today_order["promise"]["promised_date"] == str(calendar.working_days_after(today, 0))
-
-    saves = ReadModelActivities(db)
-    yesterday = today - timedelta(days=1)
-
-    async def saved(status: OrderStatus, promised: date) -> str:
-        order_no = unique("SO")
-        view = OrderView(
-            order_no=order_no,
-            workflow_id=f"order-{order_no}",
-            status=status,
-            status_label=status_label(status),
-            customer_id=cid,
-            entered_by="sales",
-            priority=Priority.NORMAL,
-            received_at=datetime.now(UTC),
-            updated_at=datetime.now(UTC),
-            promise=PromiseView(
-                confirmed_at=datetime.now(UTC),
-                first_promised_date=promised,
-                promised_date=promised,
-                ship_date=promised,
-                first_delivery_date=promised,
-                basis="from stock",
-                basis_zh="现货",
-                delivery_policy=DeliveryPolicy.COMPLETE,
-            ),
-        )
-        await saves.save_order_view(SaveOrderViewInput(view=view, seq=1, fingerprint="f"))
-        return order_no
-
-    late = await saved(OrderStatus.READY_TO_SHIP, yesterday)
-    await saved(OrderStatus.DELIVERED, yesterday)  # kept, if late
-    await saved(OrderStatus.SHIPPED, today + timedelta(days=30))  # far off
-
-    async def listed(which: str) -> list[str]:
-        response = await api.get("/orders", params={"customer_id": cid, "promise": which})
-        assert response.status_code == 200, response.text
-        return [item["order_no"] for item in response.json()["items"]]
-
-    assert await listed("late") == [late]
-    if calendar.is_working_day(today):
-        assert await listed("at_risk") == [today_order["order_no"]]
-    page = (await api.get("/orders", params={"customer_id": cid})).json()["items"]
-    first = next(item for item in page if item["order_no"] == late)
-    assert (first["promised_date"], first["first_promised_date"], first["promise_basis"]) == (
-        str(yesterday),
-        str(yesterday),
-        "from stock",
-    )
-    bad = await api.get("/orders", params={"promise": "soon"})
-    assert bad.status_code == 422
-
-
-async def test_a_late_production_order_re_promises_the_order(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
-) -> None:
-    """This tier's production deadline is two seconds: breached, the order is promised again
-    (its production order expected the working day after its due date) with the reason."""
-    customer = await new_customer(customer_group="sla-production")
-    product = await new_product(stock_on_hand=0, safety_stock=0, lead_time_days=3)
-    order = await submit_ok(
-        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
-    )
-    assert order["status"] == "IN_PRODUCTION"
-    po = order["production_orders"][0]
-    first = order["promise"]["promised_date"]
-
-    async def re_promised() -> dict[str, Any]:
-        view = (await api.get(f"/orders/{order['order_no']}")).json()
-        assert view["promise"]["history"], view["promise"]
-        return dict(view)
-
-    view = await eventually(re_promised, within=20)
-    promise = view["promise"]
-    (change,) = promise["history"]
-    assert change["reason"] == f"production order {po['id']} late"
-    assert (change["old"], change["new"]) == (first, promise["promised_date"])
-    assert promise["first_promised_date"] == first < promise["promised_date"]
-    calendar = company_calendar()
-    expected = calendar.working_days_after(date.fromisoformat(po["due_date"]), 1)
-    assert (
-        promise["basis"] == f"line 1 after production order {po['id']} (late) expected {expected}"
-    )
-    events = [e["event"] for e in view["timeline"]]
-    assert "deadline_escalation" in events and "promise_moved" in events
-
-
-async def test_an_amendment_while_awaiting_written_confirmation_re_runs_approval_and_promise(
-    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
-) -> None:
-    customer = await new_customer(credit_limit=10_000_000)
-    product = await new_product(stock_on_hand=10, safety_stock=0, unit_price=100_000)
-    order = await submit_ok(
-        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 6}]
-    )
-    order_no = order["order_no"]
-    order = await approve(api, order_no, "approver_l1", "approver_l2")
-    assert order["status"] == "AWAITING_CONFIRMATION"
-    first = order["promise"]["promised_date"]
-    response = await api.patch(
-        f"/orders/{order_no}", json=WHO | {"lines": [{"sku": product["sku"], "quantity": 12}]}
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "PENDING_APPROVAL"  # more than was approved
-    order = await approve(api, order_no, "approver_l1", "approver_l2")
-    assert order["status"] == "AWAITING_CONFIRMATION"  # still unsigned
-    promise = order["promise"]
-    assert promise["revision"] == 2 and promise["first_promised_date"] == first
-    assert promise["promised_date"] > first  # two short: after production now
-    assert promise["history"][-1]["reason"] == "amendment"
-    # The customer refuses to sign: a cancellation ends the wait.
-    cancelled = await post_ok(
-        api, f"/orders/{order_no}/cancel", {"reason_code": "customer_request"}
-    )
-    assert cancelled["status"] == "CANCELLED"
-    assert (await api.get(f"/products/{product['sku']}")).json()["reserved"] == 0
 
 
 async def test_two_orders_for_scarce_stock_are_promised_in_the_order_of_their_reservations(
