@@ -1,8 +1,8 @@
 """Confirmation's promise (交期承诺): the order's delivery dates as its reservations stand.
 
 An activity, not workflow code: the calendar and the policy may change while orders run, and
-the promise an order was given is in its history. It only reads (the customer's transit time,
-what stock others may still promise); the promise is written with the order's view.
+the promise an order was given is in its history. It only reads (the customer's transit
+time); the promise is written with the order's view.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from sqlalchemy import Connection
 from temporalio import activity
 
 from domain.calendar import BusinessCalendar
@@ -45,7 +44,10 @@ class PromiseActivities:
     async def promise_order(self, inp: PromiseOrderInput) -> PromiseOrderResult:
         """Each line from stock (what is reserved), after the supply that covers the rest, or
         after the production order it gets; dispatch per the SLA, then the transit time."""
-        transit, positions = await self.db.read(_facts, inp)
+        # Only what the order holds counts: its reservations and its own production orders.
+        # Free stock is not promised (another order may reserve it first): at confirmation
+        # the reservation has just taken what was free.
+        transit = await self.db.read(queries.transit_days, inp.customer_id)
         sla = self.policy.resolve(Sla.DISPATCH, tier=inp.customer_group, priority=inp.priority)
         terms = PromiseTerms(
             confirmed_at=inp.at,
@@ -58,9 +60,7 @@ class PromiseActivities:
                 sku=line.sku,
                 quantity=line.quantity,
                 from_stock=line.reserved_quantity,
-                position=positions.get(line.sku, StockPosition()).model_copy(
-                    update={"receipts": line.receipts}
-                ),
+                position=StockPosition(receipts=line.receipts),
                 lead_time_days=line.lead_time_days,
                 production_order_id=production_order_id(inp.order_no, line.line_no, inp.revision),
             )
@@ -83,15 +83,3 @@ class PromiseActivities:
             and self.policy.promise.requested_date_too_soon == "approval",
             written_confirmation=written,
         )
-
-
-def _facts(conn: Connection, inp: PromiseOrderInput) -> tuple[int | None, dict[str, StockPosition]]:
-    """The customer's transit days, and each product's stock for others to promise from."""
-    transit, rows = queries.promise_facts(conn, inp.customer_id, {line.sku for line in inp.lines})
-    positions = {
-        sku: StockPosition(
-            on_hand=row.stock_on_hand, reserved=row.reserved, safety_stock=row.safety_stock
-        )
-        for sku, row in rows.items()
-    }
-    return transit, positions

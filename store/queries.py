@@ -104,19 +104,12 @@ _CUSTOMERS = SQLModel.metadata.tables["customer"]
 _TRANSIT_DAYS = sa_select(_CUSTOMERS.c.transit_days).where(
     _CUSTOMERS.c.customer_id == bindparam("customer_id")
 )
-_STOCK_FOR_PROMISE = sa_select(
-    _PRODUCTS.c.sku, _PRODUCTS.c.stock_on_hand, _PRODUCTS.c.reserved, _PRODUCTS.c.safety_stock
-).where(_PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)))
 
 
-def promise_facts(
-    conn: Connection, customer_id: str, skus: set[str]
-) -> tuple[int | None, dict[str, Any]]:
-    """What a promise reads: the customer's transit days (None: the policy's default) and
-    each product's stock on hand, reserved and safety stock, by SKU."""
-    transit = conn.execute(_TRANSIT_DAYS, {"customer_id": customer_id}).scalar()
-    rows = conn.execute(_STOCK_FOR_PROMISE, {"skus": sorted(skus)})
-    return transit, {row.sku: row for row in rows}
+def transit_days(conn: Connection, customer_id: str) -> int | None:
+    """The customer's transit days (None: the policy's default applies)."""
+    value = conn.execute(_TRANSIT_DAYS, {"customer_id": customer_id}).scalar()
+    return None if value is None else int(value)
 
 
 def products_for_entry(conn: Connection, skus: set[str]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from domain.statuses import OrderStatus
 from settings import calendar_years
 from store.db import Database
 from tests.conftest import unique
-from tests.helpers import Factory, eventually, submit_ok
+from tests.helpers import Factory, eventually, post_ok, submit_ok
 
 
 def company_calendar() -> BusinessCalendar:
@@ -125,3 +125,25 @@ async def test_a_late_production_order_re_promises_the_order(
     )
     events = [e["event"] for e in view["timeline"]]
     assert "deadline_escalation" in events and "promise_moved" in events
+
+
+async def test_a_released_hold_re_promises_but_never_from_stock_it_does_not_hold(
+    api: httpx.AsyncClient, new_customer: Factory, new_product: Factory
+) -> None:
+    """Short and waiting for production, the order is held; meanwhile goods come in, free for
+    anyone to reserve. On release it is promised again, still after its production order: a
+    promise counts only what the order holds (no unit is promised twice)."""
+    customer = await new_customer()
+    product = await new_product(stock_on_hand=0, safety_stock=0, lead_time_days=10)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 5}]
+    )
+    promise = order["promise"]
+    order_no = order["order_no"]
+    await post_ok(api, f"/orders/{order_no}/hold", {"reason": "customer asked to wait"})
+    await post_ok(api, f"/products/{product['sku']}/stock", {"delta": 20, "reason": "returned"})
+    released = await post_ok(api, f"/orders/{order_no}/release", {"comment": "go on"})
+    again = released["promise"]
+    assert again["basis"] == promise["basis"] and "after production order" in again["basis"]
+    # Its production order is due as before: nothing moved.
+    assert again["promised_date"] == promise["promised_date"] and again["history"] == []

@@ -34,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
 CONFIRMATION_PATCH = "order-confirmation-v1"
 # Large orders wait for the customer's written confirmation (asked only of such orders).
 WRITTEN_PATCH = "written-confirmation-v1"
-# A production order that runs late re-promises the order (asked only when one does).
-REPROMISE_PATCH = "repromise-on-late-production"
+# A production order that runs late, or a hold released, re-promises the order (asked only
+# when one does).
+REPROMISE_PATCH = "repromise-v1"
 UNACHIEVABLE = "requested_date_unachievable"
 
 
@@ -185,8 +186,8 @@ def dispatch_by_promise(state: OrderState) -> DeadlineRequest:
 
 
 async def repromise(state: OrderState, reason: str, deadlines: DeadlineLadder) -> None:
-    """Something changed after confirmation (a production order runs late): the order is
-    promised again and a move is recorded with `reason`. Orders without a promise, and those
+    """Something changed after confirmation (a production order runs late, a hold was
+    released): the order is promised again and a move is recorded with `reason`. Orders without a promise, and those
     started before re-promising existed, keep theirs."""
     view = state.view
     if view.promise is None or view.closed or view.cancellation is not None:
