@@ -22,6 +22,7 @@ from activities.entry import EntryActivities
 from activities.inventory import InventoryActivities
 from activities.notifications import Mailer, NotificationActivities, People
 from activities.production import ProductionActivities
+from activities.promise import PromiseActivities
 from activities.read_model import ReadModelActivities
 from activities.returns import ReturnActivities
 from activities.shipping import ShippingActivities
@@ -79,6 +80,7 @@ def build_worker(
         *BillingActivities(db, calendar).all(),
         *ReadModelActivities(db).all(),
         *DeadlineActivities(db, policy, calendar).all(),
+        *PromiseActivities(db, policy, calendar).all(),
         *NotificationActivities(
             settings.notify_webhook_url,
             settings.notify_webhook_secret,

@@ -24,7 +24,7 @@ from domain.messages import (
     PlanDeadlinesResult,
     PlannedStep,
 )
-from domain.policy import OrderPolicy
+from domain.policy import OrderPolicy, Sla, StepKind
 from store.db import Database, orm
 from store.tables import CreditHold
 
@@ -58,14 +58,18 @@ class DeadlineActivities:
                 due = self.calendar.add(request.start, Duration.parse(sla.duration), sla.clock)
             else:
                 continue
+            escalate_only = (
+                request.sla is Sla.WRITTEN_CONFIRMATION
+                and self.policy.promise.written_confirmation_final_action == "escalate_only"
+            )
             steps = [
                 PlannedStep(
                     index=index,
                     at=step.fire_at(request.start, due, self.calendar, sla.clock),
-                    kind=step.kind,
+                    kind=StepKind.ESCALATION if escalate_only and step.action else step.kind,
                     level=step.level,
                     notify=step.notify,
-                    action=step.action,
+                    action=None if escalate_only else step.action,
                     message=step.message,
                 )
                 for index, step in enumerate(sla.ladder)

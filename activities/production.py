@@ -23,7 +23,7 @@ from domain.messages import (
     RecordProductionInput,
     RecordProductionResult,
 )
-from domain.orders import ProductionOrderView
+from domain.orders import ProductionOrderView, production_order_id
 from domain.statuses import ProductionOrderStatus
 from store import production, stock
 from store.db import Database, orm
@@ -54,9 +54,7 @@ class ProductionActivities:
         planned: list[ProductionOrderView] = []
         with orm(conn) as session:
             for shortage in inp.shortages:
-                po_id = f"PO-{inp.order_no}-{shortage.line_no}" + (
-                    f"-r{inp.revision}" if inp.revision > 1 else ""
-                )
+                po_id = production_order_id(inp.order_no, shortage.line_no, inp.revision)
                 po = session.get(ProductionOrder, po_id)
                 if po is None:
                     po = ProductionOrder(

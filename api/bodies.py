@@ -135,6 +135,13 @@ class Hold(Body):
     kind: HoldKind = HoldKind.MANUAL
 
 
+class WrittenConfirmation(Body):
+    """`POST /orders/{order_no}/confirm`: the customer's signed order confirmation (书面确认)."""
+
+    document_reference: ShortText = Field(description="The signed document's reference.")
+    confirmed_by_customer_contact: ShortText = Field(description="Who signed for the customer.")
+
+
 class Release(Body):
     """`POST /orders/{order_no}/release`."""
 

@@ -22,6 +22,7 @@ from api.routes import (
     calendar,
     catalog,
     codec,
+    confirmation,
     health,
     invoices,
     operations,
@@ -94,6 +95,7 @@ ROUTERS = tuple(
     for module in (
         auth,
         orders,
+        confirmation,
         returns,
         operations,
         invoices,

@@ -225,6 +225,72 @@ class ApprovalPublic(BaseModel):
     awaiting_level: int | None = None
 
 
+class PromisePartPublic(BaseModel):
+    quantity: int
+    ship_date: date
+    delivery_date: date
+    basis: str
+    basis_zh: str
+
+
+class LinePromisePublic(BaseModel):
+    line_no: int
+    sku: str
+    quantity: int
+    ship_date: date
+    delivery_date: date
+    basis: str = Field(description='In words: "from stock", "after production order PO-… due …".')
+    basis_zh: str
+    parts: list[PromisePartPublic] = Field(default_factory=list)
+
+
+class ShipmentPromisePublic(BaseModel):
+    ship_date: date
+    delivery_date: date
+    lines: list[int]
+
+
+class PromiseChangePublic(BaseModel):
+    at: datetime
+    old: date
+    new: date
+    reason: str
+
+
+class PromisePublic(BaseModel):
+    """The delivery promise (交期承诺) made at confirmation."""
+
+    confirmed_at: datetime
+    revision: int = Field(default=1, description="The order's revision it was made for.")
+    first_promised_date: date = Field(
+        description="Never changes after confirmation: what on-time delivery is measured by."
+    )
+    promised_date: date = Field(description="The current promise; moves are in `history`.")
+    ship_date: date
+    first_delivery_date: date
+    basis: str
+    basis_zh: str
+    delivery_policy: DeliveryPolicy
+    lines: list[LinePromisePublic] = Field(default_factory=list)
+    shipments: list[ShipmentPromisePublic] = Field(default_factory=list)
+    history: list[PromiseChangePublic] = Field(default_factory=list)
+    earliest_possible_date: date | None = Field(
+        default=None, description="Set when the requested delivery date is earlier than this."
+    )
+    warning: str | None = None
+
+
+class WrittenConfirmationPublic(BaseModel):
+    """书面确认: why the customer must sign, and (once recorded) the signed document."""
+
+    reason: str
+    required_at: datetime
+    document_reference: str | None = None
+    confirmed_by_customer_contact: str | None = None
+    recorded_by: str | None = None
+    confirmed_at: datetime | None = None
+
+
 class OrderPublic(BaseModel):
     """Everything anyone may ask about one order (`GET /orders/{order_no}`, every command's
     answer)."""
@@ -267,10 +333,16 @@ class OrderPublic(BaseModel):
     )
     returns: list[dict[str, str]] = Field(default_factory=list)
     waiting_for: str | None = Field(default=None, description="What the order waits on now.")
+    promise: PromisePublic | None = None
+    written_confirmation: WrittenConfirmationPublic | None = None
     problems: list[ProblemPublic] = Field(default_factory=list)
     received_at: datetime
     updated_at: datetime
     closed: bool = False
+    promise_summary: str = Field(
+        default="no promise recorded",
+        description='"promised <date> (<basis>)", or "no promise recorded".',
+    )
 
 
 class ReturnLinePublic(BaseModel):

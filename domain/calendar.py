@@ -164,6 +164,19 @@ class BusinessCalendar:
             day = self._next_working_day(day, -1)
         return self._at(day, self.hours[-1][1])
 
+    def local_date(self, moment: datetime) -> date:
+        """The company's date at `moment`."""
+        return moment.astimezone(self._tz).date()
+
+    def working_days_after(self, day: date, days: int) -> date:
+        """The working day `days` working days after `day` (`day` itself, or the next working
+        day if it is not one, for 0)."""
+        return self.local_date(self.add_working_days(self.close_of_business_on(day), days))
+
+    def close_of_business_on(self, day: date) -> datetime:
+        """The end of working hours on `day`, working day or not."""
+        return self._at(day, self.hours[-1][1])
+
     def end_of_day(self, day: date) -> datetime:
         """Midnight after `day`, local time: a date-only deadline on the calendar clock."""
         return self._at(day + timedelta(days=1), 0)

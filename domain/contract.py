@@ -35,6 +35,7 @@ class OrderUpdate(StrEnum):
     HOLD = "hold"
     RELEASE = "release"
     CANCEL = "cancel"
+    CONFIRM = "confirm"
 
 
 class ReturnUpdate(StrEnum):

@@ -31,6 +31,7 @@ from domain.orders import (
     ShortText,
 )
 from domain.policy import Sla, StepAction, StepKind
+from domain.promise import OrderPromise, Receipt
 
 # --- the order workflow and the updates people send it -------------------------------------
 
@@ -185,6 +186,44 @@ class Shortage(BaseModel):
     sku: str
     quantity: int
     lead_time_days: int
+
+
+class PromiseLineInput(BaseModel):
+    """A line as confirmation promises it: what is reserved, what is coming for it."""
+
+    line_no: int
+    sku: str
+    quantity: int
+    reserved_quantity: int
+    lead_time_days: int
+    receipts: list[Receipt] = Field(default_factory=list)
+
+
+class PromiseOrderInput(BaseModel):
+    """Confirmation (确认): the promise for the order as reserved now."""
+
+    order_no: str
+    customer_id: str
+    customer_group: str | None = None
+    priority: str = "normal"
+    delivery_policy: DeliveryPolicy
+    revision: int = 1
+    requested_delivery_date: date | None = None
+    total: Money = Money(0)
+    non_standard_terms: bool = False
+    lines: list[PromiseLineInput]
+    at: datetime
+
+
+class PromiseOrderResult(BaseModel):
+    promise: OrderPromise
+    too_soon_needs_approval: bool = Field(
+        default=False,
+        description="The policy makes a requested date before the promise an approval reason.",
+    )
+    written_confirmation: str | None = Field(
+        default=None, description="Why the customer must confirm in writing (None: no need)."
+    )
 
 
 class PlanProductionInput(BaseModel):
@@ -392,6 +431,17 @@ class HoldInput(Hold, FromCaller):
     by: ShortText
 
 
+class WrittenConfirmation(Body):
+    """`POST /orders/{order_no}/confirm`: the customer's signed order confirmation (书面确认)."""
+
+    document_reference: ShortText = Field(description="The signed document's reference.")
+    confirmed_by_customer_contact: ShortText = Field(description="Who signed for the customer.")
+
+
+class ConfirmOrderInput(WrittenConfirmation, FromCaller):
+    by: ShortText
+
+
 class Release(Body):
     """`POST /orders/{order_no}/release`."""
 
@@ -428,8 +478,9 @@ class ShortCloseInput(ShortClose, FromCaller):
 
 
 class CancelReason(StrEnum):
-    """Why a person cancels an order (deadline expiries add `approval_expired` and
-    `payment_expired`)."""
+    """Why a person cancels an order (deadline expiries add `approval_expired`,
+    `payment_expired` and `confirmation_expired`). A customer refusing to sign the written
+    confirmation is `customer_request`."""
 
     CUSTOMER_REQUEST = "customer_request"
     DUPLICATE_ORDER = "duplicate_order"
@@ -531,3 +582,4 @@ class ActivityName:
     CANCEL_INVOICES = "cancel_invoices"
     CREDIT_ORDER = "credit_order"
     CHECKPOINT_AUDIT = "checkpoint_audit"
+    PROMISE_ORDER = "promise_order"

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from domain.money import Money, as_number
+from domain.promise import PromiseView
 from domain.statuses import (
     CLOSED_DEADLINES,
     DeadlineStatus,
@@ -20,6 +21,7 @@ from domain.statuses import (
     ProductionOrderStatus,
     ShipmentStatus,
 )
+from domain.statuses import DeliveryPolicy as DeliveryPolicy  # where it was before promises
 
 ORDER_NO_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 PAYMENT_TERMS_PATTERN = r"^(prepaid|net_[0-9]{1,3})$"
@@ -32,11 +34,6 @@ PaymentTerms = Annotated[str, StringConstraints(pattern=PAYMENT_TERMS_PATTERN)]
 class Priority(StrEnum):
     NORMAL = "normal"
     RUSH = "rush"
-
-
-class DeliveryPolicy(StrEnum):
-    COMPLETE = "complete"  # ship when everything is ready
-    PARTIAL = "partial"  # ship what is ready now, backorder the rest (缺货)
 
 
 class ApproverRole(StrEnum):
@@ -374,6 +371,17 @@ class ApprovalView(BaseModel):
     awaiting_level: int | None = None
 
 
+class WrittenConfirmationView(BaseModel):
+    """书面确认: why the order needs the customer's signed confirmation, and the signature."""
+
+    reason: str
+    required_at: datetime
+    document_reference: str | None = None
+    confirmed_by_customer_contact: str | None = None
+    recorded_by: str | None = None
+    confirmed_at: datetime | None = None
+
+
 class OrderView(BaseModel):
     """Everything anyone may ask about one order: the workflow's state, served by query."""
 
@@ -415,10 +423,32 @@ class OrderView(BaseModel):
     )
     returns: list[dict[str, str]] = Field(default_factory=list)
     waiting_for: str | None = Field(default=None, description="What the order waits on now.")
+    promise: PromiseView | None = Field(
+        default=None,
+        description="The delivery promise made at confirmation (none for orders confirmed "
+        "before promises existed, or not yet confirmed).",
+    )
+    written_confirmation: WrittenConfirmationView | None = Field(
+        default=None, description="Set when the order needs the customer's written confirmation."
+    )
     problems: list[Problem] = Field(default_factory=list)
     received_at: datetime
     updated_at: datetime
     closed: bool = False
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def promise_summary(self) -> str:
+        """The promise in a line: "promised 2026-12-18 (from stock)", or "no promise recorded"
+        (not yet confirmed, or confirmed before promises existed)."""
+        if self.promise is None:
+            return "no promise recorded"
+        return f"promised {self.promise.promised_date} ({self.promise.basis})"
+
+
+def production_order_id(order_no: str, line_no: int, revision: int = 1) -> str:
+    """The production order a short line of this revision gets (one per line and revision)."""
+    return f"PO-{order_no}-{line_no}" + (f"-r{revision}" if revision > 1 else "")
 
 
 def status_label(status: OrderStatus) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -43,6 +44,7 @@ class Sla(StrEnum):
     DELIVERY = "delivery"  # dispatch
     INVOICE_PAYMENT = "invoice_payment"  # invoice issued (credit terms)
     AFTER_SALES = "after_sales"  # a return requested, until it is approved or refused
+    WRITTEN_CONFIRMATION = "written_confirmation"  # a large order awaits the customer's signature
 
 
 class StepKind(StrEnum):
@@ -61,7 +63,7 @@ class StepAction(StrEnum):
 # undecided approval and an unpaid prepayment warrant (a return's workflow cannot cancel at
 # all); a credit hold is lifted only by paying the invoice whose dunning placed it.
 ACTION_SLAS: dict[StepAction, frozenset[Sla]] = {
-    StepAction.EXPIRE: frozenset({Sla.APPROVAL, Sla.PREPAID_PAYMENT}),
+    StepAction.EXPIRE: frozenset({Sla.APPROVAL, Sla.PREPAID_PAYMENT, Sla.WRITTEN_CONFIRMATION}),
     StepAction.CREDIT_HOLD: frozenset({Sla.INVOICE_PAYMENT}),
 }
 
@@ -267,10 +269,35 @@ class CalendarPolicy(_Strict):
         )
 
 
+class PromisePolicy(_Strict):
+    """How delivery dates are promised at confirmation (domain/promise.py)."""
+
+    transit_days: int = Field(
+        default=1, ge=0, le=60, description="Working days in transit, for customers without."
+    )
+    requested_date_too_soon: Literal["warning", "approval"] = Field(
+        default="warning",
+        description="A requested date before the promise: a warning on the order, or an "
+        "approval reason (`requested_date_unachievable`).",
+    )
+    written_confirmation_limit: Decimal = Field(
+        default=Decimal(500_000),
+        ge=0,
+        description="An order total above this waits for the customer's written confirmation "
+        "(书面确认), as does one with non-standard terms.",
+    )
+    written_confirmation_final_action: Literal["expire", "escalate_only"] = Field(
+        default="expire",
+        description="What the written_confirmation ladder's action step does: `expire` cancels "
+        "the order; `escalate_only` makes it one more escalation.",
+    )
+
+
 class OrderPolicy(_Strict):
     """The whole file."""
 
     calendar: CalendarPolicy = Field(default_factory=CalendarPolicy)
+    promise: PromisePolicy = Field(default_factory=PromisePolicy)
     slas: dict[Sla, SlaPolicy] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -11,6 +11,8 @@ class OrderStatus(StrEnum):
     RECEIVED = "RECEIVED"
     INVALID = "INVALID"
     PENDING_APPROVAL = "PENDING_APPROVAL"
+    CONFIRMED = "CONFIRMED"
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
     AWAITING_PAYMENT = "AWAITING_PAYMENT"
     IN_PRODUCTION = "IN_PRODUCTION"
     READY_TO_SHIP = "READY_TO_SHIP"
@@ -35,6 +37,8 @@ _LABELS: dict[OrderStatus, tuple[str, str]] = {
     OrderStatus.RECEIVED: ("Received", "已接收"),
     OrderStatus.INVALID: ("Invalid entry", "录入无效"),
     OrderStatus.PENDING_APPROVAL: ("Pending approval", "待审核"),
+    OrderStatus.CONFIRMED: ("Confirmed", "已确认"),
+    OrderStatus.AWAITING_CONFIRMATION: ("Awaiting written confirmation", "待书面确认"),
     OrderStatus.AWAITING_PAYMENT: ("Awaiting payment", "待付款"),
     OrderStatus.IN_PRODUCTION: ("In production", "生产中"),
     OrderStatus.READY_TO_SHIP: ("Ready to ship", "待发货"),
@@ -46,6 +50,11 @@ _LABELS: dict[OrderStatus, tuple[str, str]] = {
     OrderStatus.CANCELLING: ("Cancelling", "取消中"),
     OrderStatus.CANCELLED: ("Cancelled", "已取消"),
 }
+
+
+class DeliveryPolicy(StrEnum):
+    COMPLETE = "complete"  # ship when everything is ready
+    PARTIAL = "partial"  # ship what is ready now, backorder the rest (缺货)
 
 
 # The statuses below are `StrEnum`s: each member *is* its string, so the JSON of the views that

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -14,7 +15,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from domain.money import MAX_STOCK
-from domain.statuses import OPEN_PRODUCTION
+from domain.statuses import OPEN_PRODUCTION, OrderStatus
 from store.db import Database
 from store.tables import (
     CreditHold,
@@ -30,6 +31,16 @@ from store.tables import (
     StockMovement,
     utcnow,
 )
+
+# Orders whose promise is kept (the goods reached the customer) or void (ended without them).
+KEPT_OR_ENDED = [
+    OrderStatus.DELIVERED.value,
+    OrderStatus.COMPLETED.value,
+    OrderStatus.CANCELLED.value,
+    OrderStatus.CANCELLING.value,
+    OrderStatus.REJECTED.value,
+    OrderStatus.INVALID.value,
+]
 
 # `GET /production-orders?status=open`: every production order still to produce.
 OPEN_PRODUCTION_FILTER = "open"
@@ -89,6 +100,18 @@ _PRODUCTS_FOR_ENTRY = sa_select(
 ).where(_PRODUCTS.c.sku.in_(bindparam("skus", expanding=True)))
 
 
+_CUSTOMERS = SQLModel.metadata.tables["customer"]
+_TRANSIT_DAYS = sa_select(_CUSTOMERS.c.transit_days).where(
+    _CUSTOMERS.c.customer_id == bindparam("customer_id")
+)
+
+
+def transit_days(conn: Connection, customer_id: str) -> int | None:
+    """The customer's transit days (None: the policy's default applies)."""
+    value = conn.execute(_TRANSIT_DAYS, {"customer_id": customer_id}).scalar()
+    return None if value is None else int(value)
+
+
 def products_for_entry(conn: Connection, skus: set[str]) -> dict[str, Any]:
     """What entry needs of these products (name, list price, lead time), by SKU."""
     rows = conn.execute(_PRODUCTS_FOR_ENTRY, {"skus": list(skus)})
@@ -118,9 +141,11 @@ async def list_orders(
     overdue: bool | None = None,
     visible: set[str] | None = None,
     number: str | None = None,
+    promised: tuple[date | None, date] | None = None,
 ) -> tuple[Sequence[OrderRecord], int]:
     """Newest first; `visible`: only these customers' orders (a scoped sales rep); `number`:
-    order numbers containing it (the web app's search).
+    order numbers containing it (the web app's search); `promised` (from, to): orders whose
+    goods have not reached the customer and whose current promised date is in that range.
 
     The rows come without their `view` (the whole order as JSON): a page needs the columns
     only, and an index on (status or customer, received_at, order_no) serves it in order."""
@@ -141,11 +166,35 @@ async def list_orders(
     if number:
         query = query.where(col(OrderRecord.order_no).contains(number, autoescape=True))
         count = count.where(col(OrderRecord.order_no).contains(number, autoescape=True))
+    if promised is not None:
+        promised_date = col(OrderRecord.view)[("promise", "promised_date")].as_string()
+        since, until = promised
+        conditions = [
+            promised_date.is_not(None),
+            promised_date <= until.isoformat(),
+            col(OrderRecord.status).not_in(KEPT_OR_ENDED),
+        ]
+        if since is not None:
+            conditions.append(promised_date >= since.isoformat())
+        query = query.where(*conditions)
+        count = count.where(*conditions)
     query = query.order_by(col(OrderRecord.received_at).desc(), col(OrderRecord.order_no).desc())
     async with db.reader() as session:
         rows = (await session.exec(query.offset(offset).limit(limit))).all()
         total = (await session.exec(count)).one()
     return rows, int(total)
+
+
+async def promises_of(db: Database, order_nos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The promise of each of these orders (the view's `promise`), by order number."""
+    if not order_nos:
+        return {}
+    query = select(OrderRecord.order_no, col(OrderRecord.view)["promise"]).where(
+        col(OrderRecord.order_no).in_(list(order_nos))
+    )
+    async with db.reader() as session:
+        rows = (await session.exec(query)).all()
+    return {order_no: promise for order_no, promise in rows if promise}
 
 
 async def deadlines_of(db: Database, order_nos: Sequence[str]) -> dict[str, list[dict[str, Any]]]:

@@ -67,6 +67,13 @@ class CustomerBase(SQLModel):
         description="`complete`: ship when everything is ready; `partial`: ship what is ready, "
         "backorder the rest.",
     )
+    transit_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=60,
+        schema_extra=STRICT,
+        description="Working days from dispatch to the customer; the policy's default if null.",
+    )
     active: bool = Field(default=True, schema_extra=STRICT)
 
 
@@ -90,6 +97,7 @@ class CustomerUpdate(RequestBody):
         default=None, schema_extra={"pattern": PAYMENT_TERMS_PATTERN}, max_length=16
     )
     delivery_policy: DeliveryPolicy | None = None
+    transit_days: int | None = Field(default=None, ge=0, le=60, schema_extra=STRICT)
     active: bool | None = Field(default=None, schema_extra=STRICT)
 
 

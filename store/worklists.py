@@ -56,7 +56,16 @@ class PendingApproval(NamedTuple):
     parts: dict[str, Any]  # APPROVAL_PARTS
 
 
-APPROVAL_PARTS = ("approval", "approvals", "credit", "lines", "deadlines", "customer_name", "notes")
+APPROVAL_PARTS = (
+    "approval",
+    "approvals",
+    "credit",
+    "lines",
+    "deadlines",
+    "customer_name",
+    "notes",
+    "promise",  # an order back at approval after confirmation (amended, date too soon)
+)
 
 
 async def pending_approvals(

@@ -85,6 +85,17 @@ TEST_TIERS: dict[str, dict[str, Any]] = {
             _step("due", "escalation", 1, notify=["sales"]),
         ),
     },
+    "production": {
+        "sla-production": _fast("PT2S", _step("due", "escalation", 1, notify=["sales"])),
+    },
+    "written_confirmation": {
+        "sla-written": _fast(
+            "PT2S",
+            _step("50%", "reminder", notify=["sales"]),
+            _step("due", "escalation", 1, notify=["approver_l2"]),
+            _step("due+PT1S", "action", 2, action="expire", notify=["sales"]),
+        ),
+    },
     "after_sales": {
         "sla-after-sales": _fast("PT1S", _step("due", "escalation", 1, notify=["after_sales"])),
     },

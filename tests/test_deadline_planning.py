@@ -204,3 +204,34 @@ async def test_every_sla_tier_and_priority_of_the_stack_policy_plans(
                     )
                     assert planned.due_at > start, (sla, tier, priority)
                     assert planned.steps, (sla, tier, priority)
+
+
+async def test_written_confirmation_waits_two_working_days_and_expires_or_only_escalates(
+    fresh_db: Database,
+) -> None:
+    """Wednesday 30 Sep 2026, 17:30: two working days skip National Day
+    (1-7 Oct), due Friday 9 Oct 17:30; the action a working day later, Saturday 10 Oct (a
+    make-up working day). With `escalate_only` the last step is one more escalation."""
+    start = at("2026-09-30 17:30")
+    expiring = await plan(
+        DeadlineActivities(fresh_db, POLICY, CALENDAR), Sla.WRITTEN_CONFIRMATION, start
+    )
+    assert local(expiring.due_at) == "2026-10-09 17:30 Fri"
+    assert [(s.kind.value, s.action) for s in expiring.steps] == [
+        ("reminder", None),
+        ("escalation", None),
+        ("action", StepAction.EXPIRE),
+    ]
+    assert local(expiring.steps[-1].at) == "2026-10-10 17:30 Sat"
+    promise = POLICY.promise.model_copy(
+        update={"written_confirmation_final_action": "escalate_only"}
+    )
+    only_escalating = POLICY.model_copy(update={"promise": promise})
+    planned = await plan(
+        DeadlineActivities(fresh_db, only_escalating, CALENDAR), Sla.WRITTEN_CONFIRMATION, start
+    )
+    assert [(s.kind.value, s.action) for s in planned.steps] == [
+        ("reminder", None),
+        ("escalation", None),
+        ("escalation", None),
+    ]

@@ -5,7 +5,8 @@ the code before the deadline ladders (`workflow.patched("deadlines-v1")`), and
 `tests/histories/v2/` those of the paths that later patches changed (a CANCELLING checkpoint,
 partial pick lists following amendments, delivery deadlines re-armed by key, return credits
 settling invoices, short-close credits, a cancellation requested in Temporal), recorded before
-them: orders started then must still replay. A change to `workflows/` that alters the command
+them; `tests/histories/v3/` every path as it ran before confirmation's promise
+(`workflow.patched("order-confirmation-v1")`): orders started then must still replay. A change to `workflows/` that alters the command
 sequence fails here unless it is guarded with `workflow.patched()`; keep the old histories when
 you add one.
 Re-record after an intended, guarded change with `RECORD_HISTORIES=1 make test`.
@@ -72,6 +73,10 @@ def test_every_path_has_a_recorded_history() -> None:
         "cancelled_in_temporal",
     }
     assert {p.stem for p in (HISTORIES / "v2").glob("*.json")} >= before_credits
+    # Before confirmation (确认) and its promise: every path of the time.
+    assert {p.stem for p in (HISTORIES / "v3").glob("*.json")} >= set(SCENARIOS) | set(
+        TEMPORAL_SCENARIOS
+    )
 
 
 @pytest.mark.parametrize("name", sorted([*SCENARIOS, *TEMPORAL_SCENARIOS]))

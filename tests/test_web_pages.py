@@ -15,6 +15,8 @@ from settings import Settings
 from store.db import Database
 from tests.auth import TEST_PASSWORD
 from tests.browser import person
+from tests.conftest import create_customer, create_product
+from tests.helpers import submit_ok
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +105,89 @@ async def test_the_front_end_files_are_served_from_the_npm_packages(web: httpx.A
     assert (await web.get("/app/static/vendor/pico.min.css")).status_code == 200
     assert (await web.get("/app/static/app.js")).status_code == 200
     assert (await web.get("/app/static/vendor/other.js")).status_code == 404
+
+
+async def test_the_order_page_shows_both_promises_and_prints_the_confirmation(
+    web: httpx.AsyncClient, db: Database, api: httpx.AsyncClient
+) -> None:
+    customer = await create_customer(api)
+    product = await create_product(api, stock_on_hand=50)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 2}]
+    )
+    promised = order["promise"]["promised_date"]
+    await signed_in(web, db, "web.http.sales", Role.SALES)
+    page = await web.get(f"/app/orders/{order['order_no']}")
+    assert page.status_code == 200
+    shown = re.search(r'data-testid="promise">(.*?)</span>', page.text, re.DOTALL)
+    assert shown is not None and promised in shown.group(1)
+    assert "from stock" in shown.group(1) or "现货" in shown.group(1)  # in the page's language
+    printed = await web.get(f"/app/orders/{order['order_no']}/confirmation", params={"lang": "zh"})
+    assert printed.status_code == 200 and "订单确认书" in printed.text and promised in printed.text
+    missing = await web.get("/app/orders/NO-SUCH/confirmation")
+    assert missing.status_code == 404
+
+
+async def test_sales_record_the_customers_signed_confirmation_on_the_order_page(
+    web: httpx.AsyncClient, db: Database, api: httpx.AsyncClient
+) -> None:
+    customer = await create_customer(api, credit_limit=10_000_000)
+    product = await create_product(api, stock_on_hand=50, unit_price=100_000)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 6}]
+    )
+    order_no = order["order_no"]
+    for approver, role in (("sup.zhang", "approver_l1"), ("mgr.chen", "approver_l2")):
+        decided = await api.post(
+            f"/orders/{order_no}/approve", json={"approver": approver, "role": role}
+        )
+        assert decided.status_code == 200, decided.text
+    assert decided.json()["status"] == "AWAITING_CONFIRMATION"
+    await signed_in(web, db, "web.http.sales", Role.SALES)
+    page = await web.get(f"/app/orders/{order_no}")
+    form = re.search(r'<form[^>]*data-action="?confirm"?.*?</form>', page.text, re.DOTALL)
+    assert form is not None, page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.group(0))
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', form.group(0))
+    assert csrf is not None and key is not None
+    fields = {"csrf_token": csrf.group(1), "idempotency_key": key.group(1)}
+    empty = await web.post(
+        f"/app/orders/{order_no}/confirm",
+        data=fields | {"document_reference": " ", "confirmed_by_customer_contact": "Li Lei"},
+    )
+    assert empty.status_code == 422
+    done = await web.post(
+        f"/app/orders/{order_no}/confirm",
+        data=fields | {"document_reference": "SIGNED-7", "confirmed_by_customer_contact": "Li"},
+    )
+    assert done.status_code == 303, done.text
+    confirmed = (await api.get(f"/orders/{order_no}")).json()
+    assert confirmed["status"] == "READY_TO_SHIP"
+    assert confirmed["written_confirmation"]["document_reference"] == "SIGNED-7"
+
+
+async def test_the_inbox_shows_the_promise_of_an_order_back_at_approval(
+    web: httpx.AsyncClient, db: Database, api: httpx.AsyncClient
+) -> None:
+    customer = await create_customer(api, credit_limit=10_000_000)
+    product = await create_product(api, stock_on_hand=1000, unit_price=1000)
+    order = await submit_ok(
+        api, customer_id=customer["customer_id"], lines=[{"sku": product["sku"], "quantity": 2}]
+    )
+    promised = order["promise"]["promised_date"]
+    amended = await api.patch(
+        f"/orders/{order['order_no']}",
+        json={
+            "requested_by": "sales.li",
+            "reason": "more",
+            "lines": [{"sku": product["sku"], "quantity": 60}],  # 60,000: above auto-approval
+        },
+    )
+    assert amended.status_code == 200 and amended.json()["status"] == "PENDING_APPROVAL"
+    await signed_in(web, db, "web.http.sup", Role.APPROVER_L1)
+    inbox = await web.get("/app/inbox/list")
+    assert inbox.status_code == 200
+    item = re.search(rf'data-order="{order["order_no"]}".*?</article>', inbox.text, re.DOTALL)
+    assert item is not None
+    shown = re.search(r'data-testid="inbox-promise">(.*?)</p>', item.group(0), re.DOTALL)
+    assert shown is not None and promised in shown.group(1)

@@ -24,6 +24,7 @@ from api.bodies import (
     Release,
     ReturnSubmission,
     ShortClose,
+    WrittenConfirmation,
 )
 from api.commands import Commands
 from api.deps import TemporalConnection
@@ -37,6 +38,7 @@ from domain.messages import (
     ApproveOrderInput,
     CancelOrderInput,
     CancelReason,
+    ConfirmOrderInput,
     HoldInput,
     PaymentInput,
     RejectOrderInput,
@@ -53,6 +55,8 @@ S = OrderStatus
 CANCELLABLE = {
     S.RECEIVED,
     S.PENDING_APPROVAL,
+    S.CONFIRMED,
+    S.AWAITING_CONFIRMATION,
     S.AWAITING_PAYMENT,
     S.IN_PRODUCTION,
     S.READY_TO_SHIP,
@@ -137,6 +141,11 @@ def _reject(p: Principal, b: Body) -> FromCaller:
 def _hold(p: Principal, b: Body) -> FromCaller:
     assert isinstance(b, Hold)
     return HoldInput(reason=b.reason, kind=b.kind, by=p.name)
+
+
+def _confirm(p: Principal, b: Body) -> FromCaller:
+    assert isinstance(b, WrittenConfirmation)
+    return ConfirmOrderInput(**b.model_dump(), by=p.name)
 
 
 def _release(p: Principal, b: Body) -> FromCaller:
@@ -240,6 +249,19 @@ ACTIONS: tuple[Action, ...] = (
             FormField("amount", "Amount", "number", required=True),
             FormField("method", "Method", "select", True, ("bank_transfer", "card", "cash")),
             FormField("reference", "Reference", required=True),
+        ),
+    ),
+    Action(
+        "confirm",
+        "Record the signed confirmation",
+        Permission.ORDERS_AMEND,
+        OrderUpdate.CONFIRM,
+        WrittenConfirmation,
+        _confirm,
+        lambda o, p: _open(o) and o.status is S.AWAITING_CONFIRMATION,
+        (
+            FormField("document_reference", "Document reference", required=True),
+            FormField("confirmed_by_customer_contact", "Signed by (customer)", required=True),
         ),
     ),
     Action(

@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import Refusal
     from domain.money import as_number
     from domain.orders import AmendOrderInput, ChangeView, OrderLineRequest, line_diff
+    from domain.promise import against_requested
     from workflows import approval, order_steps
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
@@ -82,6 +83,8 @@ def change_fields(state: OrderState, inp: AmendOrderInput, change: ChangeView) -
         if field in changed and getattr(view, field) != getattr(inp, field):
             change.fields[field] = [getattr(view, field), getattr(inp, field)]
             setattr(view, field, getattr(inp, field))
+    if "requested_delivery_date" in change.fields and view.promise is not None:
+        view.promise = against_requested(view.promise, view.requested_delivery_date)
 
 
 def record(state: OrderState, inp: AmendOrderInput, change: ChangeView) -> None:

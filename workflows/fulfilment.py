@@ -9,13 +9,14 @@ cancellation or an amendment ends a wait here exactly as in the workflow's `run`
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.messages import CompensateInput, DeadlineRequest, Shortage, ShortCloseInput
     from domain.money import Money, round_money
-    from domain.orders import DeliveryPolicy, ShipmentLineView, ShipmentView
+    from domain.orders import DeliveryPolicy, OrderView, ShipmentLineView, ShipmentView
     from domain.policy import Sla
     from domain.statuses import (
         GONE_SHIPMENTS,
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         OPEN_PRODUCTION,
         OrderStatus,
     )
-    from workflows import order_steps, payments, saga
+    from workflows import approval, confirmation, order_steps, payments, saga
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
 
@@ -69,6 +70,7 @@ class Fulfilment:
         s = self._state
         await order_steps.reserve_stock(s)
         self._stop_if_cancelled()
+        await self._confirm()
         if s.view.payment_terms == "prepaid":
             # 款到发货: invoiced at approval; production and shipping wait for the money.
             await self._prepaid_invoice()
@@ -94,6 +96,7 @@ class Fulfilment:
         s = self._state
         await order_steps.reserve_stock(s)
         self._stop_if_cancelled()
+        await self._confirm()
         if s.view.payment_terms == "prepaid":
             await self._prepaid_invoice()
             await self._wait(OrderStatus.AWAITING_PAYMENT, "payment of the invoice", s.paid)
@@ -113,6 +116,31 @@ class Fulfilment:
             )
         if s.short_closed:
             await saga.withdraw_pick_lists(s, "short-closed")
+
+    async def _confirm(self) -> None:
+        """确认: the promise, the first time; re-promised after an amendment. A requested date
+        the policy wants approved sends the order back to approval (as an amendment would)."""
+        s = self._state
+        promise = s.view.promise
+        reason = (
+            "confirmation"
+            if promise is None
+            else "amendment"
+            if promise.revision != s.view.revision
+            else "approval came back"
+        )
+        outcome = await confirmation.confirm(s, self._deadlines, reason)
+        if outcome.back_to_approval:
+            s.amended = True  # the wait ends at once: `run` starts over at approval
+            waiting_for = approval.waiting_for(s.view)
+            await self._wait(OrderStatus.PENDING_APPROVAL, waiting_for, lambda: False)
+        why = outcome.written_confirmation
+        if why and await confirmation.require_written(s, self._deadlines, why):
+            await self._wait(
+                OrderStatus.AWAITING_CONFIRMATION,
+                "the customer's written confirmation (书面确认)",
+                lambda: confirmation.written_confirmed(s),
+            )
 
     async def _pick_what_is_reserved(self) -> None:
         """One pick list at a time, for everything reserved and not yet shipped.
@@ -149,7 +177,7 @@ class Fulfilment:
                     sla=Sla.DELIVERY,
                     key=shipment.id,
                     start=shipment.dispatched_at or workflow.now(),
-                    due_date=view.requested_delivery_date,
+                    due_date=delivery_due(view),
                 )
             ]
             if view.payment_terms != "prepaid":
@@ -236,9 +264,7 @@ class Fulfilment:
             []
             if view.delivery_policy is DeliveryPolicy.PARTIAL
             else [
-                DeadlineRequest(
-                    sla=Sla.DELIVERY, start=workflow.now(), due_date=view.requested_delivery_date
-                )
+                DeadlineRequest(sla=Sla.DELIVERY, start=workflow.now(), due_date=delivery_due(view))
             ]
         )
         if not view.invoices:
@@ -288,12 +314,20 @@ class Fulfilment:
             keyed = [("order", open_[0].started_at)]
         await self._deadlines.arm(
             *(
-                DeadlineRequest(
-                    sla=Sla.DELIVERY, key=key, start=start, due_date=view.requested_delivery_date
-                )
+                DeadlineRequest(sla=Sla.DELIVERY, key=key, start=start, due_date=delivery_due(view))
                 for key, start in keyed
             )
         )
+
+
+def delivery_due(view: OrderView) -> date | None:
+    """The delivery deadline's date: the promised date (what the customer was told), or the
+    requested one when the customer asked for a later day (the goods are due then, not
+    earlier); the requested date alone for orders confirmed before promises existed."""
+    requested = view.requested_delivery_date
+    if view.promise is None:
+        return requested
+    return max(view.promise.promised_date, requested or view.promise.promised_date)
 
 
 def _exceeds_reservations(state: OrderState, shipments: list[ShipmentView]) -> bool:

@@ -9,7 +9,7 @@ depend on today's calendar. `DeadlineBook` keeps the state; this helper does the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -29,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
         PlannedStep,
         Resolution,
     )
-    from domain.policy import Sla, StepAction
+    from domain.policy import Sla, StepAction, StepKind
     from workflows.act import act
     from workflows.deadlines import DeadlineBook, DeadlineSubject
 
@@ -38,7 +38,11 @@ NOTIFICATION_TIMEOUT = timedelta(seconds=30)
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=5)
 )
-EXPIRY_REASONS = {Sla.APPROVAL: "approval_expired", Sla.PREPAID_PAYMENT: "payment_expired"}
+EXPIRY_REASONS = {
+    Sla.APPROVAL: "approval_expired",
+    Sla.PREPAID_PAYMENT: "payment_expired",
+    Sla.WRITTEN_CONFIRMATION: "confirmation_expired",
+}
 
 
 class Record(Protocol):
@@ -60,6 +64,8 @@ class DeadlineLadder:
             policy puts expiries only on SLAs of an order (`domain.policy.ACTION_SLAS`).
         customer_group: The customer group whose SLAs apply (known once validated).
         enabled: False for orders started before deadlines existed: nothing is armed.
+        breached: Awaited when a deadline is breached (its first escalation fires), with the
+            SLA and key: the holder may act on it (a late production order re-promises).
     """
 
     def __init__(
@@ -73,6 +79,7 @@ class DeadlineLadder:
         expire: Callable[[str, str], None] | None = None,
         customer_group: Callable[[], str | None] = lambda: None,
         enabled: bool = True,
+        breached: Callable[[Sla, str], Awaitable[None]] | None = None,
     ) -> None:
         self._subject = subject
         self._record = record
@@ -82,6 +89,7 @@ class DeadlineLadder:
         self._expire = expire
         self._customer_group = customer_group
         self.enabled = enabled
+        self._breached = breached
         self.book = DeadlineBook(subject)
         self._closed = False
         self._credit_hold_placed = False
@@ -204,6 +212,8 @@ class DeadlineLadder:
             fired_at=now,
         )
         self._outbox.append(asyncio.create_task(self._send(notification)))
+        if step.kind is StepKind.ESCALATION and step.level == 1 and self._breached is not None:
+            await self._breached(Sla(plan.sla), plan.key)
         if step.action is StepAction.EXPIRE and self._expire is not None:
             self._expire(EXPIRY_REASONS.get(plan.sla, f"{plan.sla}_expired"), what)
         elif step.action is StepAction.CREDIT_HOLD and not self._credit_hold_placed:

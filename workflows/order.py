@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.messages import (
         ApproveOrderInput,
         CancelOrderInput,
+        ConfirmOrderInput,
         DeadlineRequest,
         DeliverInput,
         DispatchInput,
@@ -46,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         OrderStatus,
         ProductionOrderStatus,
     )
-    from workflows import amendment, approval, order_steps, payments, rules, saga
+    from workflows import amendment, approval, confirmation, order_steps, payments, rules, saga
     from workflows.fulfilment import Fulfilment
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
@@ -84,6 +85,7 @@ class OrderWorkflow:
             customer_group=lambda: s.customer_group,
             expire=lambda reason, what: s.request_cancel(reason, "system", what),
             enabled=False,  # until `run` knows whether this order started before deadlines
+            breached=self._breached,
         )
         self._fulfilment = Fulfilment(
             s, self._deadlines, wait=self._wait, stop_if_cancelled=self._stop_if_cancelled
@@ -171,6 +173,13 @@ class OrderWorkflow:
         if s.seq != s.saved_seq:  # an update finished its work after the archive
             await order_steps.checkpoint(s, self._deadlines)
         return s.view
+
+    async def _breached(self, sla: Sla, key: str) -> None:
+        """A production order runs late: the order is promised again (sales are notified by
+        the production ladder's escalation)."""
+        if sla is Sla.PRODUCTION:
+            reason = f"production order {key} late"
+            await confirmation.repromise(self._state, reason, self._deadlines)
 
     def _stop_if_cancelled(self) -> None:
         if self._state.view.cancellation is not None:
@@ -405,6 +414,17 @@ class OrderWorkflow:
     def _check_cancel(self, inp: CancelOrderInput) -> None:
         if self._state.view.cancellation is None:
             rules.check_cancellable(self._state.view, self._state.closing)
+
+    @workflow.update
+    async def confirm(self, inp: ConfirmOrderInput) -> OrderView:
+        """书面确认: the customer's signed confirmation; the order goes on to fulfilment."""
+        rules.check_confirmable(self._state.view)
+        confirmation.record_written(self._state, self._deadlines, inp)
+        return await self._settled()
+
+    @confirm.validator
+    def _check_confirm(self, inp: ConfirmOrderInput) -> None:
+        rules.check_confirmable(self._state.view)
 
     @workflow.query
     def view(self) -> OrderView:

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import Caller, CreditNoteView, InvoiceView, RefundView, status_label
     from domain.policy import Sla
     from domain.statuses import InvoiceStatus, OrderStatus
+    from workflows import confirmation
     from workflows.act import act
     from workflows.ladders import DeadlineLadder
     from workflows.order_state import OrderState
@@ -163,3 +164,5 @@ async def release_hold(
     view.status_label = status_label(status)
     state.record("order_released", by, "; ".join(filter(None, [comment, summary])), caller)
     deadlines.resume(workflow.now())
+    if not state.all_shipped():  # the hold may have cost days: the promise is made again
+        await confirmation.repromise(state, "hold released", deadlines)

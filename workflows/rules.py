@@ -139,6 +139,21 @@ def check_holdable(view: OrderView, closing: bool) -> None:
         )
 
 
+def check_confirmable(view: OrderView) -> None:
+    """The customer's written confirmation is taken only while the order waits for it."""
+    written = view.written_confirmation
+    if (
+        view.status is not OrderStatus.AWAITING_CONFIRMATION
+        or written is None
+        or written.document_reference is not None
+    ):
+        raise ApplicationError(
+            f"Order {view.order_no} is {view.status}, not awaiting the customer's written "
+            "confirmation",
+            type=Refusal.INVALID_STATE,
+        )
+
+
 def check_releasable(view: OrderView) -> None:
     if view.hold is None:
         raise ApplicationError(f"Order {view.order_no} is not on hold", type=Refusal.INVALID_STATE)

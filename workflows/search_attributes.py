@@ -73,7 +73,14 @@ def publish(view: OrderView, published: dict[str, object], *, deadlines: bool) -
         workflow.upsert_search_attributes(updates)
     waiting = f"\n\n**Waiting for:** {view.waiting_for}" if view.waiting_for else ""
     overdue = f"\n\n**Overdue:** escalation level {view.escalation_level}" if view.overdue else ""
+    promise = view.promise
+    promised = (
+        f"\n\n**Promised:** {promise.promised_date} (first {promise.first_promised_date}); "
+        f"{promise.basis}"
+        if promise is not None
+        else ""
+    )
     workflow.set_current_details(
-        f"**{view.status.label_en} ({view.status.label_zh})**{waiting}{overdue}"
+        f"**{view.status.label_en} ({view.status.label_zh})**{promised}{waiting}{overdue}"
     )
     return values

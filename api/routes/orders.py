@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
 
 import structlog
 from fastapi import APIRouter, Query, Request, Response
@@ -71,6 +71,11 @@ class OrderSummary(BaseModel):
         description="An overdue order's breached deadlines: SLA, how long overdue, escalation "
         "level and who holds it (as in GET /reports/overdue).",
     )
+    first_promised_date: date | None = Field(
+        default=None, description="The promise made at confirmation (never changes)."
+    )
+    promised_date: date | None = Field(default=None, description="The current promise.")
+    promise_basis: str | None = None
     received_at: datetime
     updated_at: datetime
 
@@ -116,6 +121,7 @@ async def submit_order(
 @router.get("", responses=ERRORS)
 async def list_orders(
     db: DbDep,
+    request: Request,
     principal: Reader,
     status: OrderStatus | None = None,
     customer_id: Annotated[
@@ -124,11 +130,27 @@ async def list_orders(
     overdue: Annotated[
         bool | None, Query(description="Only orders with a breached deadline.")
     ] = None,
+    promise: Annotated[
+        Literal["at_risk", "late"] | None,
+        Query(
+            description="Orders not yet delivered whose promised date has passed (`late`), "
+            "or is today or the next working day (`at_risk`)."
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
 ) -> OrderPage:
     """Orders from the read model, newest first (a scoped sales rep: their customers').
     An overdue order lists its breached deadlines: how late, at what level, held by whom."""
+    calendar: BusinessCalendar = request.app.state.calendar
+    today = calendar.local_date(datetime.now(UTC))
+    promised = (
+        None
+        if promise is None
+        else (None, today - timedelta(days=1))
+        if promise == "late"
+        else (today, calendar.working_days_after(today + timedelta(days=1), 0))
+    )
     rows, total = await queries.list_orders(
         db,
         visible=await visible_customers(db, principal),
@@ -137,7 +159,9 @@ async def list_orders(
         overdue=overdue,
         limit=limit,
         offset=offset,
+        promised=promised,
     )
+    promises = await queries.promises_of(db, [row.order_no for row in rows])
     now = datetime.now(UTC)
     # The page's rows come without their views; only the overdue ones' deadlines are read.
     deadlines = await queries.deadlines_of(db, [row.order_no for row in rows if row.overdue])
@@ -155,6 +179,9 @@ async def list_orders(
             overdue_deadlines=overdue_deadlines(
                 row.order_no, row.customer_id, deadlines.get(row.order_no, []), now
             ),
+            first_promised_date=promises.get(row.order_no, {}).get("first_promised_date"),
+            promised_date=promises.get(row.order_no, {}).get("promised_date"),
+            promise_basis=promises.get(row.order_no, {}).get("basis"),
             received_at=row.received_at,
             updated_at=row.updated_at,
         )

@@ -44,6 +44,7 @@ class InboxItem:
     lines: list[dict[str, Any]]
     notes: str | None
     deadline: DeadlineView | None
+    promise: dict[str, Any] | None = None
 
 
 async def inbox_items(request: Request, principal: Principal) -> list[InboxItem]:
@@ -73,6 +74,7 @@ async def inbox_items(request: Request, principal: Principal) -> list[InboxItem]
                 lines=list(parts["lines"] or []),
                 notes=parts["notes"],
                 deadline=next_deadline(list(parts["deadlines"] or [])),
+                promise=parts["promise"],
             )
         )
     far = datetime.max.replace(tzinfo=None)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import Response
+from fastapi.responses import HTMLResponse, Response
 
 from api.auth import visible_customers
+from api.confirmation_document import confirmation_of, render_html
 from api.errors import ProblemError
 from api.orders_read import current_order
 from api.principal import Principal
@@ -184,3 +185,23 @@ async def order_detail(request: Request, order_no: str, principal: Reader) -> Re
     except ProblemError as exc:
         return problem_page(request, principal, exc)
     return await order_page(request, principal, order)
+
+
+@router.get("/app/orders/{order_no}/confirmation")
+async def order_confirmation(
+    request: Request, order_no: str, principal: Reader, lang: str = "en"
+) -> Response:
+    """The order confirmation (订单确认书) to print, as `GET /orders/{no}/confirmation` gives it."""
+    found = state(request)
+    try:
+        view = await current_order(
+            found.db, request.app.state.temporal, found.settings, order_no, principal
+        )
+    except ProblemError as exc:
+        return problem_page(request, principal, exc)
+    doc = confirmation_of(view, "zh" if lang == "zh" else "en")
+    if doc is None:
+        return problem_page(
+            request, principal, ProblemError(409, f"Order {order_no} has no promise recorded")
+        )
+    return HTMLResponse(render_html(doc))
