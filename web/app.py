@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from web import live
 from web.pages import (
     auth,
     finance,
@@ -43,6 +44,7 @@ PAGE_MODULES = (
     production,
     finance,
     ops,
+    live,
 )
 
 

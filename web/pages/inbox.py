@@ -1,7 +1,8 @@
 """The approver's inbox: orders waiting for *my* approval level, the most urgent deadline
 first, with what the decision needs (reasons, the customer's credit position, the lines) and
-approve / reject in place. The list refreshes itself (htmx polling of `/app/inbox/list`) so
-another approver's decision shows without a reload."""
+approve / reject in place. The list refreshes itself (`/app/inbox/list`, when the live updates
+of `web.live` name an order it shows or one now awaiting approval) so another approver's
+decision shows without a reload."""
 
 from __future__ import annotations
 
@@ -104,5 +105,5 @@ async def inbox(request: Request, principal: Approver) -> Response:
 
 @router.get("/app/inbox/list")
 async def inbox_list(request: Request, principal: Approver) -> Response:
-    """The list alone, for the page's periodic refresh."""
+    """The list alone, for the page's live refresh."""
     return await _render(request, principal, "partials/inbox_list.html")
