@@ -185,6 +185,9 @@ def event(change: Change) -> str:
 
 async def _stream(request: Request, principal: Principal, listener: Listener) -> AsyncIterator[str]:
     changes = feed(request.app)
+    if changes.closed:
+        return
+    changes.add(listener)  # here, not before the response: a stream that never ran leaves none
     try:
         yield f"retry: {RETRY_MS}\n: live\n\n"
         while not changes.closed:
@@ -212,11 +215,6 @@ async def live(request: Request) -> StreamingResponse:
     is `{"order_no", "status"}` (`order_no` null: many changed, refresh everything)."""
     principal = await require(request, Permission.ORDERS_READ)
     listener = Listener(await visible_customers(state(request).db, principal))
-    changes = feed(request.app)
-    if changes.closed:
-        listener.offer(None)
-    else:
-        changes.add(listener)
     return StreamingResponse(
         _stream(request, principal, listener),
         media_type="text/event-stream",
