@@ -53,9 +53,16 @@ clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache web/node_modules .artifacts
 
 ## Benchmarks (bench/README.md): the full suite (15-30 min: 10,000 open orders) and a short one (under 3 minutes).
-.PHONY: bench bench-quick
+.PHONY: bench bench-quick bench-web bench-web-quick
 bench: $(STAMP)
 	$(BIN)/python -m bench --out bench/results/full.json
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick --out bench/results/quick.json
+
+## The web app's pages with 10,000 open orders and its live updates (bench/README.md; --quick: 300).
+bench-web: $(STAMP) $(WEB_DEPS)
+	$(BIN)/python -m bench --web --out bench/results/web.json
+
+bench-web-quick: $(STAMP) $(WEB_DEPS)
+	$(BIN)/python -m bench --web --quick --out bench/results/web-quick.json

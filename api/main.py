@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -129,6 +130,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.temporal = TemporalConnection(settings)
         warn_if_unencrypted(settings)
         log.info("api_started", database=db.url.render_as_string(hide_password=True))
+        # What start-up built lives as long as the process: out of the collector's sight, so
+        # a full collection (which a page that reads hundreds of rows sets off) no longer walks
+        # it: they took 150-200 ms each, the inbox's p99 with 10,000 open orders (bench --web).
+        gc.collect()
+        gc.freeze()
         yield
         await db.dispose()
 

@@ -10,8 +10,12 @@ from pathlib import Path
 
 from bench.suite import Config, reproduce_command, run, write
 from bench.table import render
+from bench.web import WebConfig, render_web, run_web
 
 QUICK = {"runs": 1, "orders": 80, "open_orders": 150, "latency": 12.0, "idle": 4.0, "probes": 15}
+# --web: the web app's pages and live updates with this many open orders.
+WEB_QUICK = {"open_orders": 300, "probes": 30, "live": 10}
+WEB_FULL = {"open_orders": 10_000, "probes": 100, "live": 30}
 FULL = {
     "runs": 3,
     "orders": 240,
@@ -22,13 +26,19 @@ FULL = {
 }
 
 
-def parse(argv: list[str]) -> Config:
+def parse(argv: list[str]) -> Config | WebConfig:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Throughput, latency, open orders, cost per order and scaling of the order "
         "service, against a bare-workflow baseline on the same Temporal server.",
     )
     parser.add_argument("--quick", action="store_true", help="one short run (under 3 minutes)")
+    parser.add_argument(
+        "--web",
+        action="store_true",
+        help="the web app instead: inbox, orders list and order page server time with "
+        "--open-orders waiting, and the live update's latency to a second client",
+    )
     parser.add_argument("--runs", type=int, help="runs of the throughput and latency phases")
     parser.add_argument("--orders", type=int, help="orders per throughput run")
     parser.add_argument("--open-orders", type=int, help="orders parked in PENDING_APPROVAL")
@@ -61,6 +71,21 @@ def parse(argv: list[str]) -> Config:
     parser.add_argument("--keep", action="store_true", help="keep the temporary dir and logs")
     parser.add_argument("--out", type=Path, help="the JSON report (default bench/results/)")
     args = parser.parse_args(argv)
+    if args.web:
+        web = WEB_QUICK if args.quick else WEB_FULL
+        name = "web-quick.json" if args.quick else "web.json"
+        return WebConfig(
+            open_orders=args.open_orders or int(web["open_orders"]),
+            probes=args.probes or int(web["probes"]),
+            live_probes=int(web["live"]),
+            clients=args.clients,
+            out=args.out or Path("bench/results") / name,
+            command=reproduce_command(argv),
+            log_level=args.log_level,
+            keep=args.keep,
+            database_url=args.database_url,
+            workflow_sandbox=args.workflow_sandbox,
+        )
     preset = QUICK if args.quick else FULL
     out = args.out or Path("bench/results") / ("quick.json" if args.quick else "full.json")
     return Config(
@@ -92,6 +117,13 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     cfg = parse(sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _interrupt)
+    if isinstance(cfg, WebConfig):
+        found = asyncio.run(run_web(cfg))
+        write(found, cfg.out)
+        print()
+        print(render_web(found))
+        print(f"\nwritten to {cfg.out}")
+        return 0
     report = asyncio.run(run(cfg))
     write(report, cfg.out)
     print()

@@ -4,6 +4,7 @@ and the escalation log of orders and returns."""
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, update
@@ -32,18 +33,19 @@ _REPLACED = (
     "overdue",
     "escalation_level",
     "updated_at",
+    "changed_at",
     "view",
 )
 
 
 @functools.cache
-def _view_upsert(dialect: str) -> Any:
+def _view_upsert(dialect: str, columns: frozenset[str]) -> Any:
     """Insert an order's row, or replace the columns that change if its `seq` is newer (built
     once per dialect: this runs at every point every order waits)."""
     upsert = (sqlite_insert if dialect == "sqlite" else pg_insert)(_ORDERS)
     return upsert.on_conflict_do_update(
         index_elements=[_ORDERS.c.order_no],
-        set_={name: upsert.excluded[name] for name in _REPLACED},
+        set_={name: upsert.excluded[name] for name in _REPLACED if name in columns},
         where=_ORDERS.c.seq < upsert.excluded.seq,
     )
 
@@ -59,7 +61,7 @@ def save_views(conn: Connection, seal: AuditSeal, saves: list[SaveOrderViewInput
         if kept is None or inp.seq > kept.seq:
             newest[inp.view.order_no] = inp
     rows = [_view_row(inp) for inp in newest.values()]
-    conn.execute(_view_upsert(conn.dialect.name), rows)
+    conn.execute(_view_upsert(conn.dialect.name, frozenset(rows[0])), rows)
     audit.append_records(conn, seal, [record for inp in saves for record in inp.audit])
     for inp in saves:
         log_escalations(conn, inp.escalations, inp.resolutions)
@@ -82,6 +84,7 @@ def _view_row(inp: SaveOrderViewInput) -> dict[str, Any]:
         "overdue": view.overdue,
         "escalation_level": view.escalation_level,
         "updated_at": view.updated_at,
+        "changed_at": datetime.now(UTC),  # when it was written: the live updates' cursor
         "view": view.model_dump(mode="json"),
     }
 

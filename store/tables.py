@@ -296,6 +296,9 @@ class OrderRecord(SQLModel, table=True):
     escalation_level: int = 0
     received_at: datetime = Field(index=True, sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
+    # When this row was last written (the writer's clock, not the workflow's): the live
+    # updates' change feed reads the rows written since a moment (`store.changes`).
+    changed_at: datetime | None = Field(default=None, index=True, sa_type=UTCDateTime)
     view: dict[str, Any] = Field(sa_type=JSON)
 
     # GET /orders?status= and ?customer_id=: filtered, newest first, straight from an index.

@@ -69,10 +69,15 @@ APPROVAL_PARTS = (
 
 
 async def pending_approvals(
-    db: Database, *, visible: set[str] | None, limit: int
+    db: Database,
+    *,
+    visible: set[str] | None,
+    limit: int,
+    parts: Sequence[str] = APPROVAL_PARTS,
+    order_nos: Sequence[str] | None = None,
 ) -> list[PendingApproval]:
-    """Open orders in PENDING_APPROVAL (oldest first), with the parts of their views an
-    approver reads, not the whole views."""
+    """Open orders in PENDING_APPROVAL (oldest first), with the `parts` of their views an
+    approver reads, not the whole views (only `order_nos`, when given)."""
     orders = _ORDERS.c
     query = (
         select(
@@ -81,7 +86,7 @@ async def pending_approvals(
             orders.total,
             orders.received_at,
             orders.entered_by,
-            *(orders.view[part] for part in APPROVAL_PARTS),
+            *(orders.view[part] for part in parts),
         )
         .where(
             orders.status == OrderStatus.PENDING_APPROVAL.value,
@@ -92,11 +97,13 @@ async def pending_approvals(
     )
     if visible is not None:
         query = query.where(orders.customer_id.in_(visible))
+    if order_nos is not None:
+        query = query.where(orders.order_no.in_(list(order_nos)))
     async with db.reading() as conn:
         rows = (await conn.execute(query)).all()
     return [
         PendingApproval(
-            row[0], row[1], row[2], row[3], row[4], dict(zip(APPROVAL_PARTS, row[5:], strict=True))
+            row[0], row[1], row[2], row[3], row[4], dict(zip(parts, row[5:], strict=True))
         )
         for row in rows
     ]

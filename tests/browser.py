@@ -19,6 +19,7 @@ from settings import Settings
 from store.db import Database
 from store.tables import User
 from tests.auth import _HASH, TEST_PASSWORD
+from web.live import close_feed
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,13 +40,13 @@ async def site(settings: Settings, worker: None, db: Database) -> AsyncIterator[
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers no event to await)
         await asyncio.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
+    close_feed(app)  # the live updates' open streams end, as a signal to the server ends them
     server.should_exit = True
     await task
 

@@ -123,3 +123,20 @@ async def test_the_replica_asks_the_engine_what_the_order_asked(
     # Its input carries the plan: the order's size, or the plan's when that is larger.
     assert replayed.pop("input_bytes") >= plan.pop("input_bytes")
     assert replayed == plan
+
+
+async def test_the_web_bench_runs_with_tiny_numbers(tmp_path: Path) -> None:
+    """`python -m bench --web`: every page answered, every live update arrived (not the
+    figures: this machine is shared)."""
+    out = tmp_path / "web.json"
+    command = [sys.executable, "-m", "bench", "--web", "--quick", "--open-orders=5"]
+    command += ["--probes=2", "--clients=2", f"--out={out}"]
+    result = await run_program(command, cwd=ROOT, seconds=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report["pages"]) == {"inbox", "orders_list", "order_page"}
+    for page in report["pages"].values():
+        assert page["server_ms"]["n"] == 2 and page["client_ms"]["n"] == 2
+    assert report["live_update"]["missing"] == 0
+    assert report["live_update"]["after_decision_ms"]["n"] == 5
+    assert "python -m bench --web" in report["command"]

@@ -1,5 +1,5 @@
 """The web app in real headless Chromium (tests/browser.py), on the real stack: sign-in, the
-orders list and an order page, approvals from the inbox (and the inbox updating itself), a
+orders list and an order page, approvals from the inbox (and the inbox updating live), a
 409 shown with the fresh order, a 422 beside its field, CSRF refused, escaping, a 403 for a
 role without the page, and the language switch. Screenshots of each page in zh and en."""
 
@@ -124,6 +124,10 @@ async def test_approvers_decide_from_the_inbox_which_updates_itself_and_a_late_o
     stale = await two.new_page()  # the other supervisor's order page, opened before anyone decides
     await stale.goto(f"/app/orders/{order_no}")
     await expect(stale.locator("form[data-action=approve]")).to_have_count(1)
+    # They start typing: the page's live refresh leaves their text alone and says it changed.
+    await stale.locator("form[data-action=approve] textarea[name=comment]").fill("me too")
+    viewer = await two.new_page()  # the same order's page, only read: it refreshes live
+    await viewer.goto(f"/app/orders/{order_no}")
 
     await sup.goto("/app/inbox")
     await watcher.goto("/app/inbox")
@@ -135,10 +139,13 @@ async def test_approvers_decide_from_the_inbox_which_updates_itself_and_a_late_o
     await item.locator("form[data-action=approve] button").click()
     await expect(sup.get_by_test_id("done")).to_have_text("已批准。")
     await expect(sup.locator(f"article[data-order='{order_no}']")).to_have_count(0)
-    # The other supervisor's inbox drops it without a reload (it refreshes every 3 s).
+    # The other supervisor's inbox drops it without a reload, within a couple of seconds (the
+    # live updates: server-sent events from the database's change, not polling of the page).
     await expect(watcher.locator(f"article[data-order='{order_no}']")).to_have_count(
-        0, timeout=10_000
+        0, timeout=2_500
     )
+    await expect(stale.get_by_test_id("live-stale")).to_be_visible(timeout=2_500)
+    await expect(viewer.get_by_test_id("approvals")).to_contain_text("一级同意", timeout=2_500)
 
     await manager.goto("/app/inbox")
     mine = manager.locator(f"article[data-order='{order_no}']")

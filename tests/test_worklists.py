@@ -65,6 +65,12 @@ async def test_glances_pending_approvals_and_the_number_search(store: Database) 
     assert inbox[0].parts["approval"]["awaiting_level"] == 1
     assert inbox[0].parts["customer_name"] == "ACME <b>"
     assert await worklists.pending_approvals(store, visible={"C-OTHER"}, limit=500) == []
+    # The inbox's two reads: a few parts of every pending order, the rest of the chosen ones.
+    (few,) = await worklists.pending_approvals(
+        store, visible=None, limit=500, parts=("approval",), order_nos=[f"{tag}-A"]
+    )
+    assert few.parts == {"approval": pending["approval"]}
+    assert await worklists.pending_approvals(store, visible=None, limit=5, order_nos=[]) == []
     rows, total = await queries.list_orders(
         store, status=None, customer_id=None, limit=10, offset=0, number=tag
     )

@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from web import live
 from web.pages import (
     auth,
     finance,
@@ -47,6 +48,7 @@ PAGE_MODULES = (
     ops,
     notifications,
     returns,
+    live,
 )
 
 
