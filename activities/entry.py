@@ -24,7 +24,7 @@ from domain.messages import (
     ValidateOrderResult,
 )
 from domain.money import MAX_ORDER_TOTAL, round_money
-from domain.orders import DeliveryPolicy, Problem
+from domain.orders import DeliveryPolicy, Problem, delivery_date_problem
 from store import audit, billing, queries
 from store.db import Database
 
@@ -108,11 +108,14 @@ class EntryActivities:
                 )
             )
         today = inp.at.astimezone(ZoneInfo(self.calendar.timezone)).date()  # the company's
-        if req.requested_delivery_date and req.requested_delivery_date < today:
+        wrong = req.requested_delivery_date and delivery_date_problem(
+            req.requested_delivery_date, today
+        )
+        if wrong:
             problems.append(
                 Problem(
                     field="requested_delivery_date",
-                    message=f"Requested delivery date {req.requested_delivery_date} is in the past.",
+                    message=f"Requested delivery date {req.requested_delivery_date} {wrong}.",
                 )
             )
         if problems:

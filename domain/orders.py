@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
+from domain.calendar import MAX_DURATION_DAYS
 from domain.money import Money, as_number
 from domain.promise import PromiseView
 from domain.statuses import (
@@ -492,3 +493,13 @@ def line_diff(before: Sequence[PricedLine], after: Sequence[PricedLine]) -> list
                 }
             )
     return diff
+
+
+def delivery_date_problem(requested: date, today: date) -> str | None:
+    """Why a requested delivery date cannot be taken (the company's `today`), None if it can:
+    not in the past, and within the years every deadline can be planned in (ten)."""
+    if requested < today:
+        return "must not be in the past"
+    if requested > today + timedelta(days=MAX_DURATION_DAYS):
+        return f"must be within {MAX_DURATION_DAYS} days (ten years) of today"
+    return None

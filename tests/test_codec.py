@@ -261,7 +261,7 @@ async def test_an_orders_whole_history_is_sealed_but_the_uis_metadata(
         for e in history.events
         if e.event_type == marker and "result" in e.marker_recorded_event_attributes.details
     ]
-    assert len(results) == 13 and len(payloads) > 10
+    assert len(results) == 15 and len(payloads) > 10  # 15 local activities, confirmation too
     payloads += [p for result in results for p in result.payloads]
     for payload in payloads:
         if "type" in payload.metadata:  # a search attribute's value: for visibility, in the clear

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         OrderView,
         ProductionOrderView,
         ShipmentView,
+        delivery_date_problem,
     )
     from domain.statuses import (
         GONE_SHIPMENTS,
@@ -105,10 +106,13 @@ def check_amendable(view: OrderView, inp: AmendOrderInput, closing: bool, today:
             raise ApplicationError(
                 f"Order {view.order_no} has been delivered", type=Refusal.INVALID_STATE
             )
-        if inp.requested_delivery_date is not None and inp.requested_delivery_date < today:
+        wrong = inp.requested_delivery_date and delivery_date_problem(
+            inp.requested_delivery_date, today
+        )
+        if wrong:
             raise ApplicationError(
-                f"Requested delivery date {inp.requested_delivery_date} is in the past",
-                [{"field": "requested_delivery_date", "message": "must not be in the past"}],
+                f"Requested delivery date {inp.requested_delivery_date} {wrong}",
+                [{"field": "requested_delivery_date", "message": wrong}],
                 type=Refusal.INVALID,
             )
 
