@@ -1,7 +1,7 @@
 """A property-based fuzz of the whole OpenAPI schema against the live app, worker and Temporal.
 
-The API is served by uvicorn in this process (real HTTP, same worker and database as the other
-tests); the schemathesis CLI generates requests from the schema and checks that no answer is a
+The API is served by uvicorn in this process (real HTTP), with a worker of its own on a database of
+its own and the session's Temporal server; the schemathesis CLI generates requests from the schema and checks that no answer is a
 500 and every answer matches the schema: status code, content type, headers and body.
 """
 
@@ -11,20 +11,27 @@ import asyncio
 import os
 import re
 import sys
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from api.main import create_app
 from domain.auth import Permission, Role, roles_with
 from domain.passwords import hash_password
 from settings import Settings
+from store import migrate
 from store.db import Database
 from store.tables import User
 from tests.auth import token_for
 from tests.helpers import served as serving
+from worker import build_worker
 
 PASSWORD = "fuzz-password"
 
@@ -41,10 +48,34 @@ CHECKS = "all"
 EXCLUDED_CHECKS = "positive_data_acceptance,negative_data_rejection"
 
 
+@dataclass(frozen=True)
+class Stack:
+    base: str
+    db: Database
+    settings: Settings
+
+
 @pytest.fixture
-async def served(settings: Settings, worker: None) -> AsyncIterator[str]:
-    async with serving(create_app(settings)) as base:
-        yield base
+async def stack(
+    settings: Settings, temporal_client: Client, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    """The API on a database and a task queue of the fuzz's own, with a worker of its own, so
+    it meets only orders that a worker serves. On the session's database it found orders of
+    earlier tests, started on their own task queues whose workers were gone: their commands
+    rightly timed out (503, "retry shortly"), and the fuzz failed on them."""
+    own = settings.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}",
+            "task_queue": f"fuzz-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    await migrate.upgrade(own.database_url)
+    db = Database(own.database_url, audit_seal=own.audit_seal())
+    try:
+        async with build_worker(temporal_client, db, own), serving(create_app(own)) as base:
+            yield Stack(base, db, own)
+    finally:
+        await db.dispose()
 
 
 async def signed_in_config(base: str, db: Database, settings: Settings, folder: Path) -> Path:
@@ -78,11 +109,29 @@ async def signed_in_config(base: str, db: Database, settings: Settings, folder: 
     return config
 
 
+async def stuck_orders(text: str, client: Client) -> str:
+    """What each order the fuzz's failures name was doing: its status and its last events (a
+    failure of this test is rare and must be explainable from CI's output alone)."""
+    lines = []
+    for order_no in sorted(set(re.findall(r"SH-(SO-[A-Z0-9-]+?)-\d+/", text))):
+        handle = client.get_workflow_handle(f"order-{order_no}")
+        try:
+            described = await handle.describe()
+            events = [event async for event in handle.fetch_history_events()]
+        except RPCError as exc:
+            lines.append(f"{order_no}: {exc}")
+            continue
+        tail = ", ".join(EventType.Name(event.event_type)[11:] for event in events[-25:])
+        lines.append(f"{order_no}: {described.status} {len(events)} events; last: {tail}")
+    return "\n".join(lines)
+
+
 async def test_no_request_the_schema_allows_gets_a_500_or_an_answer_outside_it(
-    served: str, db: Database, settings: Settings, tmp_path: Path
+    stack: Stack, tmp_path: Path, temporal_client: Client
 ) -> None:
+    served = stack.base
     cli = Path(sys.executable).parent / "schemathesis"
-    config = await signed_in_config(served, db, settings, tmp_path)
+    config = await signed_in_config(served, stack.db, stack.settings, tmp_path)
     process = await asyncio.create_subprocess_exec(
         str(cli),
         "--config-file",
@@ -121,5 +170,7 @@ async def test_no_request_the_schema_allows_gets_a_500_or_an_answer_outside_it(
     text = output.decode(errors="replace")
     cases = re.search(r"(\d+) generated", text)
     print(f"fuzz: {cases.group(1) if cases else '?'} cases")
+    if process.returncode != 0:
+        print(await stuck_orders(text, temporal_client))
     assert process.returncode == 0, text[-6000:]
     assert cases is not None and int(cases.group(1)) > 1000, text[-2000:]
