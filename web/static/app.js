@@ -80,6 +80,20 @@
       if (el.id && concerns(el, change)) refresh(el.id);
     });
   }
+  // A refresh already on its way when typing began must not wipe what was typed: its answer
+  // is dropped at the swap, as it would have been refused at the start.
+  document.addEventListener("htmx:beforeSwap", function (evt) {
+    var el = evt.detail.target;
+    if (!el || !el.dataset || !el.dataset.live) return;
+    if (typedIn(el)) {
+      evt.detail.shouldSwap = false;
+      var stale = el.querySelector("[data-live-stale]");
+      if (stale) stale.hidden = false;
+    } else if (el.contains(document.activeElement)) {
+      evt.detail.shouldSwap = false;
+      again[el.id] = true;
+    }
+  });
   document.addEventListener("focusout", function () {
     setTimeout(function () {
       Object.keys(again).forEach(function (id) {
